@@ -1,0 +1,1 @@
+"""DSTA: Dr. Strange Trading Analysis, a Django modular monolith of five domains."""

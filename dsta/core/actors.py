@@ -1,0 +1,1 @@
+"""Dramatiq actors and event handlers of the core domain (notifications arrive with issue 7)."""

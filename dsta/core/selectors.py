@@ -1,0 +1,21 @@
+"""Reads of the core domain."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from dsta.core.contracts import UserSummary
+
+
+def user_get(*, user_id: int) -> UserSummary | None:
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return None
+    return UserSummary(
+        user_id=user.pk,
+        username=user.get_username(),
+        email=user.email,
+        is_active=user.is_active,
+        is_staff=user.is_staff,
+        date_joined=user.date_joined,
+    )

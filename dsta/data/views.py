@@ -1,0 +1,16 @@
+from dataclasses import asdict
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dsta.data import selectors
+from dsta.data.serializers import SeriesSummarySerializer
+
+
+class SeriesListView(APIView):
+    @extend_schema(responses=SeriesSummarySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        series = [asdict(summary) for summary in selectors.series_list()]
+        return Response(SeriesSummarySerializer(series, many=True).data)

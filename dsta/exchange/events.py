@@ -1,0 +1,1 @@
+"""Events the exchange domain publishes (versioned)."""

@@ -1,0 +1,1 @@
+"""Shared kernel: outbox/inbox, event envelope, domain router, money, clock, ids. Imports no domain."""

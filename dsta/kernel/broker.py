@@ -1,0 +1,41 @@
+"""Dramatiq broker wiring: Redis by default, RabbitMQ when DSTA_BROKER=rabbitmq."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from django.conf import settings
+from django.db import close_old_connections
+from dramatiq.middleware import Middleware
+
+
+class DjangoConnectionsMiddleware(Middleware):
+    """Worker threads reuse Django connections; drop broken or expired ones around every message."""
+
+    def before_process_message(self, broker: Any, message: Any) -> None:
+        close_old_connections()
+
+    def after_process_message(self, broker: Any, message: Any, *, result: Any = None, exception: Any = None) -> None:
+        close_old_connections()
+
+    after_skip_message = after_process_message
+
+
+def build_broker() -> dramatiq.Broker:
+    if settings.DSTA_BROKER == "rabbitmq":
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker: dramatiq.Broker = RabbitmqBroker(url=settings.RABBITMQ_URL)
+    elif settings.DSTA_BROKER == "redis":
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=settings.REDIS_URL)
+    else:
+        raise ValueError(f"DSTA_BROKER must be 'redis' or 'rabbitmq', not {settings.DSTA_BROKER!r}")
+    broker.add_middleware(DjangoConnectionsMiddleware())
+    return broker
+
+
+def configure_broker() -> None:
+    dramatiq.set_broker(build_broker())

@@ -1,0 +1,116 @@
+"""Event handlers and their exactly-once delivery.
+
+A domain registers a handler in its `actors.py`:
+
+    @event_handler(consumer="trading.candles", events=[CandleClosed], using="trading")
+    def on_candle(envelope: EventEnvelope) -> None: ...
+
+Delivery is at-least-once (the relay may hand an event over twice); the inbox row, written in the same
+transaction as the handler's effect, makes the effect happen once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from django.db import connections, transaction
+
+from dsta.domains import DOMAIN_BY_ALIAS
+from dsta.kernel.events import DomainEvent, EventEnvelope
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[EventEnvelope], None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    consumer: str
+    event_names: frozenset[str]
+    using: str
+    handler: Handler
+
+
+_subscriptions: dict[str, Subscription] = {}
+
+
+def event_handler(
+    *, consumer: str, events: Iterable[type[DomainEvent] | str], using: str
+) -> Callable[[Handler], Handler]:
+    if using not in DOMAIN_BY_ALIAS:
+        raise ValueError(f"{using!r} is not a domain database alias")
+    names = frozenset(event if isinstance(event, str) else event.event_name for event in events)
+
+    def register(handler: Handler) -> Handler:
+        existing = _subscriptions.get(consumer)
+        if existing is not None and existing.handler.__qualname__ != handler.__qualname__:
+            raise ValueError(f"consumer {consumer!r} is already registered")
+        _subscriptions[consumer] = Subscription(consumer, names, using, handler)
+        return handler
+
+    return register
+
+
+def subscriptions() -> list[Subscription]:
+    return list(_subscriptions.values())
+
+
+class DeliveryFailed(RuntimeError):
+    """Some events failed; the broker retries the message and the inbox skips what already succeeded."""
+
+
+def deliver(envelopes: Sequence[EventEnvelope]) -> int:
+    """Apply every subscribed handler to `envelopes` exactly once. Returns the number of new effects."""
+    applied = 0
+    failures: list[str] = []
+    for subscription in _subscriptions.values():
+        wanted = [envelope for envelope in envelopes if envelope.name in subscription.event_names]
+        if not wanted:
+            continue
+        try:
+            applied += _apply_batch(subscription, wanted)
+        except Exception:
+            # Retry one by one, so a single poisoned event does not hold back the rest of the batch.
+            for envelope in wanted:
+                try:
+                    applied += _apply_batch(subscription, [envelope])
+                except Exception as exc:
+                    log.exception(
+                        "event_handler_failed",
+                        consumer=subscription.consumer,
+                        event_id=envelope.event_id,
+                        event=envelope.name,
+                    )
+                    failures.append(f"{subscription.consumer}:{envelope.event_id}: {exc!r}")
+    if failures:
+        raise DeliveryFailed("; ".join(failures[:10]))
+    return applied
+
+
+_CLAIM_SQL = """
+INSERT INTO inbox (consumer, event_id, event_name, processed_at)
+SELECT %s, ids.event_id, ids.event_name, now()
+FROM unnest(%s::uuid[], %s::text[]) AS ids(event_id, event_name)
+ON CONFLICT (consumer, event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+def _apply_batch(subscription: Subscription, envelopes: Sequence[EventEnvelope]) -> int:
+    with transaction.atomic(using=subscription.using):
+        with connections[subscription.using].cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL,
+                [
+                    subscription.consumer,
+                    [envelope.event_id for envelope in envelopes],
+                    [envelope.name for envelope in envelopes],
+                ],
+            )
+            fresh = {str(row[0]) for row in cursor.fetchall()}
+        for envelope in envelopes:  # in outbox order, so per-aggregate order holds within a batch
+            if envelope.event_id in fresh:
+                subscription.handler(envelope)
+    return len(fresh)

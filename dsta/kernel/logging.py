@@ -1,0 +1,39 @@
+"""structlog on top of stdlib logging: key-value lines in development, JSON in production."""
+
+from __future__ import annotations
+
+import logging.config
+
+import structlog
+
+
+def configure_logging(*, level: str, json: bool) -> None:
+    shared_processors: list = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "structlog": {
+                    "()": structlog.stdlib.ProcessorFormatter,
+                    "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+                    "foreign_pre_chain": shared_processors,
+                }
+            },
+            "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+            "root": {"handlers": ["console"], "level": level},
+            "loggers": {"django.db.backends": {"level": "WARNING"}, "pika": {"level": "WARNING"}},
+        }
+    )
+    structlog.configure(
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

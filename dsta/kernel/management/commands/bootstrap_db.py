@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+
+import psycopg
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from dsta.domains import DOMAINS
+from dsta.kernel.bootstrap import create_database, database_name, ensure_roles_and_schemas
+
+
+class Command(BaseCommand):
+    help = "Create the database, one schema and one login role per domain (idempotent). Uses DATABASE_URL."
+
+    def handle(self, *args: object, **options: object) -> None:
+        admin_url = settings.ADMIN_DATABASE_URL
+        name = database_name(admin_url)
+        passwords = {
+            domain.name: os.environ[f"DSTA_DB_PASSWORD_{domain.name.upper()}"]
+            for domain in DOMAINS
+            if os.environ.get(f"DSTA_DB_PASSWORD_{domain.name.upper()}")
+        }
+        try:
+            created = create_database(admin_url, name)
+            ensure_roles_and_schemas(admin_url, name, passwords=passwords)
+        except psycopg.OperationalError as exc:
+            raise CommandError(f"cannot reach Postgres at DATABASE_URL: {exc}") from exc
+        self.stdout.write(f"database {name}: {'created' if created else 'exists'}")
+        for domain in DOMAINS:
+            self.stdout.write(f"  schema {domain.schema} <- role {domain.role} (alias {domain.alias})")

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from dsta.kernel.relay import Relay
+
+
+class Command(BaseCommand):
+    help = "Relay committed outbox events of every domain to the dramatiq broker."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--once", action="store_true", help="drain what is pending, then exit")
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--poll-seconds", type=float, default=None)
+
+    def handle(self, *args: object, **options: object) -> None:
+        relay = Relay(batch_size=options["batch_size"])  # type: ignore[arg-type]
+        if options["once"]:
+            moved = relay.drain()
+            self.stdout.write(f"relayed {moved} events")
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        relay.run_forever(stop, poll_seconds=options["poll_seconds"])  # type: ignore[arg-type]

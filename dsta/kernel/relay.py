@@ -1,0 +1,211 @@
+"""The outbox relay: moves committed events from every domain's outbox to the broker.
+
+Claiming is a short transaction per outbox: `FOR UPDATE SKIP LOCKED` plus a lease (owner, expiry) and an
+attempt count, under a per-outbox advisory lock so concurrent relays claim one after the other and never
+both take the same row. A row whose predecessor on the same aggregate key is leased elsewhere or backing
+off waits, so one aggregate's events go out in commit order. After the broker accepted a batch, the rows
+are marked delivered; a crash in between means redelivery, which the consumers' inboxes absorb. Failed
+hand-offs back off exponentially with jitter and are dead-lettered after `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import structlog
+from django.conf import settings
+from django.db import connections, transaction
+
+from dsta.domains import DOMAINS, Domain
+from dsta.kernel.events import EventEnvelope
+from dsta.kernel.outbox import NOTIFY_CHANNEL
+
+log = structlog.get_logger(__name__)
+
+Sender = Callable[[list[dict[str, Any]]], None]
+MESSAGE_CHUNK = 250
+DELIVERED_RETENTION_HOURS = 72
+
+_CLAIM_SQL = """
+UPDATE outbox AS o
+SET lease_owner = %(owner)s,
+    lease_expires_at = now() + make_interval(secs => %(lease)s),
+    attempts = o.attempts + 1
+FROM (
+    SELECT c.id FROM outbox AS c
+    WHERE c.delivered_at IS NULL AND c.dead_lettered_at IS NULL
+      AND c.available_at <= now()
+      AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox AS p
+          WHERE p.aggregate_key = c.aggregate_key AND p.id < c.id
+            AND p.delivered_at IS NULL AND p.dead_lettered_at IS NULL
+            AND (p.available_at > now() OR p.lease_expires_at >= now()))
+    ORDER BY c.id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+) AS claimable
+WHERE o.id = claimable.id
+RETURNING o.id, o.event_id, o.name, o.version, o.aggregate_key, o.occurred_at, o.payload
+"""
+
+_MARK_DELIVERED_SQL = """
+UPDATE outbox SET delivered_at = now(), lease_owner = NULL, lease_expires_at = NULL
+WHERE id = ANY(%s) AND lease_owner = %s
+"""
+
+_RELEASE_FAILED_SQL = """
+UPDATE outbox
+SET lease_owner = NULL, lease_expires_at = NULL, last_error = %(error)s,
+    available_at = now() + make_interval(
+        secs => LEAST(%(cap)s, %(base)s * power(2, GREATEST(attempts - 1, 0))) * (0.5 + random() / 2)),
+    dead_lettered_at = CASE WHEN attempts >= %(max_attempts)s THEN now() END
+WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s
+"""
+
+
+def send_to_broker(messages: list[dict[str, Any]]) -> None:
+    from dsta.kernel.actors import deliver_events
+
+    for start in range(0, len(messages), MESSAGE_CHUNK):
+        deliver_events.send(messages[start : start + MESSAGE_CHUNK])
+
+
+@dataclass
+class RelayStats:
+    delivered: int = 0
+    failed: int = 0
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        domains: Sequence[Domain] = DOMAINS,
+        sender: Sender = send_to_broker,
+        batch_size: int | None = None,
+        lease_seconds: float | None = None,
+        max_attempts: int | None = None,
+        backoff_base_seconds: float = 0.5,
+        backoff_cap_seconds: float = 300.0,
+        owner: str | None = None,
+    ) -> None:
+        self.domains = tuple(domains)
+        self.sender = sender
+        self.batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+        self.lease_seconds = lease_seconds or settings.OUTBOX_LEASE_SECONDS
+        self.max_attempts = max_attempts or settings.OUTBOX_MAX_ATTEMPTS
+        self.backoff_base_seconds = backoff_base_seconds
+        self.backoff_cap_seconds = backoff_cap_seconds
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.stats = RelayStats()
+        self._last_purge = 0.0
+
+    def claim(self, domain: Domain) -> list[EventEnvelope]:
+        with transaction.atomic(using=domain.alias), connections[domain.alias].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"outbox-claim:{domain.schema}"])
+            cursor.execute(_CLAIM_SQL, {"owner": self.owner, "lease": self.lease_seconds, "limit": self.batch_size})
+            rows = sorted(cursor.fetchall())
+        return [
+            EventEnvelope(
+                event_id=str(event_id),
+                name=name,
+                version=version,
+                source=domain.name,
+                aggregate_key=aggregate_key,
+                occurred_at=occurred_at.isoformat(),
+                payload=payload,
+                sequence=row_id,
+            )
+            for row_id, event_id, name, version, aggregate_key, occurred_at, payload in rows
+        ]
+
+    def relay_batch(self, domain: Domain) -> int:
+        """Claim one batch from `domain`'s outbox and hand it to the broker. Returns rows handed over."""
+        envelopes = self.claim(domain)
+        if not envelopes:
+            return 0
+        ids = [envelope.sequence for envelope in envelopes]
+        try:
+            self.sender([envelope.as_message() for envelope in envelopes])
+        except Exception as exc:
+            log.warning("outbox_handoff_failed", domain=domain.name, events=len(ids), error=repr(exc))
+            with connections[domain.alias].cursor() as cursor:
+                cursor.execute(
+                    _RELEASE_FAILED_SQL,
+                    {
+                        "error": repr(exc)[:2000],
+                        "cap": self.backoff_cap_seconds,
+                        "base": self.backoff_base_seconds,
+                        "max_attempts": self.max_attempts,
+                        "ids": ids,
+                        "owner": self.owner,
+                    },
+                )
+            self.stats.failed += len(ids)
+            return 0
+        with connections[domain.alias].cursor() as cursor:
+            cursor.execute(_MARK_DELIVERED_SQL, [ids, self.owner])
+        self.stats.delivered += len(ids)
+        return len(ids)
+
+    def drain(self, domains: Sequence[Domain] | None = None) -> int:
+        """Relay until the given outboxes have nothing claimable. Returns rows handed over."""
+        total = 0
+        pending = list(domains or self.domains)
+        while pending:
+            still_full = []
+            for domain in pending:
+                moved = self.relay_batch(domain)
+                total += moved
+                if moved >= self.batch_size:
+                    still_full.append(domain)
+            pending = still_full
+        return total
+
+    def purge_delivered(self) -> None:
+        for domain in self.domains:
+            with connections[domain.alias].cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM outbox WHERE delivered_at < now() - make_interval(hours => %s)",
+                    [DELIVERED_RETENTION_HOURS],
+                )
+
+    def run_forever(self, stop: threading.Event, *, poll_seconds: float | None = None) -> None:
+        """Drain, then sleep until NOTIFY says a domain committed events, or the poll interval passes."""
+        poll_seconds = poll_seconds or settings.OUTBOX_POLL_SECONDS
+        by_name = {domain.name: domain for domain in self.domains}
+        listener = self._listen()
+        log.info("relay_started", owner=self.owner, domains=list(by_name))
+        try:
+            self.drain()
+            while not stop.is_set():
+                woken: set[str] = set()
+                for notify in listener.notifies(timeout=poll_seconds, stop_after=1):
+                    woken.add(notify.payload)
+                # Collect notifications that arrived meanwhile without blocking again.
+                for notify in listener.notifies(timeout=0):
+                    woken.add(notify.payload)
+                targets = [by_name[name] for name in woken if name in by_name] or list(self.domains)
+                self.drain(targets)
+                if time.monotonic() - self._last_purge > 600:
+                    self.purge_delivered()
+                    self._last_purge = time.monotonic()
+        finally:
+            listener.close()
+            log.info("relay_stopped", owner=self.owner, delivered=self.stats.delivered)
+
+    def _listen(self) -> psycopg.Connection:
+        params = connections[self.domains[0].alias].get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        listener = psycopg.connect(**params, autocommit=True)
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return listener

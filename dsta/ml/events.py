@@ -1,0 +1,1 @@
+"""Events the ml domain publishes (versioned)."""

@@ -1,0 +1,178 @@
+"""Project wiring. Every runtime choice comes from the environment so one image runs everywhere.
+
+DATABASE_URL is the admin connection (owner of the database, used only by `bootstrap_db`); each domain
+connects through its own alias as its own role, derived from it unless DATABASE_URL_<DOMAIN> overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import dj_database_url
+
+from dsta.domains import DOMAINS
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("DSTA_STATE_DIR", BASE_DIR / ".dsta"))
+
+EMBEDDED_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/dsta"
+EMBEDDED_REDIS_URL = "redis://127.0.0.1:56379/0"
+
+DEBUG = os.environ.get("DSTA_DEBUG", "1") == "1"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dsta-dev-only-insecure-key-change-me" if DEBUG else "")
+if not SECRET_KEY:
+    raise RuntimeError("DJANGO_SECRET_KEY must be set when DSTA_DEBUG=0")
+ALLOWED_HOSTS = os.environ.get("DSTA_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "dsta.kernel",
+    "dsta.core",
+    "dsta.exchange",
+    "dsta.data",
+    "dsta.trading",
+    "dsta.ml",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dsta.urls"
+WSGI_APPLICATION = "dsta.wsgi.application"
+ASGI_APPLICATION = "dsta.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _domain_database(admin_url: str, domain_name: str, role: str, schema: str) -> dict:
+    override = os.environ.get(f"DATABASE_URL_{domain_name.upper()}")
+    if override:
+        config = dj_database_url.parse(override)
+    else:
+        parts = urlsplit(admin_url)
+        password = os.environ.get(f"DSTA_DB_PASSWORD_{domain_name.upper()}", "")
+        credentials = f"{role}:{password}" if password else role
+        host = parts.hostname or ""
+        netloc = f"{credentials}@{host}" + (f":{parts.port}" if parts.port else "")
+        config = dj_database_url.parse(urlunsplit(parts._replace(netloc=netloc)))
+    config["ENGINE"] = "django.db.backends.postgresql"
+    # The role's own search_path is the source of truth; the option pins it for poolers that reset sessions.
+    config["OPTIONS"] = {"options": f"-c search_path={schema}"}
+    config["CONN_MAX_AGE"] = int(os.environ.get("DSTA_CONN_MAX_AGE", "60"))
+    config["CONN_HEALTH_CHECKS"] = True
+    config["TEST"] = {"NAME": None}
+    return config
+
+
+ADMIN_DATABASE_URL = os.environ.get("DATABASE_URL", EMBEDDED_DATABASE_URL)
+DATABASES = {
+    domain.alias: _domain_database(ADMIN_DATABASE_URL, domain.name, domain.role, domain.schema) for domain in DOMAINS
+}
+DATABASE_ROUTERS = ["dsta.kernel.router.DomainRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", EMBEDDED_REDIS_URL)
+
+# Dramatiq: Redis by default, RabbitMQ (the plan's broker) by DSTA_BROKER=rabbitmq.
+DSTA_BROKER = os.environ.get("DSTA_BROKER", "redis")
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+    }
+}
+
+# Outbox relay tuning.
+OUTBOX_BATCH_SIZE = int(os.environ.get("DSTA_OUTBOX_BATCH_SIZE", "500"))
+OUTBOX_LEASE_SECONDS = float(os.environ.get("DSTA_OUTBOX_LEASE_SECONDS", "30"))
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("DSTA_OUTBOX_MAX_ATTEMPTS", "10"))
+OUTBOX_POLL_SECONDS = float(os.environ.get("DSTA_OUTBOX_POLL_SECONDS", "1.0"))
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = STATE_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DSTA API",
+    "DESCRIPTION": "Dr. Strange Trading Analysis: market data, backtesting, trading, ML.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Several domains own a table called `outbox`/`inbox`, each in its own schema: the router keeps them apart.
+SILENCED_SYSTEM_CHECKS = ["models.W035"]
+
+LOG_LEVEL = os.environ.get("DSTA_LOG_LEVEL", "INFO")
+LOG_JSON = os.environ.get("DSTA_LOG_JSON", "0" if DEBUG else "1") == "1"
+
+from dsta.kernel.logging import configure_logging  # noqa: E402
+
+LOGGING_CONFIG = None
+configure_logging(level=LOG_LEVEL, json=LOG_JSON)
+
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, traces_sample_rate=float(os.environ.get("SENTRY_TRACES_RATE", "0")))

@@ -1,0 +1,16 @@
+"""Event handlers of the trading domain."""
+
+from __future__ import annotations
+
+from dsta.data.events import CandleClosed
+from dsta.kernel.events import EventEnvelope
+from dsta.kernel.handlers import event_handler
+from dsta.trading import services
+
+
+@event_handler(consumer="trading.mark_prices", events=[CandleClosed], using="trading")
+def on_candle_closed(envelope: EventEnvelope) -> None:
+    candle = envelope.decode(CandleClosed)
+    services.mark_price_record(
+        exchange=candle.exchange, symbol=candle.symbol, price=candle.close, as_of=candle.open_time
+    )
