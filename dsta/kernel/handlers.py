@@ -81,7 +81,7 @@ def deliver(envelopes: Sequence[EventEnvelope]) -> int:
                         "event_handler_failed",
                         consumer=subscription.consumer,
                         event_id=envelope.event_id,
-                        event=envelope.name,
+                        event_name=envelope.name,
                     )
                     failures.append(f"{subscription.consumer}:{envelope.event_id}: {exc!r}")
     if failures:

@@ -10,6 +10,7 @@ hand-offs back off exponentially with jitter and are dead-lettered after `max_at
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -121,7 +122,7 @@ class Relay:
                 source=domain.name,
                 aggregate_key=aggregate_key,
                 occurred_at=occurred_at.isoformat(),
-                payload=payload,
+                payload=json.loads(payload) if isinstance(payload, str) else payload,
                 sequence=row_id,
             )
             for row_id, event_id, name, version, aggregate_key, occurred_at, payload in rows

@@ -1,0 +1,191 @@
+"""Outbox, relay and inbox against the real Postgres, in one process (several threads where it matters)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+from django.db import connections, transaction
+
+from dsta.domains import DOMAIN_BY_NAME, DOMAINS
+from dsta.kernel.handlers import deliver
+from dsta.kernel.outbox import OutboxError, publish
+from dsta.kernel.relay import Relay
+from dsta.kernel.tests.probe import PUBLISH_ALIAS, ProbePing, effect_counts, publish_pings, reset_effects
+
+ALL = [domain.alias for domain in DOMAINS]
+DATA = DOMAIN_BY_NAME["data"]
+pytestmark = pytest.mark.django_db(databases=ALL, transaction=True)
+
+
+class Recorder:
+    """A sender that keeps what it was handed, in hand-off order, across threads."""
+
+    def __init__(self, fail_first: int = 0, fail_names: tuple[str, ...] = ()):
+        self.batches: list[tuple[str, list[dict]]] = []
+        self.lock = threading.Lock()
+        self.failures_left = fail_first
+
+    def __call__(self, messages):
+        with self.lock:
+            if self.failures_left:
+                self.failures_left -= 1
+                raise ConnectionError("broker unreachable")
+            self.batches.append((threading.current_thread().name, list(messages)))
+
+    @property
+    def messages(self):
+        return [message for _, batch in self.batches for message in batch]
+
+
+def outbox_rows(columns="id, attempts, delivered_at, dead_lettered_at, last_error"):
+    with connections[PUBLISH_ALIAS].cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM outbox ORDER BY id")
+        return cursor.fetchall()
+
+
+def test_publish_outside_a_transaction_is_refused():
+    with pytest.raises(OutboxError, match="inside transaction.atomic"):
+        publish(ProbePing(aggregate="a", seq=1, sent_at=""), using=PUBLISH_ALIAS)
+
+
+def test_publish_to_a_non_domain_alias_is_refused():
+    with pytest.raises(OutboxError, match="not a domain"), transaction.atomic(using="data"):
+        publish(ProbePing(aggregate="a", seq=1, sent_at=""), using="nope")
+
+
+def test_a_rolled_back_transaction_leaves_no_event():
+    with pytest.raises(RuntimeError), transaction.atomic(using=PUBLISH_ALIAS):
+        publish(ProbePing(aggregate="a", seq=1, sent_at=""), using=PUBLISH_ALIAS)
+        raise RuntimeError("state change failed")
+    assert outbox_rows() == []
+
+
+def test_relay_hands_over_in_commit_order_and_marks_delivered():
+    publish_pings(aggregate="x", start=0, count=30)
+    publish_pings(aggregate="y", start=0, count=5)
+    recorder = Recorder()
+    relay = Relay(domains=[DATA], sender=recorder, batch_size=8)
+    assert relay.drain() == 35
+    assert relay.drain() == 0
+    sent = recorder.messages
+    assert [m["payload"]["seq"] for m in sent if m["aggregate_key"] == "x"] == list(range(30))
+    assert all(m["source"] == "data" and m["name"] == "probe.ping" for m in sent)
+    assert all(row[2] is not None and row[1] == 1 for row in outbox_rows())
+
+
+def test_two_relays_never_hand_over_the_same_row_and_keep_aggregate_order():
+    for aggregate in range(20):
+        publish_pings(aggregate=f"agg-{aggregate}", start=0, count=50)
+    recorder = Recorder()
+    relays = [Relay(domains=[DATA], sender=recorder, batch_size=37, owner=f"relay-{n}") for n in range(2)]
+
+    def run(relay):
+        try:
+            relay.drain()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(relay,), name=relay.owner) for relay in relays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [m["event_id"] for m in recorder.messages]
+    assert len(ids) == len(set(ids)) == 1000
+    assert {name for name, _ in recorder.batches} == {"relay-0", "relay-1"}, "both relays should have worked"
+    by_aggregate = defaultdict(list)
+    for message in recorder.messages:
+        by_aggregate[message["aggregate_key"]].append(message["payload"]["seq"])
+    assert all(seqs == list(range(50)) for seqs in by_aggregate.values())
+
+
+def test_failed_handoff_backs_off_then_dead_letters_after_max_attempts():
+    publish_pings(aggregate="poison", start=0, count=1)
+    recorder = Recorder(fail_first=10**6)
+    relay = Relay(domains=[DATA], sender=recorder, max_attempts=3, backoff_base_seconds=0.05, backoff_cap_seconds=0.1)
+    relay.drain()
+    ((_, attempts, delivered, dead, error),) = outbox_rows()
+    assert (attempts, delivered, dead) == (1, None, None) and "broker unreachable" in error
+    assert relay.drain() == 0, "still backing off"
+    deadline = time.monotonic() + 5
+    while outbox_rows()[0][3] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        relay.drain()
+    ((_, attempts, delivered, dead, _),) = outbox_rows()
+    assert attempts == 3 and delivered is None and dead is not None
+    assert recorder.messages == []
+
+
+def test_successor_waits_while_its_predecessor_backs_off():
+    publish_pings(aggregate="k", start=0, count=1)
+    publish_pings(aggregate="k", start=1, count=1)
+    publish_pings(aggregate="other", start=0, count=1)
+    # The first claim takes k#0, k#1 and other#0 together; make it fail once, then retry k#0 after backoff.
+    recorder = Recorder(fail_first=1)
+    relay = Relay(domains=[DATA], sender=recorder, backoff_base_seconds=0.3, backoff_cap_seconds=0.3)
+    relay.drain()
+    assert recorder.messages == []
+    time.sleep(0.4)
+    relay.drain()
+    assert [(m["aggregate_key"], m["payload"]["seq"]) for m in recorder.messages] == [("k", 0), ("k", 1), ("other", 0)]
+
+
+def test_a_lease_held_by_a_dead_relay_is_taken_over_after_it_expires():
+    publish_pings(aggregate="z", start=0, count=10)
+    crashed = Relay(domains=[DATA], sender=Recorder(), lease_seconds=0.5, owner="crashed")
+    assert len(crashed.claim(DATA)) == 10  # claimed, then the process "dies" before handing over
+    recorder = Recorder()
+    survivor = Relay(domains=[DATA], sender=recorder, owner="survivor")
+    assert survivor.drain() == 0, "rows under a live lease are not taken"
+    time.sleep(0.6)
+    assert survivor.drain() == 10
+    assert [m["payload"]["seq"] for m in recorder.messages] == list(range(10))
+    assert [row[1] for row in outbox_rows()] == [2] * 10
+
+
+def test_inbox_applies_each_event_once_however_often_it_is_delivered():
+    reset_effects()
+    publish_pings(aggregate="dup", start=0, count=25)
+    recorder = Recorder()
+    Relay(domains=[DATA], sender=recorder).drain()
+    from dsta.kernel.events import EventEnvelope
+
+    envelopes = [EventEnvelope.from_message(m) for m in recorder.messages]
+    assert deliver(envelopes) == 25
+    assert deliver(envelopes) == 0
+    assert deliver(envelopes[5:10] + envelopes[:3]) == 0
+    assert effect_counts() == (25, 25)
+
+
+def test_a_failing_handler_rolls_back_its_own_effect_only(monkeypatch):
+    from dsta.kernel import handlers
+    from dsta.kernel.events import EventEnvelope
+    from dsta.kernel.tests import probe
+
+    reset_effects()
+    publish_pings(aggregate="p", start=0, count=5)
+    recorder = Recorder()
+    Relay(domains=[DATA], sender=recorder).drain()
+    envelopes = [EventEnvelope.from_message(m) for m in recorder.messages]
+    original = probe.apply_probe
+
+    def poisoned(envelope):
+        if envelope.payload["seq"] == 3:
+            raise ValueError("cannot apply")
+        original(envelope)
+
+    subscription = handlers._subscriptions["probe.effects"]
+    monkeypatch.setitem(
+        handlers._subscriptions,
+        "probe.effects",
+        handlers.Subscription(subscription.consumer, subscription.event_names, subscription.using, poisoned),
+    )
+    with pytest.raises(handlers.DeliveryFailed, match="cannot apply"):
+        deliver(envelopes)
+    assert effect_counts() == (4, 4)
+    monkeypatch.setitem(handlers._subscriptions, "probe.effects", subscription)
+    assert deliver(envelopes) == 1  # the broker's retry applies only what was missing
+    assert effect_counts() == (5, 5)
