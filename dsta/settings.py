@@ -107,6 +107,9 @@ REDIS_URL = os.environ.get("REDIS_URL", EMBEDDED_REDIS_URL)
 # Dramatiq: Redis by default, RabbitMQ (the plan's broker) by DSTA_BROKER=rabbitmq.
 DSTA_BROKER = os.environ.get("DSTA_BROKER", "redis")
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# A worker that stops heart-beating this long is presumed dead and its unacked messages are requeued.
+BROKER_HEARTBEAT_MS = int(os.environ.get("DSTA_BROKER_HEARTBEAT_MS", "60000"))
+BROKER_MAINTENANCE_CHANCE = int(os.environ.get("DSTA_BROKER_MAINTENANCE_CHANCE", "1000"))  # per million commands
 
 CHANNEL_LAYERS = {
     "default": {

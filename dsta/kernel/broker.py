@@ -30,7 +30,11 @@ def build_broker() -> dramatiq.Broker:
     elif settings.DSTA_BROKER == "redis":
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=settings.REDIS_URL)
+        broker = RedisBroker(
+            url=settings.REDIS_URL,
+            heartbeat_timeout=settings.BROKER_HEARTBEAT_MS,
+            maintenance_chance=settings.BROKER_MAINTENANCE_CHANCE,
+        )
     else:
         raise ValueError(f"DSTA_BROKER must be 'redis' or 'rabbitmq', not {settings.DSTA_BROKER!r}")
     broker.add_middleware(DjangoConnectionsMiddleware())
