@@ -54,3 +54,31 @@ def redis_client():  # type: ignore[no-untyped-def]
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.ping()
     return client
+
+
+@pytest.fixture
+def clean_broker(redis_client):  # type: ignore[no-untyped-def]
+    from dsta.kernel.tests.probe import reset_effects
+
+    redis_client.flushdb()
+    reset_effects()
+    yield
+    redis_client.flushdb()
+
+
+@pytest.fixture
+def children(tmp_path):  # type: ignore[no-untyped-def]
+    """Start real relay/worker processes; they are stopped (and their log tails printed) at teardown."""
+    from dsta.kernel.tests import processes
+
+    started: list[processes.Child] = []
+
+    def start(child: processes.Child) -> processes.Child:
+        started.append(child.start())
+        return child
+
+    yield start
+    for child in started:
+        child.stop()
+    for child in started:
+        print(f"--- {child.name} ---\n{child.log_tail()}")

@@ -4,42 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 from django.db import connections
 
 from dsta.domains import DOMAINS
 from dsta.kernel.tests import processes
-from dsta.kernel.tests.probe import PUBLISH_ALIAS, effect_counts, publish_pings, reset_effects
+from dsta.kernel.tests.probe import PUBLISH_ALIAS, effect_counts, publish_pings
 
 ALL = [domain.alias for domain in DOMAINS]
 PROBE = ("dsta.kernel.tests.probe",)
 pytestmark = pytest.mark.django_db(databases=ALL, transaction=True)
-
-
-@pytest.fixture
-def clean_broker(redis_client):
-    redis_client.flushdb()
-    reset_effects()
-    yield
-    redis_client.flushdb()
-
-
-@pytest.fixture
-def children(tmp_path):
-    started: list[processes.Child] = []
-
-    def start(child: processes.Child) -> processes.Child:
-        started.append(child.start())
-        return child
-
-    yield start
-    for child in started:
-        child.stop()
-    for child in started:
-        print(f"--- {child.name} ---\n{child.log_tail()}")
 
 
 def outbox_state() -> tuple[int, int, int]:
@@ -120,35 +95,3 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_no_effect(clean_broker, c
     assert processes.wait_until(lambda: effect_counts()[1] == total, timeout=90), effect_counts()
     time.sleep(0.5)
     assert effect_counts() == (total, total)
-
-
-def test_candle_closed_reaches_trading_through_relay_and_worker(clean_broker, children, tmp_path):
-    from dsta.data import api as data
-    from dsta.data.contracts import CandleBar
-    from dsta.trading import api as trading
-
-    children(processes.worker(tmp_path))
-    children(processes.relay(tmp_path))
-    for hour, close in enumerate(["100.5", "101.25", "99.75"]):
-        price = Decimal(close)
-        data.candle_close(
-            bar=CandleBar(
-                "binance",
-                "ETH/USDT",
-                "1h",
-                datetime(2025, 3, 1, hour, tzinfo=UTC),
-                price,
-                price,
-                price,
-                price,
-                Decimal("3"),
-            )
-        )
-
-    def marked() -> bool:
-        mark = trading.mark_price_get(exchange="binance", symbol="ETH/USDT")
-        return mark is not None and mark.as_of.hour == 2
-
-    assert processes.wait_until(marked, timeout=30)
-    mark = trading.mark_price_get(exchange="binance", symbol="ETH/USDT")
-    assert mark.price == Decimal("99.75")
