@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
@@ -75,17 +76,18 @@ TEMPLATES = [
 ]
 
 
-def _domain_database(admin_url: str, domain_name: str, role: str, schema: str) -> dict:
+def _domain_database(admin_url: str, domain_name: str, role: str, schema: str) -> dict[str, Any]:
     override = os.environ.get(f"DATABASE_URL_{domain_name.upper()}")
+    config: dict[str, Any]
     if override:
-        config = dj_database_url.parse(override)
+        config = dict(dj_database_url.parse(override))
     else:
         parts = urlsplit(admin_url)
         password = os.environ.get(f"DSTA_DB_PASSWORD_{domain_name.upper()}", "")
         credentials = f"{role}:{password}" if password else role
         host = parts.hostname or ""
         netloc = f"{credentials}@{host}" + (f":{parts.port}" if parts.port else "")
-        config = dj_database_url.parse(urlunsplit(parts._replace(netloc=netloc)))
+        config = dict(dj_database_url.parse(urlunsplit(parts._replace(netloc=netloc))))
     config["ENGINE"] = "django.db.backends.postgresql"
     # The role's own search_path is the source of truth; the option pins it for poolers that reset sessions.
     config["OPTIONS"] = {"options": f"-c search_path={schema}"}

@@ -23,7 +23,11 @@ def run_lint_imports(tree: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     return subprocess.run(
         [str(LINT_IMPORTS), "--no-cache", str(tree / "importlinter.ini")],
-        cwd=tree, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

