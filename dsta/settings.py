@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "dsta.kernel",
     "dsta.core",
@@ -163,6 +164,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Dr. Strange Trading Analysis: market data, backtesting, trading, ML.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets are served from this process: no CDN is needed (or reachable) to read the docs.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Several domains own a table called `outbox`/`inbox`, each in its own schema: the router keeps them apart.

@@ -209,7 +209,7 @@ def ensure_admin(env: dict[str, str]) -> str:
         "u.is_staff = u.is_superuser = True; u.set_password(__import__('os').environ['DSTA_ADMIN_PASSWORD']); u.save()"
     )
     subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", script],
         cwd=ROOT,
         env={**env, "DSTA_ADMIN_PASSWORD": password},
         check=True,
