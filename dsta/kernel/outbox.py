@@ -9,8 +9,9 @@ their own inbox in the same transaction as their effect, so a redelivered event 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from django.db import connections, models
+from django.db import connections, migrations, models
 
 from dsta.domains import DOMAIN_BY_ALIAS
 from dsta.kernel.clock import utc_now
@@ -49,8 +50,8 @@ class OutboxEventBase(models.Model):
             ),
             models.Index(
                 fields=["aggregate_key", "id"],
-                name="%(app_label)s_outbox_agg_pending",
-                condition=models.Q(delivered_at__isnull=True, dead_lettered_at__isnull=True),
+                name="%(app_label)s_outbox_in_flight",
+                condition=models.Q(delivered_at__isnull=True, dead_lettered_at__isnull=True, attempts__gt=0),
             ),
             models.Index(fields=["delivered_at"], name="%(app_label)s_outbox_delivered"),
         ]
@@ -76,16 +77,85 @@ class InboxEntryBase(models.Model):
         return f"{self.consumer} <- {self.event_name} {self.event_id}"
 
 
-# One statement: insert the event and queue a NOTIFY that Postgres sends only if the transaction commits.
+def tune_outbox_storage() -> migrations.RunSQL:
+    """Migration step for each domain: an outbox is a queue whose rows are updated twice and then purged,
+    so vacuum it early and often, or dead row versions pile up under the claim query's index scans."""
+    options = (
+        "autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 2000, "
+        "autovacuum_vacuum_cost_delay = 0, fillfactor = 70"
+    )
+    reset = "autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, autovacuum_vacuum_cost_delay, fillfactor"
+    return migrations.RunSQL(f"ALTER TABLE outbox SET ({options})", reverse_sql=f"ALTER TABLE outbox RESET ({reset})")
+
+
+# One round trip: take the aggregate's transaction-scoped advisory lock, then insert (the INSERT reads from
+# the lock's row, so the id is drawn after the lock is held), then queue a NOTIFY that Postgres sends only
+# if the transaction commits.
 _INSERT_SQL = """
-WITH inserted AS (
+WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))),
+inserted AS (
     INSERT INTO outbox (event_id, name, version, aggregate_key, payload, occurred_at, available_at,
                         attempts, last_error)
-    VALUES (%s, %s, %s, %s, %s::jsonb, now(), now(), 0, '')
+    SELECT %(event_id)s, %(name)s, %(version)s, %(key)s, %(payload)s::jsonb, now(), now(), 0, ''
+    FROM locked
     RETURNING id
 )
-SELECT id, pg_notify(%s, %s) FROM inserted
+SELECT id, pg_notify(%(channel)s, %(domain)s) FROM inserted
 """
+
+
+# The batch form: lock every aggregate key of the batch (sorted, so two batches never deadlock), then insert
+# all rows in the given order; the count(*) forces every lock to be taken before the first id is drawn.
+_INSERT_MANY_SQL = """
+WITH locked AS (
+    SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
+    FROM (SELECT DISTINCT unnest(%(keys)s::text[]) AS key ORDER BY 1) AS keys
+),
+inserted AS (
+    INSERT INTO outbox (event_id, name, version, aggregate_key, payload, occurred_at, available_at,
+                        attempts, last_error)
+    SELECT e.event_id, e.name, e.version, e.key, e.payload::jsonb, now(), now(), 0, ''
+    FROM unnest(%(event_ids)s::uuid[], %(names)s::text[], %(versions)s::int[], %(keys)s::text[],
+                %(payloads)s::text[]) WITH ORDINALITY AS e(event_id, name, version, key, payload, position),
+         (SELECT count(*) FROM locked) AS all_locked
+    ORDER BY e.position
+    RETURNING id
+)
+SELECT count(*), pg_notify(%(channel)s, %(domain)s) FROM inserted
+"""
+
+
+def _open_domain_connection(using: str):  # type: ignore[no-untyped-def]
+    domain = DOMAIN_BY_ALIAS.get(using)
+    if domain is None:
+        raise OutboxError(f"{using!r} is not a domain database alias")
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        raise OutboxError("publish() must run inside transaction.atomic(using=...) with the state change")
+    return domain, connection
+
+
+def publish_many(events: Sequence[DomainEvent], *, using: str) -> list[uuid.UUID]:
+    """`publish()` for a batch in one round trip (bulk state changes: a sync closing many bars, an
+    algorithm slicing an order). Same guarantees: same transaction, commit order per aggregate key."""
+    domain, connection = _open_domain_connection(using)
+    if not events:
+        return []
+    event_ids = [uuid.uuid4() for _ in events]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_MANY_SQL,
+            {
+                "event_ids": event_ids,
+                "names": [event.event_name for event in events],
+                "versions": [event.event_version for event in events],
+                "keys": [event.aggregate_key() for event in events],
+                "payloads": [dumps(event) for event in events],
+                "channel": NOTIFY_CHANNEL,
+                "domain": domain.name,
+            },
+        )
+    return event_ids
 
 
 def publish(event: DomainEvent, *, using: str) -> uuid.UUID:
@@ -94,26 +164,20 @@ def publish(event: DomainEvent, *, using: str) -> uuid.UUID:
     Events sharing an aggregate key are serialised by a transaction-scoped advisory lock, so their outbox
     order is their commit order and the relay can deliver them in that order.
     """
-    domain = DOMAIN_BY_ALIAS.get(using)
-    if domain is None:
-        raise OutboxError(f"{using!r} is not a domain database alias")
-    connection = connections[using]
-    if not connection.in_atomic_block:
-        raise OutboxError("publish() must run inside transaction.atomic(using=...) with the state change")
+    domain, connection = _open_domain_connection(using)
     event_id = uuid.uuid4()
     aggregate_key = event.aggregate_key()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [aggregate_key])
         cursor.execute(
             _INSERT_SQL,
-            [
-                event_id,
-                event.event_name,
-                event.event_version,
-                aggregate_key,
-                dumps(event),
-                NOTIFY_CHANNEL,
-                domain.name,
-            ],
+            {
+                "key": aggregate_key,
+                "event_id": event_id,
+                "name": event.event_name,
+                "version": event.event_version,
+                "payload": dumps(event),
+                "channel": NOTIFY_CHANNEL,
+                "domain": domain.name,
+            },
         )
     return event_id

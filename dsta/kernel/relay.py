@@ -44,10 +44,12 @@ FROM (
     WHERE c.delivered_at IS NULL AND c.dead_lettered_at IS NULL
       AND c.available_at <= now()
       AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
+      -- A predecessor that blocks has been tried (attempts > 0): leased elsewhere or backing off. Only
+      -- such "in flight" rows are looked at, through a small partial index, however long the backlog.
       AND NOT EXISTS (
           SELECT 1 FROM outbox AS p
           WHERE p.aggregate_key = c.aggregate_key AND p.id < c.id
-            AND p.delivered_at IS NULL AND p.dead_lettered_at IS NULL
+            AND p.delivered_at IS NULL AND p.dead_lettered_at IS NULL AND p.attempts > 0
             AND (p.available_at > now() OR p.lease_expires_at >= now()))
     ORDER BY c.id
     LIMIT %(limit)s

@@ -10,7 +10,7 @@ from django.db import connections, transaction
 
 from dsta.kernel.events import DomainEvent, EventEnvelope
 from dsta.kernel.handlers import event_handler
-from dsta.kernel.outbox import publish
+from dsta.kernel.outbox import publish, publish_many
 
 EFFECT_ALIAS = "default"  # core's schema holds the effect table
 PUBLISH_ALIAS = "data"  # events come out of data's outbox
@@ -55,13 +55,17 @@ def reset_effects() -> None:
         cursor.execute("DELETE FROM inbox WHERE consumer = 'probe.effects'")
 
 
-def publish_pings(*, aggregate: str, start: int, count: int) -> None:
-    """Publish `count` pings in one transaction of the data domain."""
+def publish_pings(*, aggregate: str, start: int, count: int, batch: bool = False) -> None:
+    """Publish `count` pings in one transaction of the data domain, one by one or as one batch."""
     with transaction.atomic(using=PUBLISH_ALIAS), connections[PUBLISH_ALIAS].cursor() as cursor:
         cursor.execute("SELECT clock_timestamp()")
         now = cursor.fetchone()[0].isoformat()
-        for seq in range(start, start + count):
-            publish(ProbePing(aggregate=aggregate, seq=seq, sent_at=now), using=PUBLISH_ALIAS)
+        pings = [ProbePing(aggregate=aggregate, seq=seq, sent_at=now) for seq in range(start, start + count)]
+        if batch:
+            publish_many(pings, using=PUBLISH_ALIAS)
+        else:
+            for ping in pings:
+                publish(ping, using=PUBLISH_ALIAS)
 
 
 def effect_counts() -> tuple[int, int]:

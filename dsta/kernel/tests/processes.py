@@ -62,7 +62,7 @@ def relay(log_dir: Path, *, name: str = "relay", **env: str) -> Child:
 def worker(
     log_dir: Path, *, modules: tuple[str, ...] = (), threads: int = 4, name: str = "worker", **env: str
 ) -> Child:
-    argv = [sys.executable, "-m", "dramatiq", "dsta.worker", *modules, "--processes", "1", "--threads", str(threads)]
+    argv = [sys.executable, "manage.py", "run_worker", "--processes", "1", "--threads", str(threads), *modules]
     return Child(name, argv, child_env(**env), log_dir)
 
 

@@ -189,3 +189,24 @@ def test_a_failing_handler_rolls_back_its_own_effect_only(monkeypatch):
     monkeypatch.setitem(handlers._subscriptions, "probe.effects", subscription)
     assert deliver(envelopes) == 1  # the broker's retry applies only what was missing
     assert effect_counts() == (5, 5)
+
+
+def test_publish_many_keeps_the_given_order_within_and_across_batches():
+    publish_pings(aggregate="bulk", start=0, count=40, batch=True)
+    publish_pings(aggregate="bulk", start=40, count=5)  # single publishes after a batch stay behind it
+    publish_pings(aggregate="bulk", start=45, count=15, batch=True)
+    recorder = Recorder()
+    Relay(domains=[DATA], sender=recorder, batch_size=16).drain()
+    assert [m["payload"]["seq"] for m in recorder.messages] == list(range(60))
+    assert len({m["event_id"] for m in recorder.messages}) == 60
+
+
+def test_publish_many_is_atomic_with_the_callers_transaction():
+    from dsta.kernel.outbox import publish_many
+
+    with pytest.raises(OutboxError):
+        publish_many([ProbePing(aggregate="a", seq=1, sent_at="")], using=PUBLISH_ALIAS)
+    with pytest.raises(RuntimeError), transaction.atomic(using=PUBLISH_ALIAS):
+        publish_many([ProbePing(aggregate="a", seq=n, sent_at="") for n in range(3)], using=PUBLISH_ALIAS)
+        raise RuntimeError("state change failed")
+    assert outbox_rows() == []

@@ -5,6 +5,8 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+WORKER_IDLE_POLL_MS = 100
+
 
 class Command(BaseCommand):
     help = "Start the dramatiq worker pool with every domain's actors loaded."
@@ -27,6 +29,8 @@ class Command(BaseCommand):
             "--threads",
             str(options["threads"]),
         ]
+        # An idle consumer backs off up to this long between polls: it bounds event latency when quiet.
+        os.environ.setdefault("dramatiq_worker_timeout", str(WORKER_IDLE_POLL_MS))
         if options["queues"]:
             argv += ["--queues", *options["queues"]]  # type: ignore[misc]
         os.execv(sys.executable, argv)  # noqa: S606  (replace this process with the worker)
