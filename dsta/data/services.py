@@ -48,6 +48,8 @@ def candles_import_file(
         raise ImportFileError(f"{path}: no such file")
     connection = connections[ALIAS]
     with transaction.atomic(using=ALIAS), connection.cursor() as cursor:
+        # Dropped explicitly too: inside a caller's transaction ON COMMIT DROP would come too late.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.candle_staging")
         cursor.execute(
             "CREATE TEMP TABLE candle_staging (ts bigint, open numeric, high numeric, low numeric,"
             " close numeric, volume numeric) ON COMMIT DROP"
@@ -84,6 +86,7 @@ def candles_import_file(
             [exchange, symbol, timeframe],
         )
         inserted, updated = cursor.fetchone()
+        cursor.execute("DROP TABLE candle_staging")
     return ImportReport(exchange, symbol, timeframe, rows_read, inserted, updated)
 
 

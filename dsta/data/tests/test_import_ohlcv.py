@@ -1,0 +1,88 @@
+"""`manage.py import_ohlcv`: COPY-based, idempotent, and loud about bad files."""
+
+from __future__ import annotations
+
+import gzip
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from dsta.data import api as data
+from dsta.data.management.commands.load_demo_data import DEMO_DIR
+
+pytestmark = pytest.mark.django_db(databases=["data"])
+HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def write_csv(path: Path, rows: list[str], header: str = HEADER) -> Path:
+    path.write_text(header + "".join(row + "\n" for row in rows))
+    return path
+
+
+def import_file(path: Path, **options) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command(
+        "import_ohlcv",
+        str(path),
+        exchange="binance",
+        symbol="BTC/USDT",
+        timeframe="1h",
+        no_progress=True,
+        stdout=out,
+        **options,
+    )
+    return out.getvalue()
+
+
+def test_imports_the_shipped_real_file_exactly():
+    path = DEMO_DIR / "BTC_USDT-1h.csv.gz"
+    with gzip.open(path, "rt") as handle:
+        lines = handle.read().splitlines()[1:]
+    assert "read 12556, inserted 12556, updated 0" in import_file(path)
+    bars = data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    assert len(bars) == len(lines) == 12556
+    first = lines[0].split(",")
+    assert (bars[0].open, bars[0].high, bars[0].low, bars[0].close, bars[0].volume) == tuple(map(Decimal, first[1:]))
+    assert int(bars[0].open_time.timestamp() * 1000) == int(first[0])
+    assert "read 12556, inserted 0, updated 0" in import_file(path)  # idempotent
+
+
+def test_reimport_replaces_changed_rows_only(tmp_path):
+    rows = [
+        "1726272000000,60497.99,60610.45,60372.77,60414.39,753.37252",
+        "1726275600000,60414.39,60595.7,60406.06,60406.06,590.92967",
+    ]
+    import_file(write_csv(tmp_path / "a.csv", rows))
+    rows[1] = "1726275600000,60414.39,60595.7,60406.06,60500.00,600"
+    assert "read 2, inserted 0, updated 1" in import_file(write_csv(tmp_path / "b.csv", rows))
+    bars = data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    assert [bar.close for bar in bars] == [Decimal("60414.39"), Decimal("60500.00")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("time,o,h,l,c,v\n1,2,3,4,5,6\n", "header is"),
+        (HEADER + "1726272000000,1,2,0.5,1.5,abc\n", "invalid input syntax"),
+        (HEADER + "1726272000000,1,2,0.5\n", "missing data"),
+        (HEADER + "1726272000000,1,2,0.5,1.5,3\n1726272000000,1,2,0.5,1.5,3\n", "duplicate timestamps"),
+    ],
+)
+def test_a_bad_file_fails_with_a_message_and_loads_nothing(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(CommandError, match=message):
+        import_file(path)
+    assert data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h") == []
+
+
+def test_missing_file_and_unknown_timeframe_are_refused(tmp_path):
+    with pytest.raises(CommandError, match="no such file"):
+        import_file(tmp_path / "nope.csv")
+    path = write_csv(tmp_path / "ok.csv", ["1726272000000,1,2,0.5,1.5,3"])
+    with pytest.raises(CommandError, match="unknown timeframe"):
+        call_command("import_ohlcv", str(path), exchange="binance", symbol="BTC/USDT", timeframe="7x", no_progress=True)
