@@ -22,6 +22,8 @@ EMBEDDED_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/dsta"
 EMBEDDED_REDIS_URL = "redis://127.0.0.1:56379/0"
 
 DEBUG = os.environ.get("DSTA_DEBUG", "1") == "1"
+# Development conveniences (derived keys, ...) follow this, not DEBUG, which Django turns off under tests.
+DEV_MODE = DEBUG
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dsta-dev-only-insecure-key-change-me" if DEBUG else "")
 if not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY must be set when DSTA_DEBUG=0")
@@ -106,6 +108,9 @@ DATABASE_ROUTERS = ["dsta.kernel.router.DomainRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", EMBEDDED_REDIS_URL)
+
+# Fernet keys for secrets at rest, newest first (see dsta/core/crypto.py).
+DSTA_FERNET_KEYS = [key for key in os.environ.get("DSTA_FERNET_KEYS", "").split(",") if key]
 
 # Dramatiq: Redis by default, RabbitMQ (the plan's broker) by DSTA_BROKER=rabbitmq.
 DSTA_BROKER = os.environ.get("DSTA_BROKER", "redis")

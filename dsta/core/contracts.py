@@ -14,3 +14,12 @@ class UserSummary:
     is_active: bool
     is_staff: bool
     date_joined: datetime
+
+
+@dataclass(frozen=True)
+class SecretMetadata:
+    """What may be shown about a secret: never its value."""
+
+    key: str
+    version: int
+    updated_at: datetime

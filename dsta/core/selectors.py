@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
+from dsta.core import crypto
 from dsta.core.contracts import UserSummary
+from dsta.core.models import Secret
 
 
 def user_get(*, user_id: int) -> UserSummary | None:
@@ -19,3 +21,8 @@ def user_get(*, user_id: int) -> UserSummary | None:
         is_staff=user.is_staff,
         date_joined=user.date_joined,
     )
+
+
+def secret_value(*, key: str) -> str | None:
+    ciphertext = Secret.objects.filter(key=key).values_list("ciphertext", flat=True).first()
+    return None if ciphertext is None else crypto.decrypt(ciphertext)

@@ -1,0 +1,23 @@
+"""Writes of the core domain."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from dsta.core import crypto
+from dsta.core.contracts import SecretMetadata
+from dsta.core.models import Secret
+
+
+def secret_set(*, key: str, value: str, actor_id: int | None = None) -> SecretMetadata:
+    if not key or len(key) > 200:
+        raise ValueError("secret key must be 1..200 characters")
+    with transaction.atomic():
+        secret = Secret.objects.select_for_update().filter(key=key).first()
+        if secret is None:
+            secret = Secret(key=key, version=0)
+        secret.ciphertext = crypto.encrypt(value)
+        secret.version += 1
+        secret.updated_by_id = actor_id
+        secret.save()
+    return SecretMetadata(key=secret.key, version=secret.version, updated_at=secret.updated_at)
