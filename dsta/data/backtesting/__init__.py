@@ -1,0 +1,1 @@
+"""Backtesting: event-driven engine, vectorised fast path, and the analyses built on them."""

@@ -1,0 +1,73 @@
+"""Bars as numpy columns: what the engines and strategies compute on (floats inside, Decimal at the edges)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Bars:
+    symbol: str
+    timeframe: str
+    time_ms: np.ndarray  # int64, bar open time in ms since the epoch (UTC)
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+    def head(self, count: int) -> Bars:
+        """The first `count` bars: what the world looked like at bar count-1's close."""
+        return Bars(
+            self.symbol,
+            self.timeframe,
+            self.time_ms[:count],
+            self.open[:count],
+            self.high[:count],
+            self.low[:count],
+            self.close[:count],
+            self.volume[:count],
+        )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, symbol: str, timeframe: str) -> Bars:
+        """From a frame with columns timestamp (ms), open, high, low, close, volume."""
+        columns = {
+            name: np.ascontiguousarray(frame[name].to_numpy(dtype=np.float64))
+            for name in ("open", "high", "low", "close", "volume")
+        }
+        return cls(symbol=symbol, timeframe=timeframe, time_ms=frame["timestamp"].to_numpy(dtype=np.int64), **columns)
+
+    @classmethod
+    def from_csv(cls, path: Path, *, symbol: str, timeframe: str) -> Bars:
+        return cls.from_frame(pd.read_csv(path), symbol=symbol, timeframe=timeframe)
+
+    def tiled(self, count: int, *, step_ms: int) -> Bars:
+        """`count` bars made by repeating this series end to end with continuous timestamps and prices
+        rescaled at each seam, for benchmarks that need more bars than exist."""
+        repeats = -(-count // len(self))
+        scale = np.ones(repeats)
+        for index in range(1, repeats):
+            scale[index] = scale[index - 1] * self.close[-1] / self.open[0]
+
+        def tile(values: np.ndarray) -> np.ndarray:
+            return (np.tile(values, repeats) * np.repeat(scale, len(self)))[:count]
+
+        time_ms = self.time_ms[0] + np.arange(count, dtype=np.int64) * step_ms
+        return Bars(
+            self.symbol,
+            self.timeframe,
+            time_ms,
+            tile(self.open),
+            tile(self.high),
+            tile(self.low),
+            tile(self.close),
+            np.tile(self.volume, repeats)[:count],
+        )

@@ -1,0 +1,126 @@
+"""The strategy interface.
+
+A strategy sees bars only up to the one that just closed. It answers in two ways that must agree:
+- `decide(context)`, called at each bar's close by the event-driven engine (and by live trading);
+- optionally `target_exposures(bars, indicators)`, the same decisions for every bar at once as an array,
+  which the fast path turns into trades with numpy. A test proves both give the same trades.
+
+Indicators are computed once by `indicators(bars)` and must be causal: the value at bar t may use bars
+0..t only (the lookahead check re-runs on truncated data to verify it).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dsta.data.backtesting.bars import Bars
+
+
+class InvalidParameters(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    kind: type  # int or float
+    default: int | float
+    minimum: int | float
+    maximum: int | float
+    description: str = ""
+
+    def parse(self, raw: Any) -> int | float:
+        if isinstance(raw, bool):
+            raise ValueError("must be a number")
+        try:
+            value = self.kind(raw) if not isinstance(raw, str) else self.kind(float(raw) if self.kind is float else raw)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"must be {'an integer' if self.kind is int else 'a number'}") from exc
+        if self.kind is int and isinstance(raw, float) and not raw.is_integer():
+            raise ValueError("must be an integer")
+        if not self.minimum <= value <= self.maximum:
+            raise ValueError(f"must be between {self.minimum} and {self.maximum}")
+        return value
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the strategy wants after a bar closes.
+
+    `target` is the wanted exposure as a fraction of equity (1 = all in long, 0 = flat, -1 = all in short);
+    None keeps the current position. `order_type` says how to get there: market (next open by default),
+    limit or stop at `price`. `stop_loss` / `take_profit` are absolute prices attached to the new position.
+    """
+
+    target: float | None
+    order_type: str = "market"
+    price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+
+HOLD = Decision(target=None)
+
+
+@dataclass
+class BarContext:
+    """What a strategy may look at when bar `index` has just closed. One object, updated in place."""
+
+    bars: Bars
+    indicators: dict[str, np.ndarray]
+    index: int = 0
+    position: float = 0.0  # quantity held (negative when short)
+    cash: float = 0.0
+    equity: float = 0.0
+    state: dict[str, Any] = field(default_factory=dict)  # the strategy's own memory between bars
+
+
+class Strategy(ABC):
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    parameters: ClassVar[tuple[Parameter, ...]] = ()
+
+    def __init__(self, **params: Any) -> None:
+        self.params = self.validate(params)
+
+    @classmethod
+    def validate(cls, params: dict[str, Any]) -> dict[str, int | float]:
+        known = {parameter.name: parameter for parameter in cls.parameters}
+        errors = {name: "unknown parameter" for name in params if name not in known}
+        values: dict[str, int | float] = {}
+        for name, parameter in known.items():
+            try:
+                values[name] = parameter.parse(params[name]) if name in params else parameter.default
+            except ValueError as exc:
+                errors[name] = str(exc)
+        if not errors:
+            errors.update(cls.check(values))
+        if errors:
+            raise InvalidParameters(errors)
+        return values
+
+    @classmethod
+    def check(cls, values: dict[str, int | float]) -> dict[str, str]:
+        """Cross-parameter rules (e.g. fast < slow); field name -> message."""
+        return {}
+
+    def warmup(self) -> int:
+        """Bars needed before the first decision can be meaningful."""
+        return 0
+
+    @abstractmethod
+    def indicators(self, bars: Bars) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def decide(self, context: BarContext) -> Decision: ...
+
+    def target_exposures(self, bars: Bars, indicators: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Targets for every bar (NaN = hold), or None when the strategy has no vectorised form."""
+        return None
