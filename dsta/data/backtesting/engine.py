@@ -58,7 +58,8 @@ def run_event_driven(strategy: Strategy, bars: Bars, config: BacktestConfig) -> 
     costs = config.costs
     limit_costs = Costs(costs.commission, 0.0)  # a resting limit fills at its price
     book = Book(cash=config.initial_cash)
-    context = BarContext(bars=bars, indicators=indicators, cash=book.cash, equity=book.cash)
+    series = {name: values.tolist() for name, values in indicators.items()}
+    context = BarContext(bars=bars, indicators=indicators, series=series, cash=book.cash, equity=book.cash)
     equity = np.empty(count)
     trades: list[TradeRecord] = []
     pending: Decision | None = None

@@ -74,6 +74,9 @@ class BarContext:
 
     bars: Bars
     indicators: dict[str, np.ndarray]
+    # The same indicators as Python lists: reading one value per bar from a list is several times
+    # cheaper than from a numpy array, which matters over millions of bars.
+    series: dict[str, list[float]] = field(default_factory=dict)
     index: int = 0
     position: float = 0.0  # quantity held (negative when short)
     cash: float = 0.0

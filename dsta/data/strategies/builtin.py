@@ -25,6 +25,10 @@ class SmaCross(Strategy):
     def check(cls, values: dict[str, int | float]) -> dict[str, str]:
         return {"fast": "must be smaller than slow"} if values["fast"] >= values["slow"] else {}
 
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        self._long, self._flat = Decision(target=float(self.params["exposure"])), Decision(target=0.0)
+
     def warmup(self) -> int:
         return int(self.params["slow"]) - 1
 
@@ -35,11 +39,11 @@ class SmaCross(Strategy):
         }
 
     def decide(self, context: BarContext) -> Decision:
-        fast = context.indicators["sma_fast"][context.index]
-        slow = context.indicators["sma_slow"][context.index]
+        fast = context.series["sma_fast"][context.index]
+        slow = context.series["sma_slow"][context.index]
         if fast != fast or slow != slow:  # NaN during warm-up
             return HOLD
-        return Decision(target=float(self.params["exposure"]) if fast > slow else 0.0)
+        return self._long if fast > slow else self._flat
 
     def target_exposures(self, bars: Bars, indicators: dict[str, np.ndarray]) -> np.ndarray:
         fast, slow = indicators["sma_fast"], indicators["sma_slow"]
@@ -69,7 +73,7 @@ class RsiReversion(Strategy):
         return {"rsi": talib.RSI(bars.close, timeperiod=int(self.params["period"]))}
 
     def decide(self, context: BarContext) -> Decision:
-        rsi = context.indicators["rsi"][context.index]
+        rsi = context.series["rsi"][context.index]
         close = float(context.bars.close[context.index])
         if context.position == 0 and rsi < self.params["oversold"]:
             return Decision(
