@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 TIMEFRAME_SECONDS = {
     "1m": 60,
@@ -52,3 +53,74 @@ class ImportReport:
     rows_read: int
     rows_inserted: int
     rows_updated: int
+
+
+class BacktestStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StrategyParameterSpec:
+    name: str
+    kind: str  # "int" or "float"
+    default: float
+    minimum: float
+    maximum: float
+    description: str
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    version: str
+    description: str
+    parameters: tuple[StrategyParameterSpec, ...]
+    vectorised: bool  # has a fast path
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    strategy: str
+    params: dict[str, float]
+    exchange: str
+    symbol: str
+    timeframe: str
+    start: datetime | None = None
+    end: datetime | None = None
+    initial_cash: Decimal = Decimal("10000")
+    commission: Decimal = Decimal("0.001")
+    slippage: Decimal = Decimal("0")
+    fill_at: str = "next_open"
+    engine: str = "auto"  # auto (fast path when the strategy has one), event, fast
+
+
+@dataclass(frozen=True)
+class BacktestTradeView:
+    entry_time: datetime
+    exit_time: datetime
+    side: str
+    qty: Decimal
+    entry_price: Decimal
+    exit_price: Decimal
+    pnl: Decimal
+    return_pct: float
+    fees: Decimal
+    exit_reason: str
+
+
+@dataclass(frozen=True)
+class BacktestSummary:
+    job_id: str
+    kind: str
+    status: BacktestStatus
+    request: BacktestRequest
+    progress: float
+    metrics: dict[str, float] | None
+    engine_used: str
+    error: str
+    created_at: datetime
+    finished_at: datetime | None
+    report_available: bool

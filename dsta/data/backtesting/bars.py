@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,31 @@ class Bars:
             tile(self.close),
             np.tile(self.volume, repeats)[:count],
         )
+
+
+def load_bars(
+    *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
+) -> Bars:
+    """Stored candles as float columns, read in one query (Decimal stays in storage; analysis is float)."""
+    from django.db import connections
+
+    clauses, params = ["exchange = %s", "symbol = %s", "timeframe = %s"], [exchange, symbol, timeframe]
+    if start is not None:
+        clauses.append("open_time >= %s")
+        params.append(start)
+    if end is not None:
+        clauses.append("open_time < %s")
+        params.append(end)
+    query = (
+        "SELECT (extract(epoch FROM open_time) * 1000)::bigint, open::float8, high::float8, low::float8,"
+        f" close::float8, volume::float8 FROM candle WHERE {' AND '.join(clauses)} ORDER BY open_time"
+    )
+    with connections["data"].cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return Bars(symbol, timeframe, np.empty(0, np.int64), *(np.empty(0) for _ in range(5)))
+    times, *prices = zip(*rows, strict=True)
+    return Bars(
+        symbol, timeframe, np.array(times, dtype=np.int64), *(np.array(column, dtype=np.float64) for column in prices)
+    )

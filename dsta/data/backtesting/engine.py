@@ -14,6 +14,7 @@ Slippage moves every market and stop fill against the trader; limits and take-pr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,7 @@ class BacktestConfig:
     slippage: float = 0.0
     fill_at: str = "next_open"
     close_at_end: bool = True  # settle an open position at the last close as `end_of_data`
+    trade_from: int = 0  # bars before this index only warm indicators up (walk-forward windows)
 
     def __post_init__(self) -> None:
         if self.fill_at not in FILL_MODES:
@@ -51,7 +53,12 @@ class EngineResult:
     path: str = "event"
 
 
-def run_event_driven(strategy: Strategy, bars: Bars, config: BacktestConfig) -> EngineResult:
+PROGRESS_EVERY = 1 << 16  # bars between progress reports: rare enough to cost nothing
+
+
+def run_event_driven(
+    strategy: Strategy, bars: Bars, config: BacktestConfig, *, on_progress: Callable[[float], None] | None = None
+) -> EngineResult:
     indicators = strategy.indicators(bars)
     opens, highs, lows, closes = (column.tolist() for column in (bars.open, bars.high, bars.low, bars.close))
     count = len(closes)
@@ -65,11 +72,13 @@ def run_event_driven(strategy: Strategy, bars: Bars, config: BacktestConfig) -> 
     pending: Decision | None = None
     held_target = 0.0  # the exposure the current position was built for
     stop_loss = take_profit = None
-    warmup = strategy.warmup()
+    warmup = max(strategy.warmup(), config.trade_from)
     decide = strategy.decide
     next_open = config.fill_at == "next_open"
 
     for t in range(count):
+        if on_progress is not None and not t % PROGRESS_EVERY:
+            on_progress(t / count)
         if pending is not None:
             price = _fill_price(pending, opens[t], highs[t], lows[t], book.qty, held_target)
             if price is not None:

@@ -31,7 +31,7 @@ def run_vectorised(strategy: Strategy, bars: Bars, config: BacktestConfig) -> En
     if targets is None:
         raise NotVectorisable(f"{strategy.name} has no vectorised form; use the event-driven engine")
     count = len(bars)
-    state = held_targets(targets, strategy.warmup())
+    state = held_targets(targets, max(strategy.warmup(), config.trade_from))
     previous = np.concatenate(([0.0], state[:-1]))
     decided_at = np.flatnonzero(state != previous)
     next_open = config.fill_at == "next_open"

@@ -1,0 +1,197 @@
+"""Backtest jobs: created from a request, executed by a worker (or the CLI), stored with their trades,
+metrics, equity curve and HTML report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy as np
+import structlog
+from django.conf import settings
+from django.db import transaction
+
+from dsta.data.backtesting.report import render_report
+from dsta.data.backtesting.runner import RunOutcome, run_request, validate
+from dsta.data.contracts import BacktestRequest, BacktestStatus, BacktestSummary, BacktestTradeView
+from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
+
+log = structlog.get_logger(__name__)
+ALIAS = "data"
+PRICE_PLACES = Decimal("0.0000000001")
+QTY_PLACES = Decimal("0.000000000000000001")
+
+
+def job_create(
+    request: BacktestRequest,
+    *,
+    user_id: int | None = None,
+    kind: str = BacktestJob.Kind.SINGLE,
+    parent: BacktestJob | None = None,
+    options: dict[str, object] | None = None,
+) -> BacktestJob:
+    strategy = validate(request)
+    return BacktestJob.objects.using(ALIAS).create(
+        kind=kind,
+        parent=parent,
+        user_id=user_id,
+        strategy=request.strategy,
+        params=strategy.params,
+        exchange=request.exchange,
+        symbol=request.symbol,
+        timeframe=request.timeframe,
+        start=request.start,
+        end=request.end,
+        initial_cash=request.initial_cash,
+        commission=request.commission,
+        slippage=request.slippage,
+        fill_at=request.fill_at,
+        engine=request.engine,
+        options=options or {},
+    )
+
+
+def request_of(job: BacktestJob) -> BacktestRequest:
+    return BacktestRequest(
+        strategy=job.strategy,
+        params=dict(job.params),
+        exchange=job.exchange,
+        symbol=job.symbol,
+        timeframe=job.timeframe,
+        start=job.start,
+        end=job.end,
+        initial_cash=job.initial_cash,
+        commission=job.commission,
+        slippage=job.slippage,
+        fill_at=job.fill_at,
+        engine=job.engine,
+    )
+
+
+def job_execute(
+    job_id: str, *, on_progress: Callable[[float], None] | None = None, with_report: bool = True
+) -> BacktestJob:
+    """Run a queued job to completion. Safe to call again after a crash: a finished job is left alone."""
+    job = BacktestJob.objects.using(ALIAS).get(pk=job_id)
+    if job.status == BacktestJob.Status.SUCCEEDED:
+        return job
+    job.status, job.started_at, job.error = BacktestJob.Status.RUNNING, datetime.now(UTC), ""
+    job.save(using=ALIAS, update_fields=["status", "started_at", "error"])
+    try:
+        outcome = run_request(request_of(job), on_progress=on_progress)
+        report = (
+            render_report(
+                title=f"{job.strategy} {job.params} on {job.exchange} {job.symbol} {job.timeframe}",
+                bars=outcome.bars,
+                equity=outcome.result.equity,
+                trades=outcome.result.trades,
+                metrics=outcome.metrics.as_dict(),
+                settings={
+                    "engine": outcome.result.path,
+                    "commission": str(job.commission),
+                    "slippage": str(job.slippage),
+                    "fill at": job.fill_at,
+                    "initial cash": str(job.initial_cash),
+                },
+            )
+            if with_report
+            else ""
+        )
+        _store(job, outcome, report)
+    except Exception as exc:
+        log.warning("backtest_failed", job_id=str(job.pk), error=repr(exc))
+        job.status, job.error, job.finished_at = BacktestJob.Status.FAILED, str(exc)[:4000], datetime.now(UTC)
+        job.save(using=ALIAS, update_fields=["status", "error", "finished_at"])
+        raise
+    return job
+
+
+def _decimal(value: float, places: Decimal) -> Decimal:
+    return Decimal(repr(value)).quantize(places)
+
+
+def _store(job: BacktestJob, outcome: RunOutcome, report: str) -> None:
+    bars, result = outcome.bars, outcome.result
+    times = bars.time_ms.astype("datetime64[ms]").astype(datetime)
+    report_path = ""
+    if report:
+        directory = settings.STATE_DIR / "reports" / "backtests"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{job.pk}.html"
+        path.write_text(report)
+        report_path = str(path)
+    with transaction.atomic(using=ALIAS):
+        BacktestTrade.objects.using(ALIAS).filter(job=job).delete()
+        BacktestTrade.objects.using(ALIAS).bulk_create(
+            BacktestTrade(
+                job=job,
+                sequence=number,
+                side=trade.side,
+                entry_time=times[trade.entry_index].replace(tzinfo=UTC),
+                exit_time=times[trade.exit_index].replace(tzinfo=UTC),
+                qty=_decimal(trade.qty, QTY_PLACES),
+                entry_price=_decimal(trade.entry_price, PRICE_PLACES),
+                exit_price=_decimal(trade.exit_price, PRICE_PLACES),
+                pnl=_decimal(trade.pnl, PRICE_PLACES),
+                return_pct=trade.return_pct,
+                fees=_decimal(trade.fees, PRICE_PLACES),
+                exit_reason=trade.exit_reason,
+            )
+            for number, trade in enumerate(result.trades)
+        )
+        BacktestResult.objects.using(ALIAS).update_or_create(
+            job=job,
+            defaults={
+                "metrics": _json_safe(outcome.metrics.as_dict()),
+                "equity": result.equity.astype("<f8").tobytes(),
+                "bar_times": bars.time_ms.astype("<i8").tobytes(),
+                "report_path": report_path,
+            },
+        )
+        job.status, job.progress, job.finished_at = BacktestJob.Status.SUCCEEDED, 1.0, datetime.now(UTC)
+        job.engine_used = result.path
+        job.save(using=ALIAS, update_fields=["status", "progress", "finished_at", "engine_used"])
+
+
+def _json_safe(metrics: dict[str, float | int]) -> dict[str, float | int | str]:
+    """JSON has no infinity: an infinite ratio (no losing trade) is stored as the string 'inf'."""
+    return {
+        key: (str(value) if isinstance(value, float) and not np.isfinite(value) else value)
+        for key, value in metrics.items()
+    }
+
+
+def job_summary(job: BacktestJob) -> BacktestSummary:
+    result = BacktestResult.objects.using(ALIAS).filter(job=job).only("metrics", "report_path").first()
+    return BacktestSummary(
+        job_id=str(job.pk),
+        kind=job.kind,
+        status=BacktestStatus(job.status),
+        request=request_of(job),
+        progress=job.progress,
+        metrics={key: float(value) for key, value in result.metrics.items()} if result else None,
+        engine_used=job.engine_used,
+        error=job.error,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        report_available=bool(result and result.report_path),
+    )
+
+
+def job_trades(job: BacktestJob) -> list[BacktestTradeView]:
+    return [
+        BacktestTradeView(
+            t.entry_time,
+            t.exit_time,
+            t.side,
+            t.qty,
+            t.entry_price,
+            t.exit_price,
+            t.pnl,
+            t.return_pct,
+            t.fees,
+            t.exit_reason,
+        )
+        for t in BacktestTrade.objects.using(ALIAS).filter(job=job).order_by("sequence")
+    ]

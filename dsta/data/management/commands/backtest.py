@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from dsta.data.backtesting import jobs
+from dsta.data.backtesting.metrics import Metrics
+from dsta.data.backtesting.runner import BacktestInputError
+from dsta.data.contracts import BacktestRequest
+from dsta.data.models import BacktestResult
+
+
+def _parse_params(pairs: list[str]) -> dict[str, float]:
+    params: dict[str, float] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise CommandError(f"--param {pair!r}: expected NAME=VALUE")
+        try:
+            params[name] = float(value)
+        except ValueError:
+            raise CommandError(f"--param {pair!r}: {value!r} is not a number") from None
+    return params
+
+
+def _decimal(name: str, value: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise CommandError(f"--{name}: {value!r} is not a number") from None
+
+
+def _date(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--{name}: {value!r} is not an ISO date (e.g. 2025-01-31)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Command(BaseCommand):
+    help = "Backtest a strategy on stored candles; prints the metrics and writes an HTML report."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--strategy", required=True, help="e.g. sma_cross, rsi_reversion")
+        parser.add_argument("--symbol", required=True)
+        parser.add_argument("--timeframe", required=True)
+        parser.add_argument("--exchange", default="binance")
+        parser.add_argument("--param", action="append", default=[], help="NAME=VALUE, repeatable")
+        parser.add_argument("--fee", default="0.001", help="commission, fraction of notional (0.001 = 0.1%%)")
+        parser.add_argument("--slippage", default="0")
+        parser.add_argument("--cash", default="10000")
+        parser.add_argument("--fill-at", default="next_open", choices=["next_open", "close"])
+        parser.add_argument("--engine", default="auto", choices=["auto", "event", "fast"])
+        parser.add_argument("--start")
+        parser.add_argument("--end")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args: object, **options: object) -> None:
+        request = BacktestRequest(
+            strategy=str(options["strategy"]),
+            params=_parse_params(options["param"]),  # type: ignore[arg-type]
+            exchange=str(options["exchange"]),
+            symbol=str(options["symbol"]),
+            timeframe=str(options["timeframe"]),
+            start=_date("start", options["start"]),
+            end=_date("end", options["end"]),  # type: ignore[arg-type]
+            initial_cash=_decimal("cash", str(options["cash"])),
+            commission=_decimal("fee", str(options["fee"])),
+            slippage=_decimal("slippage", str(options["slippage"])),
+            fill_at=str(options["fill_at"]),
+            engine=str(options["engine"]),
+        )
+        try:
+            job = jobs.job_create(request)
+            with tqdm(total=100, unit="%", disable=bool(options["no_progress"]), desc="backtest") as bar:
+
+                def progress(fraction: float) -> None:
+                    bar.update(int(fraction * 100) - bar.n)
+
+                jobs.job_execute(str(job.pk), on_progress=progress)
+                bar.update(100 - bar.n)
+        except BacktestInputError as exc:
+            raise CommandError("; ".join(f"{field}: {message}" for field, message in exc.errors.items())) from exc
+        result = BacktestResult.objects.using("data").get(job=job)
+        job.refresh_from_db()
+        self.stdout.write(f"backtest {job.pk} ({job.engine_used} engine)")
+        width = max(len(name) for name in result.metrics)
+        for name in Metrics.__dataclass_fields__:
+            value = result.metrics[name]
+            shown = f"{value:,.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
+            self.stdout.write(f"  {name.ljust(width)}  {shown}")
+        self.stdout.write(f"report: {result.report_path}")
