@@ -142,8 +142,8 @@ def deflated_sharpe(best_returns: np.ndarray, trial_sharpes: Sequence[float]) ->
         ""
         if probability >= 0.95
         else (
-            f"after {trials} trials the best Sharpe is not reliably above luck (deflated Sharpe {probability:.2f} < 0.95):"
-            " treat the optimum as likely overfitted"
+            f"after {trials} trials the best Sharpe is not reliably above luck"
+            f" (deflated Sharpe {probability:.2f} < 0.95): treat the optimum as likely overfitted"
         )
     )
     return SnoopingCheck(trials, best, expected_max, probability, warning)
