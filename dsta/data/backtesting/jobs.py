@@ -12,10 +12,12 @@ import structlog
 from django.conf import settings
 from django.db import transaction
 
+from dsta.data.backtesting.analysis import detect_lookahead
 from dsta.data.backtesting.report import render_report
 from dsta.data.backtesting.runner import RunOutcome, run_request, validate
 from dsta.data.contracts import BacktestRequest, BacktestStatus, BacktestSummary, BacktestTradeView
 from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
+from dsta.data.strategies.registry import strategy_build
 
 log = structlog.get_logger(__name__)
 ALIAS = "data"
@@ -80,6 +82,15 @@ def job_execute(
     job.save(using=ALIAS, update_fields=["status", "started_at", "error"])
     try:
         outcome = run_request(request_of(job), on_progress=on_progress)
+        analysis = {}
+        if job.kind == BacktestJob.Kind.SINGLE:
+            bias = detect_lookahead(strategy_build(job.strategy, job.params), outcome.bars)
+            analysis["lookahead"] = {
+                "checked_points": bias.checked_points,
+                "has_bias": bias.has_bias,
+                "biased_indicators": bias.biased_indicators,
+                "decisions_changed": bias.decisions_changed,
+            }
         report = (
             render_report(
                 title=f"{job.strategy} {job.params} on {job.exchange} {job.symbol} {job.timeframe}",
@@ -98,7 +109,7 @@ def job_execute(
             if with_report
             else ""
         )
-        _store(job, outcome, report)
+        _store(job, outcome, report, analysis)
     except Exception as exc:
         log.warning("backtest_failed", job_id=str(job.pk), error=repr(exc))
         job.status, job.error, job.finished_at = BacktestJob.Status.FAILED, str(exc)[:4000], datetime.now(UTC)
@@ -111,7 +122,7 @@ def _decimal(value: float, places: Decimal) -> Decimal:
     return Decimal(repr(value)).quantize(places)
 
 
-def _store(job: BacktestJob, outcome: RunOutcome, report: str) -> None:
+def _store(job: BacktestJob, outcome: RunOutcome, report: str, analysis: dict[str, object]) -> None:
     bars, result = outcome.bars, outcome.result
     times = bars.time_ms.astype("datetime64[ms]").astype(datetime)
     report_path = ""
@@ -144,6 +155,7 @@ def _store(job: BacktestJob, outcome: RunOutcome, report: str) -> None:
             job=job,
             defaults={
                 "metrics": _json_safe(outcome.metrics.as_dict()),
+                "analysis": analysis,
                 "equity": result.equity.astype("<f8").tobytes(),
                 "bar_times": bars.time_ms.astype("<i8").tobytes(),
                 "report_path": report_path,

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
+
+NUMBER = serializers.FloatField()
+
+
+class BacktestRequestSerializer(serializers.Serializer):
+    strategy = serializers.CharField(max_length=64)
+    params = serializers.DictField(child=serializers.FloatField(), required=False, default=dict)
+    exchange = serializers.CharField(max_length=32, default="binance")
+    symbol = serializers.CharField(max_length=32)
+    timeframe = serializers.ChoiceField(choices=sorted(TIMEFRAME_SECONDS))
+    start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    end = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    initial_cash = serializers.DecimalField(
+        max_digits=28, decimal_places=10, min_value=Decimal("1"), default=Decimal("10000")
+    )
+    commission = serializers.DecimalField(
+        max_digits=12, decimal_places=8, min_value=Decimal("0"), max_value=Decimal("0.5"), default=Decimal("0.001")
+    )
+    slippage = serializers.DecimalField(
+        max_digits=12, decimal_places=8, min_value=Decimal("0"), max_value=Decimal("0.5"), default=Decimal("0")
+    )
+    fill_at = serializers.ChoiceField(choices=["next_open", "close"], default="next_open")
+    engine = serializers.ChoiceField(choices=["auto", "event", "fast"], default="auto")
+
+    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+        if attrs.get("start") and attrs.get("end") and attrs["start"] >= attrs["end"]:
+            raise serializers.ValidationError({"end": "must be after start"})
+        return attrs
+
+    def to_request(self) -> BacktestRequest:
+        data = dict(self.validated_data)
+        return BacktestRequest(**{key: data[key] for key in BacktestRequest.__dataclass_fields__})
+
+
+class RunSerializer(BacktestRequestSerializer):
+    wait = serializers.BooleanField(default=False, help_text="run inline and answer with the results")
+
+
+class OptimiseSerializer(BacktestRequestSerializer):
+    method = serializers.ChoiceField(choices=["grid", "optuna"], default="grid")
+    space = serializers.DictField(child=serializers.ListField(child=serializers.FloatField(), min_length=1))
+    objective = serializers.ChoiceField(
+        choices=["sharpe", "sortino", "calmar", "total_return_pct", "profit_factor", "sqn"], default="sharpe"
+    )
+    trials = serializers.IntegerField(min_value=1, max_value=5_000, default=50)
+    batch = serializers.IntegerField(min_value=1, max_value=64, default=4)
+    seed = serializers.IntegerField(default=0)
+
+
+class MonteCarloSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    method = serializers.ChoiceField(
+        choices=["trade_shuffle", "trade_resample", "return_bootstrap"], default="trade_shuffle"
+    )
+    simulations = serializers.IntegerField(min_value=10, max_value=100_000, default=1_000)
+    block = serializers.IntegerField(min_value=1, max_value=10_000, default=24)
+    seed = serializers.IntegerField(default=0)

@@ -1,0 +1,184 @@
+"""REST endpoints of backtesting under /api/v1/backtest/."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+from django.http import FileResponse, Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dsta.data.backtesting import jobs
+from dsta.data.backtesting.actors import run_backtest_job, run_optimisation
+from dsta.data.backtesting.analysis import monte_carlo_returns, monte_carlo_trades, trade_factors
+from dsta.data.backtesting.optimisation import optimisation_create
+from dsta.data.backtesting.runner import BacktestInputError
+from dsta.data.backtesting.serializers import MonteCarloSerializer, OptimiseSerializer, RunSerializer
+from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
+from dsta.data.strategies.registry import strategy_specs
+
+ALIAS = "data"
+
+
+def _input_error(exc: BacktestInputError) -> Response:
+    return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _job_or_404(job_id: str) -> BacktestJob:
+    job = BacktestJob.objects.using(ALIAS).filter(pk=job_id).first()
+    if job is None:
+        raise Http404("no such backtest")
+    return job
+
+
+def _summary_payload(job: BacktestJob) -> dict[str, object]:
+    payload = asdict(jobs.job_summary(job))
+    payload["request"]["params"] = job.params
+    return payload
+
+
+class StrategiesView(APIView):
+    def get(self, request: Request) -> Response:
+        return Response([asdict(spec) for spec in strategy_specs()])
+
+
+class RunView(APIView):
+    @extend_schema(request=RunSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = RunSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            job = jobs.job_create(serializer.to_request(), user_id=request.user.pk)
+        except BacktestInputError as exc:
+            return _input_error(exc)
+        if serializer.validated_data["wait"]:
+            try:
+                jobs.job_execute(str(job.pk))
+            except BacktestInputError as exc:
+                return _input_error(exc)
+            job.refresh_from_db()
+            return Response(_summary_payload(job), status=status.HTTP_200_OK)
+        run_backtest_job.send(str(job.pk))
+        return Response(_summary_payload(job), status=status.HTTP_202_ACCEPTED)
+
+
+class ResultsView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("trades", int, description="how many trades to include (default 500)"),
+            OpenApiParameter("equity_points", int, description="equity curve points, strided (default 1000)"),
+        ]
+    )
+    def get(self, request: Request, job_id: str) -> Response:
+        job = _job_or_404(job_id)
+        payload = _summary_payload(job)
+        result = BacktestResult.objects.using(ALIAS).filter(job=job).first()
+        try:
+            trade_limit = int(request.query_params.get("trades", 500))
+            points = int(request.query_params.get("equity_points", 1_000))
+        except ValueError:
+            return Response({"trades": "must be an integer", "equity_points": "must be an integer"}, status=400)
+        payload["analysis"] = result.analysis if result else {}
+        payload["trades_total"] = BacktestTrade.objects.using(ALIAS).filter(job=job).count()
+        payload["trades"] = [asdict(trade) for trade in jobs.job_trades(job)[: max(trade_limit, 0)]]
+        if result is not None and result.equity:
+            equity = np.frombuffer(result.equity, dtype="<f8")
+            times = np.frombuffer(result.bar_times, dtype="<i8")
+            stride = max(1, len(equity) // max(points, 1))
+            payload["equity_curve"] = [
+                [int(t), float(v)] for t, v in zip(times[::stride], equity[::stride], strict=True)
+            ]
+        return Response(payload)
+
+
+class ReportView(APIView):
+    def get(self, request: Request, job_id: str) -> FileResponse:
+        job = _job_or_404(job_id)
+        result = BacktestResult.objects.using(ALIAS).filter(job=job).first()
+        if result is None or not result.report_path:
+            raise Http404("the report is not ready")
+        return FileResponse(open(result.report_path, "rb"), content_type="text/html")  # noqa: SIM115
+
+
+class OptimiseView(APIView):
+    @extend_schema(request=OptimiseSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = OptimiseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            parent = optimisation_create(
+                serializer.to_request(),
+                method=data["method"],
+                space=data["space"],
+                objective=data["objective"],
+                trials=data["trials"],
+                batch=data["batch"],
+                seed=data["seed"],
+                user_id=request.user.pk,
+            )
+        except BacktestInputError as exc:
+            return _input_error(exc)
+        run_optimisation.send(str(parent.pk))
+        return Response(_summary_payload(parent), status=status.HTTP_202_ACCEPTED)
+
+
+class MonteCarloView(APIView):
+    @extend_schema(request=MonteCarloSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = MonteCarloSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = _job_or_404(str(data["job_id"]))
+        result = BacktestResult.objects.using(ALIAS).filter(job=job).first()
+        if result is None:
+            return Response({"job_id": "the backtest has no result yet"}, status=400)
+        equity = np.frombuffer(result.equity, dtype="<f8")
+        if data["method"] == "return_bootstrap":
+            outcome = monte_carlo_returns(
+                equity, simulations=data["simulations"], block=data["block"], seed=data["seed"]
+            )
+        else:
+            trades = jobs.job_trades(job)
+            if not trades:
+                return Response({"job_id": "the backtest has no trades to resample"}, status=400)
+            records = _trade_records(job, equity)
+            factors = trade_factors(equity, records, float(job.initial_cash))
+            outcome = monte_carlo_trades(
+                factors,
+                initial_cash=float(job.initial_cash),
+                simulations=data["simulations"],
+                seed=data["seed"],
+                with_replacement=data["method"] == "trade_resample",
+            )
+        return Response(asdict(outcome))
+
+
+def _trade_records(job: BacktestJob, equity: np.ndarray):  # type: ignore[no-untyped-def]
+    """Stored trades back as engine records (entry bar index from time) for the resampling analyses."""
+    from dsta.data.backtesting.accounting import TradeRecord
+
+    times = np.frombuffer(BacktestResult.objects.using(ALIAS).get(job=job).bar_times, dtype="<i8")
+    records = []
+    for trade in BacktestTrade.objects.using(ALIAS).filter(job=job).order_by("sequence"):
+        entry = int(np.searchsorted(times, int(trade.entry_time.timestamp() * 1000)))
+        exit_ = int(np.searchsorted(times, int(trade.exit_time.timestamp() * 1000)))
+        records.append(
+            TradeRecord(
+                entry,
+                exit_,
+                trade.side,
+                float(trade.qty),
+                float(trade.entry_price),
+                float(trade.exit_price),
+                float(trade.fees),
+                float(trade.pnl),
+                trade.return_pct,
+                trade.exit_reason,
+            )
+        )
+    return records
