@@ -48,9 +48,9 @@ def main() -> int:
     from backtesting import Strategy as ReferenceStrategy
     from backtesting.lib import FractionalBacktest
 
-    from dsta.data.backtesting.bars import Bars
     from dsta.data.backtesting.engine import BacktestConfig, run_event_driven
     from dsta.data.backtesting.vectorized import run_vectorised
+    from dsta.data.bars import Bars
     from dsta.data.strategies.builtin import SmaCross
 
     bars = Bars.from_csv(SOURCE, symbol="BTC/USDT", timeframe="5m").tiled(args.bars, step_ms=300_000)

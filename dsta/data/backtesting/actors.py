@@ -30,6 +30,6 @@ def run_trial(job_id: str) -> None:
 def run_optimisation(parent_id: str) -> None:
     options = BacktestJob.objects.using("data").values_list("options", flat=True).get(pk=parent_id)
     if options["method"] == "grid":
-        optimisation.grid_start(parent_id)
+        optimisation.grid_start(parent_id, send=run_trial.send)
     else:
-        optimisation.optuna_run(parent_id)
+        optimisation.optuna_run(parent_id, send=run_trial.send)

@@ -12,9 +12,9 @@ from statistics import NormalDist
 import numpy as np
 
 from dsta.data.backtesting.accounting import TradeRecord
-from dsta.data.backtesting.bars import Bars
 from dsta.data.backtesting.engine import BacktestConfig, EngineResult
 from dsta.data.backtesting.metrics import compute_metrics
+from dsta.data.bars import Bars
 from dsta.data.strategies.base import Strategy
 
 PERCENTILES = (5, 25, 50, 75, 95)

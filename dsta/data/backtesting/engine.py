@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsta.data.backtesting.accounting import Book, Costs, TradeRecord, close_position, rebalance
-from dsta.data.backtesting.bars import Bars
+from dsta.data.bars import Bars
 from dsta.data.strategies.base import BarContext, Decision, Strategy
 
 FILL_MODES = ("next_open", "close")

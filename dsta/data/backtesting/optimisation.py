@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -86,11 +86,11 @@ def _check_params(base: BacktestRequest, params: dict[str, float], errors: dict[
         errors.update(exc.errors)
 
 
-def trials_enqueue(parent: BacktestJob, parameter_sets: Sequence[dict[str, float]]) -> list[BacktestJob | None]:
-    """One trial job per parameter set, in order; None where the set is invalid (e.g. fast >= slow in a grid
-    corner: not a trial, and not an error of the optimisation)."""
-    from dsta.data.backtesting.actors import run_trial
-
+def trials_enqueue(
+    parent: BacktestJob, parameter_sets: Sequence[dict[str, float]], send: Callable[[str], None]
+) -> list[BacktestJob | None]:
+    """One trial job per parameter set, in order, each handed to `send` (the trial actor); None where the
+    set is invalid (e.g. fast >= slow in a grid corner: not a trial, and not an error of the optimisation)."""
     base = jobs.request_of(parent)
     created: list[BacktestJob | None] = []
     for params in parameter_sets:
@@ -107,15 +107,15 @@ def trials_enqueue(parent: BacktestJob, parameter_sets: Sequence[dict[str, float
             created.append(None)
     for trial in created:
         if trial is not None:
-            run_trial.send(str(trial.pk))
+            send(str(trial.pk))
     return created
 
 
-def grid_start(parent_id: str) -> None:
+def grid_start(parent_id: str, *, send: Callable[[str], None]) -> None:
     parent = BacktestJob.objects.using(ALIAS).get(pk=parent_id)
     parent.status, parent.started_at = BacktestJob.Status.RUNNING, datetime.now(UTC)
     parent.save(using=ALIAS, update_fields=["status", "started_at"])
-    if not any(trials_enqueue(parent, grid(parent.options["space"]))):
+    if not any(trials_enqueue(parent, grid(parent.options["space"]), send)):
         _fail(parent, "no valid parameter set in the grid")
 
 
@@ -135,7 +135,7 @@ def trial_finished(trial_id: str) -> None:
             rank_and_close(parent)
 
 
-def optuna_run(parent_id: str, *, poll_seconds: float = 0.1) -> None:
+def optuna_run(parent_id: str, *, send: Callable[[str], None], poll_seconds: float = 0.1) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -160,7 +160,7 @@ def optuna_run(parent_id: str, *, poll_seconds: float = 0.1) -> None:
                     for name, (low, high) in options["space"].items()
                 }
             )
-        created = trials_enqueue(parent, parameter_sets)
+        created = trials_enqueue(parent, parameter_sets, send)
         waiting = [str(job.pk) for job in created if job is not None]
         while BacktestJob.objects.using(ALIAS).filter(pk__in=waiting).exclude(status__in=FINISHED).exists():
             time.sleep(poll_seconds)

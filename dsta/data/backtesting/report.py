@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dsta.data.backtesting.accounting import TradeRecord  # noqa: E402
-from dsta.data.backtesting.bars import Bars  # noqa: E402
+from dsta.data.bars import Bars  # noqa: E402
 
 MAX_POINTS = 4_000  # plotted points per line; longer series are strided
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dsta.data.backtesting.bars import Bars, load_bars
 from dsta.data.backtesting.engine import BacktestConfig, EngineResult, run_event_driven
 from dsta.data.backtesting.metrics import Metrics, compute_metrics
 from dsta.data.backtesting.vectorized import run_vectorised
+from dsta.data.bars import Bars, load_bars
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
 from dsta.data.strategies.base import InvalidParameters, Strategy
 from dsta.data.strategies.registry import strategy_build

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from dsta.data.backtesting.accounting import Book, TradeRecord, close_position, rebalance
-from dsta.data.backtesting.bars import Bars
 from dsta.data.backtesting.engine import BacktestConfig, EngineResult
+from dsta.data.bars import Bars
 from dsta.data.strategies.base import Strategy
 
 

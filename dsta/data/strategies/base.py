@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dsta.data.backtesting.bars import Bars
+from dsta.data.bars import Bars
 
 
 class InvalidParameters(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import talib
 
-from dsta.data.backtesting.bars import Bars
+from dsta.data.bars import Bars
 from dsta.data.strategies.base import HOLD, BarContext, Decision, Parameter, Strategy
 
 

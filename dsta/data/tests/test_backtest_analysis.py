@@ -16,9 +16,9 @@ from dsta.data.backtesting.analysis import (
     trade_factors,
     walk_forward,
 )
-from dsta.data.backtesting.bars import Bars
 from dsta.data.backtesting.engine import BacktestConfig, run_event_driven
 from dsta.data.backtesting.vectorized import run_vectorised
+from dsta.data.bars import Bars
 from dsta.data.strategies.base import BarContext, Decision, Strategy
 from dsta.data.strategies.builtin import SmaCross
 

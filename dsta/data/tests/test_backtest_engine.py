@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsta.data.backtesting.bars import Bars
 from dsta.data.backtesting.engine import BacktestConfig, run_event_driven
 from dsta.data.backtesting.vectorized import NotVectorisable, run_vectorised
+from dsta.data.bars import Bars
 from dsta.data.strategies.base import HOLD, BarContext, Decision, InvalidParameters, Strategy
 from dsta.data.strategies.builtin import RsiReversion, SmaCross
 

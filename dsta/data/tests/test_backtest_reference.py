@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import talib
 
-from dsta.data.backtesting.bars import Bars
 from dsta.data.backtesting.engine import BacktestConfig, run_event_driven
 from dsta.data.backtesting.vectorized import run_vectorised
+from dsta.data.bars import Bars
 from dsta.data.strategies.builtin import SmaCross
 
 backtesting = pytest.importorskip("backtesting")
