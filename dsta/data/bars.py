@@ -74,10 +74,17 @@ class Bars:
         )
 
 
+_cache: dict[tuple[object, ...], Bars] = {}
+CACHE_SIZE = 8
+
+
 def load_bars(
     *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
 ) -> Bars:
-    """Stored candles as float columns, read in one query (Decimal stays in storage; analysis is float)."""
+    """Stored candles as float columns, read in one query (Decimal stays in storage; analysis is float).
+
+    A worker running many trials on one series reads it once: the cache key includes the series' row count
+    and newest bar, checked by a cheap indexed query, so an import or a sync invalidates it."""
     from django.db import connections
 
     clauses, params = ["exchange = %s", "symbol = %s", "timeframe = %s"], [exchange, symbol, timeframe]
@@ -87,16 +94,25 @@ def load_bars(
     if end is not None:
         clauses.append("open_time < %s")
         params.append(end)
-    query = (
-        "SELECT (extract(epoch FROM open_time) * 1000)::bigint, open::float8, high::float8, low::float8,"
-        f" close::float8, volume::float8 FROM candle WHERE {' AND '.join(clauses)} ORDER BY open_time"
-    )
+    where = " AND ".join(clauses)
     with connections["data"].cursor() as cursor:
-        cursor.execute(query, params)
+        cursor.execute(f"SELECT count(*), max(open_time) FROM candle WHERE {where}", params)
+        key = (exchange, symbol, timeframe, start, end, *cursor.fetchone())
+        if key in _cache:
+            return _cache[key]
+        cursor.execute(
+            "SELECT (extract(epoch FROM open_time) * 1000)::bigint, open::float8, high::float8, low::float8,"
+            f" close::float8, volume::float8 FROM candle WHERE {where} ORDER BY open_time",
+            params,
+        )
         rows = cursor.fetchall()
     if not rows:
         return Bars(symbol, timeframe, np.empty(0, np.int64), *(np.empty(0) for _ in range(5)))
     times, *prices = zip(*rows, strict=True)
-    return Bars(
+    bars = Bars(
         symbol, timeframe, np.array(times, dtype=np.int64), *(np.array(column, dtype=np.float64) for column in prices)
     )
+    if len(_cache) >= CACHE_SIZE:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = bars
+    return bars

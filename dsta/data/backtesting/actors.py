@@ -21,7 +21,7 @@ def run_backtest_job(job_id: str) -> None:
 @dramatiq.actor(queue_name=BACKTEST_QUEUE, max_retries=0, time_limit=3_600_000)
 def run_trial(job_id: str) -> None:
     with contextlib.suppress(Exception):  # job_execute stored the error on the job
-        jobs.job_execute(job_id, with_report=False)
+        jobs.job_execute(job_id)
     optimisation.trial_finished(job_id)
 
 

@@ -71,10 +71,11 @@ def request_of(job: BacktestJob) -> BacktestRequest:
     )
 
 
-def job_execute(
-    job_id: str, *, on_progress: Callable[[float], None] | None = None, with_report: bool = True
-) -> BacktestJob:
-    """Run a queued job to completion. Safe to call again after a crash: a finished job is left alone."""
+def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = None) -> BacktestJob:
+    """Run a queued job to completion. Safe to call again after a crash: a finished job is left alone.
+
+    A single backtest keeps everything (trades, equity curve, report, lookahead check); an optimisation
+    trial keeps its metrics only, since hundreds of trials are ranked and only the best one is looked at."""
     job = BacktestJob.objects.using(ALIAS).get(pk=job_id)
     if job.status == BacktestJob.Status.SUCCEEDED:
         return job
@@ -83,7 +84,8 @@ def job_execute(
     try:
         outcome = run_request(request_of(job), on_progress=on_progress)
         analysis = {}
-        if job.kind == BacktestJob.Kind.SINGLE:
+        full = job.kind == BacktestJob.Kind.SINGLE
+        if full:
             bias = detect_lookahead(strategy_build(job.strategy, job.params), outcome.bars)
             analysis["lookahead"] = {
                 "checked_points": bias.checked_points,
@@ -106,10 +108,10 @@ def job_execute(
                     "initial cash": str(job.initial_cash),
                 },
             )
-            if with_report
+            if full
             else ""
         )
-        _store(job, outcome, report, analysis)
+        _store(job, outcome, report, analysis, with_details=full)
     except Exception as exc:
         log.warning("backtest_failed", job_id=str(job.pk), error=repr(exc))
         job.status, job.error, job.finished_at = BacktestJob.Status.FAILED, str(exc)[:4000], datetime.now(UTC)
@@ -122,7 +124,9 @@ def _decimal(value: float, places: Decimal) -> Decimal:
     return Decimal(repr(value)).quantize(places)
 
 
-def _store(job: BacktestJob, outcome: RunOutcome, report: str, analysis: dict[str, object]) -> None:
+def _store(
+    job: BacktestJob, outcome: RunOutcome, report: str, analysis: dict[str, object], *, with_details: bool
+) -> None:
     bars, result = outcome.bars, outcome.result
     times = bars.time_ms.astype("datetime64[ms]").astype(datetime)
     report_path = ""
@@ -134,6 +138,7 @@ def _store(job: BacktestJob, outcome: RunOutcome, report: str, analysis: dict[st
         report_path = str(path)
     with transaction.atomic(using=ALIAS):
         BacktestTrade.objects.using(ALIAS).filter(job=job).delete()
+        trades = result.trades if with_details else []
         BacktestTrade.objects.using(ALIAS).bulk_create(
             BacktestTrade(
                 job=job,
@@ -149,15 +154,15 @@ def _store(job: BacktestJob, outcome: RunOutcome, report: str, analysis: dict[st
                 fees=_decimal(trade.fees, PRICE_PLACES),
                 exit_reason=trade.exit_reason,
             )
-            for number, trade in enumerate(result.trades)
+            for number, trade in enumerate(trades)
         )
         BacktestResult.objects.using(ALIAS).update_or_create(
             job=job,
             defaults={
                 "metrics": _json_safe(outcome.metrics.as_dict()),
                 "analysis": analysis,
-                "equity": result.equity.astype("<f8").tobytes(),
-                "bar_times": bars.time_ms.astype("<i8").tobytes(),
+                "equity": result.equity.astype("<f8").tobytes() if with_details else b"",
+                "bar_times": bars.time_ms.astype("<i8").tobytes() if with_details else b"",
                 "report_path": report_path,
             },
         )

@@ -13,13 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import numpy as np
 from django.db import transaction
 
 from dsta.data.backtesting import jobs
 from dsta.data.backtesting.analysis import deflated_sharpe, grid
 from dsta.data.backtesting.metrics import periods_per_year
-from dsta.data.backtesting.runner import BacktestInputError, validate
+from dsta.data.backtesting.runner import BacktestInputError, run_request, validate
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
 from dsta.data.models import BacktestJob, BacktestResult
 
@@ -211,8 +210,9 @@ def rank_and_close(parent: BacktestJob) -> None:
         _fail(parent, "every trial failed")
         return
     rows.sort(key=lambda row: row["objective"] if math.isfinite(row["objective"]) else -math.inf, reverse=True)
-    best = BacktestResult.objects.using(ALIAS).get(job_id=rows[0]["job_id"])
-    best_equity = np.frombuffer(best.equity, dtype="<f8")
+    best_trial = BacktestJob.objects.using(ALIAS).get(pk=rows[0]["job_id"])
+    best = BacktestResult.objects.using(ALIAS).get(job=best_trial)
+    best_equity = run_request(jobs.request_of(best_trial)).result.equity  # trials keep no curve: rebuild one
     scale = math.sqrt(periods_per_year(TIMEFRAME_SECONDS[parent.timeframe]))
     snooping = deflated_sharpe(best_equity[1:] / best_equity[:-1] - 1, [row["sharpe"] / scale for row in rows])
     BacktestResult.objects.using(ALIAS).update_or_create(

@@ -196,3 +196,23 @@ def test_optimisation_input_is_validated(api):
     )
     assert response.status_code == 400 and "space" in response.json()
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_cached_bars_are_reread_after_new_candles_arrive(btc_candles):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from dsta.data import api as data
+    from dsta.data.bars import load_bars
+    from dsta.data.contracts import CandleBar
+
+    before = load_bars(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    assert load_bars(exchange="binance", symbol="BTC/USDT", timeframe="1h") is before  # cached
+    data.candle_close(
+        bar=CandleBar(
+            "binance", "BTC/USDT", "1h", datetime(2030, 1, 1, tzinfo=UTC), *map(Decimal, ["1", "2", "0.5", "1.5", "3"])
+        )
+    )
+    after = load_bars(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    assert len(after) == len(before) + 1 and after.close[-1] == 1.5
