@@ -16,7 +16,7 @@ from dsta.domains import DOMAINS
 
 FACADES = [importlib.import_module(f"dsta.{domain.name}.api") for domain in DOMAINS]
 CONTRACTS = [importlib.import_module(f"dsta.{domain.name}.contracts") for domain in DOMAINS]
-PRIMITIVES = (type(None), bool, int, str, Decimal, datetime)
+PRIMITIVES = (type(None), bool, int, float, str, Decimal, datetime)
 
 
 def public_functions(module):

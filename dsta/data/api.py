@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from dsta.data import selectors, services
-from dsta.data.contracts import CandleBar, SeriesSummary
+from dsta.data.contracts import (
+    BacktestRequest,
+    BacktestSummary,
+    BacktestTradeView,
+    CandleBar,
+    SeriesSummary,
+    StrategySignal,
+    StrategySpec,
+)
 
 
 def candles_get(
@@ -31,3 +40,61 @@ def series_list() -> list[SeriesSummary]:
 def candle_close(*, bar: CandleBar) -> None:
     """Record a closed bar; publishes `data.candle_closed` atomically with the write."""
     services.candle_close(bar=bar)
+
+
+def strategies_list() -> list[StrategySpec]:
+    """Every strategy the platform can run, with its version and parameter ranges."""
+    from dsta.data.strategies.registry import strategy_specs
+
+    return strategy_specs()
+
+
+def strategy_signal(
+    *,
+    strategy: str,
+    params: dict[str, float],
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    as_of: datetime | None = None,
+    position: Decimal = Decimal("0"),
+) -> StrategySignal:
+    """Ask a strategy for its decision at the latest bar closed at or before `as_of`: the same `decide()` the
+    backtest engine calls, on the same bars, so live and backtest decisions cannot drift apart."""
+    from dsta.data.strategies.live import signal_at
+
+    return signal_at(
+        strategy=strategy,
+        params=params,
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        as_of=as_of,
+        position=position,
+    )
+
+
+def backtest_run(*, request: BacktestRequest, user_id: int | None = None) -> BacktestSummary:
+    """Run a backtest now (in this process) and return its stored summary with metrics."""
+    from dsta.data.backtesting import jobs
+
+    job = jobs.job_create(request, user_id=user_id)
+    jobs.job_execute(str(job.pk))
+    job.refresh_from_db()
+    return jobs.job_summary(job)
+
+
+def backtest_get(*, job_id: str) -> BacktestSummary | None:
+    from dsta.data.backtesting import jobs
+    from dsta.data.models import BacktestJob
+
+    job = BacktestJob.objects.using("data").filter(pk=job_id).first()
+    return None if job is None else jobs.job_summary(job)
+
+
+def backtest_trades(*, job_id: str) -> list[BacktestTradeView]:
+    from dsta.data.backtesting import jobs
+    from dsta.data.models import BacktestJob
+
+    job = BacktestJob.objects.using("data").filter(pk=job_id).first()
+    return [] if job is None else jobs.job_trades(job)

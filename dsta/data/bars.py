@@ -87,7 +87,8 @@ def load_bars(
     and newest bar, checked by a cheap indexed query, so an import or a sync invalidates it."""
     from django.db import connections
 
-    clauses, params = ["exchange = %s", "symbol = %s", "timeframe = %s"], [exchange, symbol, timeframe]
+    clauses = ["exchange = %s", "symbol = %s", "timeframe = %s"]
+    params: list[str | datetime] = [exchange, symbol, timeframe]
     if start is not None:
         clauses.append("open_time >= %s")
         params.append(start)

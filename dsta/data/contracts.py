@@ -124,3 +124,22 @@ class BacktestSummary:
     created_at: datetime
     finished_at: datetime | None
     report_available: bool
+
+
+@dataclass(frozen=True)
+class StrategySignal:
+    """A strategy's decision at the close of the latest stored bar (what live and paper trading act on)."""
+
+    strategy: str
+    version: str
+    params: dict[str, float]
+    exchange: str
+    symbol: str
+    timeframe: str
+    bar_time: datetime
+    close: Decimal
+    target: Decimal | None  # wanted exposure as a fraction of equity; None = keep the position
+    order_type: str
+    price: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None

@@ -54,7 +54,8 @@ def _summarise(method: str, finals: np.ndarray, drawdowns: np.ndarray, start: fl
 
 
 def _row_drawdowns(paths: np.ndarray) -> np.ndarray:
-    return (paths / np.maximum.accumulate(paths, axis=1) - 1).min(axis=1)
+    drawdowns: np.ndarray = (paths / np.maximum.accumulate(paths, axis=1) - 1).min(axis=1)
+    return drawdowns
 
 
 def monte_carlo_trades(

@@ -83,7 +83,7 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
     job.save(using=ALIAS, update_fields=["status", "started_at", "error"])
     try:
         outcome = run_request(request_of(job), on_progress=on_progress)
-        analysis = {}
+        analysis: dict[str, object] = {}
         full = job.kind == BacktestJob.Kind.SINGLE
         if full:
             bias = detect_lookahead(strategy_build(job.strategy, job.params), outcome.bars)

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from dsta.data.backtesting.accounting import TradeRecord  # noqa: E402
 from dsta.data.bars import Bars  # noqa: E402
@@ -19,7 +20,7 @@ from dsta.data.bars import Bars  # noqa: E402
 MAX_POINTS = 4_000  # plotted points per line; longer series are strided
 
 
-def _png(figure: plt.Figure) -> str:
+def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)

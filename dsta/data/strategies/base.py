@@ -36,14 +36,16 @@ class Parameter:
     description: str = ""
 
     def parse(self, raw: Any) -> int | float:
+        expected = "an integer" if self.kind is int else "a number"
         if isinstance(raw, bool):
-            raise ValueError("must be a number")
+            raise ValueError(f"must be {expected}")
         try:
-            value = self.kind(raw) if not isinstance(raw, str) else self.kind(float(raw) if self.kind is float else raw)
+            number = float(raw)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"must be {'an integer' if self.kind is int else 'a number'}") from exc
-        if self.kind is int and isinstance(raw, float) and not raw.is_integer():
+            raise ValueError(f"must be {expected}") from exc
+        if self.kind is int and not number.is_integer():
             raise ValueError("must be an integer")
+        value: int | float = int(number) if self.kind is int else number
         if not self.minimum <= value <= self.maximum:
             raise ValueError(f"must be between {self.minimum} and {self.maximum}")
         return value
