@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/market-data/", include("dsta.data.urls")),
     path("api/v1/backtest/", include("dsta.data.backtesting.urls")),
+    path("api/v1/", include("dsta.trading.urls")),
 ]

@@ -11,7 +11,9 @@ from dsta.data.contracts import (
     BacktestSummary,
     BacktestTradeView,
     CandleBar,
+    InvalidStrategyParameters,
     SeriesSummary,
+    StrategyParameters,
     StrategySignal,
     StrategySpec,
 )
@@ -98,3 +100,15 @@ def backtest_trades(*, job_id: str) -> list[BacktestTradeView]:
 
     job = BacktestJob.objects.using("data").filter(pk=job_id).first()
     return [] if job is None else jobs.job_trades(job)
+
+
+def strategy_params_validate(*, strategy: str, params: dict[str, float]) -> StrategyParameters:
+    """Check parameters against the strategy's ranges and rules; returns them typed, defaults filled in."""
+    from dsta.data.strategies.base import InvalidParameters
+    from dsta.data.strategies.registry import strategy_class
+
+    try:
+        cls = strategy_class(strategy)
+        return StrategyParameters(strategy=cls.name, version=cls.version, values=dict(cls.validate(dict(params))))
+    except InvalidParameters as exc:
+        raise InvalidStrategyParameters(exc.errors) from None

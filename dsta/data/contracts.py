@@ -143,3 +143,18 @@ class StrategySignal:
     price: Decimal | None
     stop_loss: Decimal | None
     take_profit: Decimal | None
+
+
+@dataclass(frozen=True)
+class StrategyParameters:
+    strategy: str
+    version: str
+    values: dict[str, float]
+
+
+class InvalidStrategyParameters(ValueError):
+    """Raised by `data.api.strategy_params_validate`; `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors

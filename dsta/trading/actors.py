@@ -14,3 +14,11 @@ def on_candle_closed(envelope: EventEnvelope) -> None:
     services.mark_price_record(
         exchange=candle.exchange, symbol=candle.symbol, price=candle.close, as_of=candle.open_time
     )
+
+
+@event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")
+def run_strategies_on_candle(envelope: EventEnvelope) -> None:
+    candle = envelope.decode(CandleClosed)
+    services.signals_on_candle(
+        exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
+    )

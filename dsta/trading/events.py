@@ -1,1 +1,65 @@
-"""Events the trading domain publishes (versioned). Orders, fills and risk events arrive with issue 6."""
+"""Events the trading domain publishes (versioned). Order and fill events arrive with the order saga."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from dsta.kernel.events import DomainEvent
+
+
+@dataclass(frozen=True)
+class RiskViolationRaised(DomainEvent):
+    event_name = "trading.risk_violation"
+    event_version = 1
+
+    violation_id: int
+    rule: str
+    message: str
+    symbol: str
+    limit: str
+    actual: str
+
+    def aggregate_key(self) -> str:
+        return "risk"
+
+
+@dataclass(frozen=True)
+class CircuitBreakerChanged(DomainEvent):
+    event_name = "trading.circuit_breaker_changed"
+    event_version = 1
+
+    is_open: bool
+    reason: str
+
+    def aggregate_key(self) -> str:
+        return "risk"
+
+
+@dataclass(frozen=True)
+class RiskLimitsChanged(DomainEvent):
+    event_name = "trading.risk_limits_changed"
+    event_version = 1
+
+    version: int
+    changed_by_id: int | None
+
+    def aggregate_key(self) -> str:
+        return "risk"
+
+
+@dataclass(frozen=True)
+class SignalEmitted(DomainEvent):
+    event_name = "trading.signal"
+    event_version = 1
+
+    instance_id: int
+    strategy: str
+    symbol: str
+    timeframe: str
+    bar_time: datetime
+    target: Decimal | None
+
+    def aggregate_key(self) -> str:
+        return f"strategy:{self.instance_id}"

@@ -29,3 +29,109 @@ class MarkPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange} {self.symbol} {self.price}"
+
+
+MONEY = {"max_digits": 28, "decimal_places": 10}
+
+
+class RiskLimitSet(models.Model):
+    """A version of the risk limits. Edits append a new version; the newest one is in force."""
+
+    version = models.PositiveIntegerField(primary_key=True)
+    max_order_notional = models.DecimalField(**MONEY)
+    max_position_notional = models.DecimalField(**MONEY)
+    max_total_exposure = models.DecimalField(**MONEY)
+    max_open_orders = models.PositiveIntegerField()
+    price_band_pct = models.DecimalField(max_digits=8, decimal_places=4)
+    max_orders_per_minute = models.PositiveIntegerField()
+    max_drawdown_pct = models.DecimalField(max_digits=8, decimal_places=4)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        db_table = "risk_limit_set"
+
+    def __str__(self) -> str:
+        return f"risk limits v{self.version}"
+
+
+class RiskViolation(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    rule = models.CharField(max_length=40)
+    message = models.CharField(max_length=300)
+    limit = models.CharField(max_length=60, blank=True, default="")
+    actual = models.CharField(max_length=60, blank=True, default="")
+    symbol = models.CharField(max_length=32, blank=True, default="")
+    limits_version = models.PositiveIntegerField()
+    context = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "risk_violation"
+        indexes = [models.Index(fields=["-created_at"], name="risk_violation_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.message}"
+
+
+class CircuitBreaker(models.Model):
+    """One row: when open, no new order passes the risk check."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    is_open = models.BooleanField(default=False)
+    reason = models.CharField(max_length=300, blank=True, default="")
+    changed_at = models.DateTimeField(auto_now=True)
+    changed_by_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "circuit_breaker"
+
+    def __str__(self) -> str:
+        return "open" if self.is_open else "closed"
+
+
+class StrategyInstance(models.Model):
+    """A strategy configured to run on one market: validated parameters, versioned on every change."""
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=100, unique=True)
+    strategy = models.CharField(max_length=64)
+    strategy_version = models.CharField(max_length=16)
+    params = models.JSONField(default=dict)
+    params_version = models.PositiveIntegerField(default=1)
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32)
+    timeframe = models.CharField(max_length=8)
+    enabled = models.BooleanField(default=True)
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "strategy_instance"
+        indexes = [models.Index(fields=["exchange", "symbol", "timeframe", "enabled"], name="strategy_market")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.strategy} {self.symbol} {self.timeframe})"
+
+
+class Signal(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    instance = models.ForeignKey(StrategyInstance, on_delete=models.CASCADE, related_name="signals")
+    params_version = models.PositiveIntegerField()
+    bar_time = models.DateTimeField()
+    close = models.DecimalField(**MONEY)
+    target = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
+    order_type = models.CharField(max_length=8)
+    price = models.DecimalField(null=True, blank=True, **MONEY)
+    stop_loss = models.DecimalField(null=True, blank=True, **MONEY)
+    take_profit = models.DecimalField(null=True, blank=True, **MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "signal"
+        constraints = [models.UniqueConstraint(fields=["instance", "bar_time"], name="signal_once_per_bar")]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id} @ {self.bar_time}: {self.target}"

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from dsta.trading.models import MarkPrice
+from django.db import IntegrityError, transaction
+
+from dsta.data import api as data_api
+from dsta.data.contracts import InvalidStrategyParameters
+from dsta.kernel.outbox import publish
+from dsta.trading.events import CircuitBreakerChanged, RiskLimitsChanged, SignalEmitted
+from dsta.trading.models import CircuitBreaker, MarkPrice, RiskLimitSet, Signal, StrategyInstance
 
 ALIAS = "trading"
+
+DEFAULT_LIMITS = {
+    "max_order_notional": Decimal("10000"),
+    "max_position_notional": Decimal("50000"),
+    "max_total_exposure": Decimal("100000"),
+    "max_open_orders": 20,
+    "price_band_pct": Decimal("5"),
+    "max_orders_per_minute": 60,
+    "max_drawdown_pct": Decimal("20"),
+}
+
+
+class TradingInputError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
 
 
 def mark_price_record(*, exchange: str, symbol: str, price: Decimal, as_of: datetime) -> None:
@@ -18,3 +41,133 @@ def mark_price_record(*, exchange: str, symbol: str, price: Decimal, as_of: date
     elif as_of >= current.as_of:
         current.price, current.as_of = price, as_of
         current.save(using=ALIAS, update_fields=["price", "as_of", "updated_at"])
+
+
+def risk_limits_update(*, values: dict[str, Any], actor_id: int | None, reason: str = "") -> RiskLimitSet:
+    """Append a new version of the limits (unspecified fields keep their current value)."""
+    with transaction.atomic(using=ALIAS):
+        current = RiskLimitSet.objects.using(ALIAS).select_for_update().order_by("-version").first()
+        base = {field: getattr(current, field) for field in DEFAULT_LIMITS} if current else dict(DEFAULT_LIMITS)
+        unknown = set(values) - set(DEFAULT_LIMITS)
+        if unknown:
+            raise TradingInputError({field: "unknown limit" for field in sorted(unknown)})
+        limits = RiskLimitSet.objects.using(ALIAS).create(
+            version=(current.version + 1) if current else 1,
+            created_by_id=actor_id,
+            reason=reason,
+            **{**base, **values},
+        )
+        publish(RiskLimitsChanged(version=limits.version, changed_by_id=actor_id), using=ALIAS)
+    return limits
+
+
+def risk_limits_current() -> RiskLimitSet:
+    limits = RiskLimitSet.objects.using(ALIAS).order_by("-version").first()
+    return limits or risk_limits_update(values={}, actor_id=None, reason="defaults")
+
+
+def circuit_breaker_set(*, is_open: bool, reason: str, actor_id: int | None) -> CircuitBreaker:
+    with transaction.atomic(using=ALIAS):
+        breaker, _ = CircuitBreaker.objects.using(ALIAS).select_for_update().get_or_create(pk=1)
+        changed = breaker.is_open != is_open
+        breaker.is_open, breaker.reason, breaker.changed_by_id = is_open, reason, actor_id
+        breaker.save(using=ALIAS)
+        if changed:
+            publish(CircuitBreakerChanged(is_open=is_open, reason=reason), using=ALIAS)
+    return breaker
+
+
+def strategy_instance_create(
+    *,
+    name: str,
+    strategy: str,
+    params: dict[str, float],
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    actor_id: int | None,
+) -> StrategyInstance:
+    specs = {spec.name: spec for spec in data_api.strategies_list()}
+    if strategy not in specs:
+        raise TradingInputError({"strategy": f"unknown strategy; known: {sorted(specs)}"})
+    validated = _validated_params(strategy, params)
+    try:
+        with transaction.atomic(using=ALIAS):
+            return StrategyInstance.objects.using(ALIAS).create(
+                name=name,
+                strategy=strategy,
+                strategy_version=specs[strategy].version,
+                params=validated,
+                exchange=exchange,
+                symbol=symbol,
+                timeframe=timeframe,
+                created_by_id=actor_id,
+            )
+    except IntegrityError:
+        raise TradingInputError({"name": "a strategy with this name exists"}) from None
+
+
+def strategy_instance_set_params(*, instance: StrategyInstance, params: dict[str, float]) -> StrategyInstance:
+    validated = _validated_params(instance.strategy, params)
+    with transaction.atomic(using=ALIAS):
+        locked = StrategyInstance.objects.using(ALIAS).select_for_update().get(pk=instance.pk)
+        locked.params, locked.params_version = validated, locked.params_version + 1
+        locked.save(using=ALIAS, update_fields=["params", "params_version", "updated_at"])
+    return locked
+
+
+def _validated_params(strategy: str, params: dict[str, float]) -> dict[str, float]:
+    try:
+        return data_api.strategy_params_validate(strategy=strategy, params=params).values
+    except InvalidStrategyParameters as exc:
+        raise TradingInputError({f"params.{key}": value for key, value in exc.errors.items()}) from None
+
+
+def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime) -> int:
+    """Ask every enabled strategy on this market for its decision at this bar; store and publish each once."""
+    emitted = 0
+    instances = StrategyInstance.objects.using(ALIAS).filter(
+        exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True
+    )
+    for instance in instances:
+        try:
+            signal = data_api.strategy_signal(
+                strategy=instance.strategy,
+                params=instance.params,
+                exchange=exchange,
+                symbol=symbol,
+                timeframe=timeframe,
+                as_of=bar_time,
+            )
+        except ValueError:
+            continue  # not enough history yet for this strategy's warm-up
+        if signal.bar_time != bar_time:
+            continue  # the bar is not stored (yet): never decide on an older bar in its name
+        with transaction.atomic(using=ALIAS):
+            _, created = Signal.objects.using(ALIAS).get_or_create(
+                instance=instance,
+                bar_time=bar_time,
+                defaults={
+                    "params_version": instance.params_version,
+                    "close": signal.close,
+                    "target": signal.target,
+                    "order_type": signal.order_type,
+                    "price": signal.price,
+                    "stop_loss": signal.stop_loss,
+                    "take_profit": signal.take_profit,
+                },
+            )
+            if created:
+                publish(
+                    SignalEmitted(
+                        instance_id=instance.pk,
+                        strategy=instance.strategy,
+                        symbol=symbol,
+                        timeframe=timeframe,
+                        bar_time=bar_time,
+                        target=signal.target,
+                    ),
+                    using=ALIAS,
+                )
+                emitted += 1
+    return emitted
