@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.db import models
 
 from dsta.kernel.outbox import InboxEntryBase, OutboxEventBase
@@ -31,16 +33,17 @@ class MarkPrice(models.Model):
         return f"{self.exchange} {self.symbol} {self.price}"
 
 
-MONEY = {"max_digits": 28, "decimal_places": 10}
+def money(*, optional: bool = False) -> models.DecimalField[Decimal | None]:
+    return models.DecimalField(max_digits=28, decimal_places=10, null=optional, blank=optional)
 
 
 class RiskLimitSet(models.Model):
     """A version of the risk limits. Edits append a new version; the newest one is in force."""
 
     version = models.PositiveIntegerField(primary_key=True)
-    max_order_notional = models.DecimalField(**MONEY)
-    max_position_notional = models.DecimalField(**MONEY)
-    max_total_exposure = models.DecimalField(**MONEY)
+    max_order_notional = money()
+    max_position_notional = money()
+    max_total_exposure = money()
     max_open_orders = models.PositiveIntegerField()
     price_band_pct = models.DecimalField(max_digits=8, decimal_places=4)
     max_orders_per_minute = models.PositiveIntegerField()
@@ -121,12 +124,12 @@ class Signal(models.Model):
     instance = models.ForeignKey(StrategyInstance, on_delete=models.CASCADE, related_name="signals")
     params_version = models.PositiveIntegerField()
     bar_time = models.DateTimeField()
-    close = models.DecimalField(**MONEY)
+    close = money()
     target = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
     order_type = models.CharField(max_length=8)
-    price = models.DecimalField(null=True, blank=True, **MONEY)
-    stop_loss = models.DecimalField(null=True, blank=True, **MONEY)
-    take_profit = models.DecimalField(null=True, blank=True, **MONEY)
+    price = money(optional=True)
+    stop_loss = money(optional=True)
+    take_profit = money(optional=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

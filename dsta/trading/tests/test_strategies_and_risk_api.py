@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connections
 
-from dsta.data.management.commands.load_demo_data import DEMO_DIR
-from dsta.data.services import candles_import_file
 from dsta.domains import DOMAINS
 from dsta.trading import services
 from dsta.trading.models import Signal
 
 pytestmark = pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS])
+DEMO_BTC = Path(__file__).resolve().parents[2] / "data" / "demo" / "BTC_USDT-1h.csv.gz"
 STRATEGY = {
     "name": "btc-sma",
     "strategy": "sma_cross",
@@ -81,7 +83,8 @@ def test_duplicate_name_and_bad_parameters_update_are_400(api):
 
 
 def test_a_closed_candle_yields_one_signal_per_strategy_and_bar(api):
-    candles_import_file(path=DEMO_DIR / "BTC_USDT-1h.csv.gz", exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    call_command("import_ohlcv", str(DEMO_BTC), exchange="binance", symbol="BTC/USDT", timeframe="1h",
+                 no_progress=True, stdout=StringIO())
     instance_id = api.post("/api/v1/strategies", STRATEGY, content_type="application/json").json()["id"]
     bar_time = datetime(2025, 6, 1, 12, tzinfo=UTC)
     kwargs = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h", "bar_time": bar_time}
