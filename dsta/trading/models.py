@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django.db import models
 
 from dsta.kernel.outbox import InboxEntryBase, OutboxEventBase
@@ -33,17 +31,13 @@ class MarkPrice(models.Model):
         return f"{self.exchange} {self.symbol} {self.price}"
 
 
-def money(*, optional: bool = False) -> models.DecimalField[Decimal | None]:
-    return models.DecimalField(max_digits=28, decimal_places=10, null=optional, blank=optional)
-
-
 class RiskLimitSet(models.Model):
     """A version of the risk limits. Edits append a new version; the newest one is in force."""
 
     version = models.PositiveIntegerField(primary_key=True)
-    max_order_notional = money()
-    max_position_notional = money()
-    max_total_exposure = money()
+    max_order_notional = models.DecimalField(max_digits=28, decimal_places=10)
+    max_position_notional = models.DecimalField(max_digits=28, decimal_places=10)
+    max_total_exposure = models.DecimalField(max_digits=28, decimal_places=10)
     max_open_orders = models.PositiveIntegerField()
     price_band_pct = models.DecimalField(max_digits=8, decimal_places=4)
     max_orders_per_minute = models.PositiveIntegerField()
@@ -124,12 +118,12 @@ class Signal(models.Model):
     instance = models.ForeignKey(StrategyInstance, on_delete=models.CASCADE, related_name="signals")
     params_version = models.PositiveIntegerField()
     bar_time = models.DateTimeField()
-    close = money()
+    close = models.DecimalField(max_digits=28, decimal_places=10)
     target = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
     order_type = models.CharField(max_length=8)
-    price = money(optional=True)
-    stop_loss = money(optional=True)
-    take_profit = money(optional=True)
+    price = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    stop_loss = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    take_profit = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

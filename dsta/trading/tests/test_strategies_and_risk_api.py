@@ -83,8 +83,15 @@ def test_duplicate_name_and_bad_parameters_update_are_400(api):
 
 
 def test_a_closed_candle_yields_one_signal_per_strategy_and_bar(api):
-    call_command("import_ohlcv", str(DEMO_BTC), exchange="binance", symbol="BTC/USDT", timeframe="1h",
-                 no_progress=True, stdout=StringIO())
+    call_command(
+        "import_ohlcv",
+        str(DEMO_BTC),
+        exchange="binance",
+        symbol="BTC/USDT",
+        timeframe="1h",
+        no_progress=True,
+        stdout=StringIO(),
+    )
     instance_id = api.post("/api/v1/strategies", STRATEGY, content_type="application/json").json()["id"]
     bar_time = datetime(2025, 6, 1, 12, tzinfo=UTC)
     kwargs = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h", "bar_time": bar_time}
