@@ -159,11 +159,25 @@ WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Core's auth for every domain: JWT first (so an anonymous call gets 401 with a Bearer challenge).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "dsta.core.drf.JWTAuthentication",
+        "dsta.core.drf.ApiKeyAuthentication",
+        "dsta.core.drf.SessionPrincipalAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # One RBAC class: each view declares `required_permission` (see dsta/core/drf.py); undeclared = refused.
+    "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
 }
+
+# Auth (dsta/core/auth.py). The signing key defaults to one derived from SECRET_KEY.
+DSTA_JWT_SIGNING_KEY = os.environ.get("DSTA_JWT_SIGNING_KEY", "")
+DSTA_JWT_ISSUER = "dsta"
+DSTA_JWT_ACCESS_TTL_SECONDS = int(os.environ.get("DSTA_JWT_ACCESS_TTL_SECONDS", "300"))
+DSTA_JWT_REFRESH_TTL_SECONDS = int(os.environ.get("DSTA_JWT_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))
+DSTA_LOGIN_MAX_FAILURES = int(os.environ.get("DSTA_LOGIN_MAX_FAILURES", "5"))
+DSTA_LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("DSTA_LOGIN_FAILURE_WINDOW_SECONDS", "900"))
+DSTA_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("DSTA_LOGIN_LOCKOUT_SECONDS", "900"))
+DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE = int(os.environ.get("DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE", "30"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "DSTA API",
     "DESCRIPTION": "Dr. Strange Trading Analysis: market data, backtesting, trading, ML.",

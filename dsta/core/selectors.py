@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 
 from dsta.core import crypto
 from dsta.core.contracts import UserSummary
-from dsta.core.models import Secret
+from dsta.core.models import Secret, UserPreferences
 
 
 def user_get(*, user_id: int) -> UserSummary | None:
@@ -26,3 +26,8 @@ def user_get(*, user_id: int) -> UserSummary | None:
 def secret_value(*, key: str) -> str | None:
     ciphertext = Secret.objects.filter(key=key).values_list("ciphertext", flat=True).first()
     return None if ciphertext is None else crypto.decrypt(ciphertext)
+
+
+def preferences_get(*, user_id: int) -> dict:
+    values = UserPreferences.objects.filter(user_id=user_id).values_list("values", flat=True).first()
+    return dict(values or {})

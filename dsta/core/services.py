@@ -6,7 +6,7 @@ from django.db import transaction
 
 from dsta.core import crypto
 from dsta.core.contracts import SecretMetadata
-from dsta.core.models import Secret
+from dsta.core.models import Secret, UserPreferences
 
 
 def secret_set(*, key: str, value: str, actor_id: int | None = None) -> SecretMetadata:
@@ -21,3 +21,9 @@ def secret_set(*, key: str, value: str, actor_id: int | None = None) -> SecretMe
         secret.updated_by_id = actor_id
         secret.save()
     return SecretMetadata(key=secret.key, version=secret.version, updated_at=secret.updated_at)
+
+
+def preferences_set(*, user_id: int, values: dict) -> dict:
+    """Replaces the user's preferences (PUT semantics)."""
+    preferences, _ = UserPreferences.objects.update_or_create(user_id=user_id, defaults={"values": values})
+    return dict(preferences.values)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=200, trim_whitespace=False)
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=200)
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=200, required=False)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    access_expires_at = serializers.DateTimeField()
+    refresh_expires_at = serializers.DateTimeField()
+    token_type = serializers.CharField(default="Bearer")
+
+
+class PrincipalSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+    permissions = serializers.ListField(child=serializers.CharField())
+    auth_method = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=serializers.RegexField(r"^[a-z_*][a-z0-9_.*]*$", max_length=100), min_length=1, max_length=50
+    )
+    expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
+
+
+class ApiKeyCreatedSerializer(serializers.Serializer):
+    key_id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    key = serializers.CharField(help_text="Shown once; only its hash is stored.")
+    scopes = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiKeySummarySerializer(serializers.Serializer):
+    key_id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProfileSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    roles = serializers.ListField(child=serializers.CharField())
+    permissions = serializers.ListField(child=serializers.CharField())
+    preferences = serializers.DictField()
+
+
+class PreferencesSerializer(serializers.Serializer):
+    preferences = serializers.DictField()
+
+
+class AuditRecordSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    actor_id = serializers.IntegerField(allow_null=True)
+    action = serializers.CharField()
+    target = serializers.CharField()
+    details = serializers.DictField()
+    ip_address = serializers.CharField(allow_null=True)
+
+
+class AuditQuerySerializer(serializers.Serializer):
+    actor_id = serializers.IntegerField(required=False)
+    action = serializers.CharField(required=False, max_length=100)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
