@@ -1,0 +1,126 @@
+"""The role x endpoint matrix: every endpoint of every domain, every role and anonymous, from one table.
+
+Add a row when you add an endpoint: `test_every_endpoint_is_in_the_matrix` fails for any (route, method) of
+the URLconf under /api/v1/ that is missing here, so nothing ships unlisted. `allowed` is who gets past the
+permission check (the view may still answer 400/404 for the empty sample request); everyone else must get
+401 (anonymous) or 403 (signed in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from dsta.core.tests.factories import ROLES, access_token_for, bearer, clear_login_counters, user_with_role
+from dsta.domains import DOMAINS
+
+ANONYMOUS = "anonymous"
+EVERYONE = frozenset({ANONYMOUS, *ROLES})
+SIGNED_IN = frozenset(ROLES)
+READERS = SIGNED_IN  # viewer and up
+ANALYST_UP = frozenset({"analyst", "admin"})
+TRADER_UP = frozenset({"trader", "admin"})
+KEY_HOLDERS = frozenset({"analyst", "trader", "admin"})
+ADMIN = frozenset({"admin"})
+
+
+@dataclass(frozen=True)
+class Row:
+    route: str  # as the URLconf spells it
+    method: str
+    path: str  # a concrete request path
+    allowed: frozenset[str]
+
+
+MATRIX = [
+    # core: auth
+    Row("api/v1/auth/login", "POST", "/api/v1/auth/login", EVERYONE),
+    Row("api/v1/auth/refresh", "POST", "/api/v1/auth/refresh", EVERYONE),
+    Row("api/v1/auth/logout", "POST", "/api/v1/auth/logout", SIGNED_IN),
+    Row("api/v1/auth/validate", "GET", "/api/v1/auth/validate", SIGNED_IN),
+    Row("api/v1/auth/api-keys", "GET", "/api/v1/auth/api-keys", KEY_HOLDERS),
+    Row("api/v1/auth/api-keys", "POST", "/api/v1/auth/api-keys", KEY_HOLDERS),
+    Row("api/v1/auth/api-keys/<int:key_id>", "DELETE", "/api/v1/auth/api-keys/999999", KEY_HOLDERS),
+    # core: users
+    Row("api/v1/users/profile", "GET", "/api/v1/users/profile", SIGNED_IN),
+    Row("api/v1/users/preferences", "GET", "/api/v1/users/preferences", SIGNED_IN),
+    Row("api/v1/users/preferences", "PUT", "/api/v1/users/preferences", SIGNED_IN),
+    Row("api/v1/users/audit-log", "GET", "/api/v1/users/audit-log", SIGNED_IN),
+    # data
+    Row("api/v1/market-data/series", "GET", "/api/v1/market-data/series", READERS),
+]
+
+
+def api_routes() -> set[tuple[str, str]]:
+    """Every (route, HTTP method) a DRF view under api/v1/ answers."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(patterns, prefix: str) -> None:  # type: ignore[no-untyped-def]
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                route = prefix + str(pattern.pattern)
+                view = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
+                if not route.startswith("api/v1/"):
+                    continue
+                assert view is not None, f"{route} is not a DRF view: it would bypass the RBAC permission class"
+                actions = getattr(pattern.callback, "actions", None)  # viewsets map methods to actions
+                methods = actions.keys() if actions else [m for m in view.http_method_names if hasattr(view, m)]
+                found.update((route, method.upper()) for method in methods if method not in ("head", "options"))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def test_every_endpoint_is_in_the_matrix():
+    listed = {(row.route, row.method) for row in MATRIX}
+    missing = api_routes() - listed
+    assert not missing, f"endpoints missing from the RBAC matrix: {sorted(missing)}"
+    stale = listed - api_routes()
+    assert not stale, f"matrix rows for endpoints that do not exist: {sorted(stale)}"
+
+
+@pytest.fixture
+def users(settings):  # type: ignore[no-untyped-def]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    clear_login_counters()
+    return {role: user_with_role(role) for role in ROLES}
+
+
+@pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS])
+@pytest.mark.parametrize("row", MATRIX, ids=lambda row: f"{row.method} {row.route}")
+def test_role_matrix(row, users):
+    client = APIClient()
+    outcomes = {}
+    for who in [ANONYMOUS, *ROLES]:
+        # A fresh token per request: some allowed calls (logout) revoke the token they came with.
+        headers = {} if who == ANONYMOUS else bearer(access_token_for(users[who]))
+        response = client.generic(row.method, row.path, data="{}", content_type="application/json", **headers)
+        outcomes[who] = response.status_code
+    for who, status in outcomes.items():
+        if who in row.allowed:
+            assert status not in (401, 403), f"{who} refused on {row.method} {row.path}: {outcomes}"
+        else:
+            expected = 401 if who == ANONYMOUS else 403
+            assert status == expected, f"{who} on {row.method} {row.path}: {outcomes}"
+
+
+def test_a_view_that_declares_no_permission_is_refused_to_everyone():
+    from rest_framework.views import APIView
+
+    from dsta.core.drf import RBACPermission
+
+    class Undeclared(APIView):
+        pass
+
+    class PerMethod(APIView):
+        required_permission = {"GET": "market_data.read"}
+
+    request = type("R", (), {"method": "GET", "auth": None, "user": None})()
+    assert not RBACPermission().has_permission(request, Undeclared())
+    request.method = "POST"
+    assert not RBACPermission().has_permission(request, PerMethod())
