@@ -49,8 +49,21 @@ MATRIX = [
     Row("api/v1/users/preferences", "GET", "/api/v1/users/preferences", SIGNED_IN),
     Row("api/v1/users/preferences", "PUT", "/api/v1/users/preferences", SIGNED_IN),
     Row("api/v1/users/audit-log", "GET", "/api/v1/users/audit-log", SIGNED_IN),
+    # core: config
+    Row("api/v1/config/<str:key>", "GET", "/api/v1/config/risk.limits", KEY_HOLDERS),
+    Row("api/v1/config/<str:key>", "PUT", "/api/v1/config/risk.limits", ADMIN),
+    Row("api/v1/config/<str:key>/history", "GET", "/api/v1/config/risk.limits/history", KEY_HOLDERS),
+    Row("api/v1/config/<str:key>/rollback", "POST", "/api/v1/config/risk.limits/rollback", ADMIN),
+    Row("api/v1/config/secrets/<path:key>", "GET", "/api/v1/config/secrets/exchange/binance/api_key", ADMIN),
+    Row("api/v1/config/flags/<str:name>", "GET", "/api/v1/config/flags/new-chart", SIGNED_IN),
     # data
     Row("api/v1/market-data/series", "GET", "/api/v1/market-data/series", READERS),
+]
+
+
+# WebSocket routes (dsta/asgi.py): allowed roles are accepted, others closed with 4401 / 4403.
+WEBSOCKET_MATRIX = [
+    Row("api/v1/config/watch", "WS", "/api/v1/config/watch", KEY_HOLDERS),
 ]
 
 
@@ -82,6 +95,12 @@ def test_every_endpoint_is_in_the_matrix():
     assert not missing, f"endpoints missing from the RBAC matrix: {sorted(missing)}"
     stale = listed - api_routes()
     assert not stale, f"matrix rows for endpoints that do not exist: {sorted(stale)}"
+
+
+def test_every_websocket_route_is_in_the_matrix():
+    from dsta.asgi import websocket_urlpatterns
+
+    assert {str(pattern.pattern) for pattern in websocket_urlpatterns} == {row.route for row in WEBSOCKET_MATRIX}
 
 
 @pytest.fixture
@@ -124,3 +143,32 @@ def test_a_view_that_declares_no_permission_is_refused_to_everyone():
     assert not RBACPermission().has_permission(request, Undeclared())
     request.method = "POST"
     assert not RBACPermission().has_permission(request, PerMethod())
+
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+@pytest.mark.parametrize("row", WEBSOCKET_MATRIX, ids=lambda row: row.route)
+def test_websocket_role_matrix(row, users):
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from dsta.asgi import application
+
+    tokens = {who: access_token_for(user) for who, user in users.items()}
+
+    async def outcome(who: str) -> tuple[bool, int | None]:
+        query = f"?token={tokens[who]}" if who in tokens else ""
+        communicator = WebsocketCommunicator(application, row.path + query)
+        connected, code = await communicator.connect()
+        if connected:
+            await communicator.disconnect()
+        return connected, None if connected else code
+
+    async def all_outcomes() -> dict[str, tuple[bool, int | None]]:
+        return {who: await outcome(who) for who in [ANONYMOUS, *ROLES]}
+
+    for who, (connected, code) in asyncio.run(all_outcomes()).items():
+        if who in row.allowed:
+            assert connected, f"{who} refused on {row.route}"
+        else:
+            assert (connected, code) == (False, 4401 if who == ANONYMOUS else 4403), who

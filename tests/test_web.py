@@ -55,10 +55,9 @@ def test_market_data_series_needs_authentication_then_lists_series(client, djang
     from datetime import UTC, datetime
     from decimal import Decimal
 
+    from dsta.core.tests.factories import user_with_role
     from dsta.data import api as data
     from dsta.data.contracts import CandleBar
-
-    from dsta.core.tests.factories import user_with_role
 
     assert client.get("/api/v1/market-data/series").status_code == 401
     data.candle_close(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from dsta.core import audit, auth, selectors, services
-from dsta.core.contracts import AuditRecord, Principal, SecretMetadata, UserSummary
+from dsta.core import audit, auth, config, selectors, services
+from dsta.core.contracts import AuditRecord, ConfigValue, Principal, SecretMetadata, UserSummary
 
 
 def user_get(*, user_id: int) -> UserSummary | None:
@@ -51,3 +51,22 @@ def audit_record(
 ) -> AuditRecord:
     """Append to the audit log (e.g. trading records orders and risk-limit changes here)."""
     return audit.record(actor_id=actor_id, action=action, target=target, details=details)
+
+
+def config_get(*, key: str) -> ConfigValue | None:
+    """The current value of a config key (e.g. `risk.limits`), or None."""
+    return config.config_get(key=key)
+
+
+def config_set(*, key: str, value: object, actor_id: int | None = None, comment: str = "") -> ConfigValue:
+    """A new version of `key`, validated by the key's JSON schema; raises ValueError when it does not fit."""
+    return config.config_set(key=key, value=value, actor_id=actor_id, comment=comment)
+
+
+def feature_enabled(*, name: str, user_id: int | None) -> bool:
+    """Is feature flag `name` on for this user (by id, by role, or by percentage rollout)?"""
+    roles: tuple[str, ...] = ()
+    if user_id is not None:
+        user = get_user_model().objects.filter(pk=user_id).first()
+        roles = tuple(auth.roles_of(user)) if user is not None else ()
+    return config.feature_enabled(name=name, user_id=user_id, roles=roles)

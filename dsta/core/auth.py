@@ -17,7 +17,7 @@ import jwt
 import redis
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from dsta.core import audit
@@ -67,7 +67,7 @@ def redis_client() -> redis.Redis:
 # Roles and permissions -------------------------------------------------------------------------------------------
 
 
-def roles_of(user: AbstractBaseUser) -> dict[str, list[str]]:
+def roles_of(user: User) -> dict[str, list[str]]:
     """Role name -> permission patterns. A Django superuser is an admin."""
     roles = {role.name: list(role.permissions) for role in Role.objects.filter(users=user)}
     if getattr(user, "is_superuser", False):
@@ -76,7 +76,7 @@ def roles_of(user: AbstractBaseUser) -> dict[str, list[str]]:
 
 
 def principal_for(
-    user: AbstractBaseUser,
+    user: User,
     *,
     auth_method: str,
     token_id: str,
@@ -164,7 +164,7 @@ def login(*, username: str, password: str, ip: str) -> TokenPair:
 # Access and refresh tokens ---------------------------------------------------------------------------------------
 
 
-def _access_token(user: AbstractBaseUser, family_id: uuid.UUID, now: datetime) -> tuple[str, datetime]:
+def _access_token(user: User, family_id: uuid.UUID, now: datetime) -> tuple[str, datetime]:
     expires_at = now + timedelta(seconds=settings.DSTA_JWT_ACCESS_TTL_SECONDS)
     claims = {
         "iss": settings.DSTA_JWT_ISSUER,
@@ -178,7 +178,7 @@ def _access_token(user: AbstractBaseUser, family_id: uuid.UUID, now: datetime) -
     return jwt.encode(claims, signing_key(), algorithm=JWT_ALGORITHM), expires_at
 
 
-def _new_refresh_token(user: AbstractBaseUser, family_id: uuid.UUID, now: datetime) -> tuple[str, datetime]:
+def _new_refresh_token(user: User, family_id: uuid.UUID, now: datetime) -> tuple[str, datetime]:
     token = "rt_" + secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=settings.DSTA_JWT_REFRESH_TTL_SECONDS)
     RefreshToken.objects.create(
@@ -187,7 +187,7 @@ def _new_refresh_token(user: AbstractBaseUser, family_id: uuid.UUID, now: dateti
     return token, expires_at
 
 
-def tokens_issue(*, user: AbstractBaseUser, family_id: uuid.UUID | None = None) -> TokenPair:
+def tokens_issue(*, user: User, family_id: uuid.UUID | None = None) -> TokenPair:
     now = utc_now()
     family_id = family_id or uuid.uuid4()
     access, access_expires = _access_token(user, family_id, now)
@@ -310,7 +310,14 @@ def api_key_create(
 
 def _api_key_summary(row: ApiKey) -> ApiKeySummary:
     return ApiKeySummary(
-        row.pk, row.name, row.prefix, tuple(row.scopes), row.created_at, row.expires_at, row.revoked_at, row.last_used_at
+        row.pk,
+        row.name,
+        row.prefix,
+        tuple(row.scopes),
+        row.created_at,
+        row.expires_at,
+        row.revoked_at,
+        row.last_used_at,
     )
 
 
@@ -348,4 +355,3 @@ def api_key_validate(*, key: str) -> Principal:
     return principal_for(
         row.user, auth_method="api_key", token_id=row.prefix, scopes=tuple(row.scopes), expires_at=row.expires_at
     )
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 
 from dsta.core import crypto
@@ -28,6 +30,6 @@ def secret_value(*, key: str) -> str | None:
     return None if ciphertext is None else crypto.decrypt(ciphertext)
 
 
-def preferences_get(*, user_id: int) -> dict:
+def preferences_get(*, user_id: int) -> dict[str, Any]:
     values = UserPreferences.objects.filter(user_id=user_id).values_list("values", flat=True).first()
     return dict(values or {})

@@ -89,3 +89,46 @@ class AuditQuerySerializer(serializers.Serializer):
     actor_id = serializers.IntegerField(required=False)
     action = serializers.CharField(required=False, max_length=100)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+
+
+class ConfigValueSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.JSONField()
+    version = serializers.IntegerField()
+    json_schema = serializers.JSONField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+    updated_by_id = serializers.IntegerField(allow_null=True)
+
+
+class ConfigWriteSerializer(serializers.Serializer):
+    value = serializers.JSONField()
+    json_schema = serializers.JSONField(required=False, allow_null=True, help_text="Omit to keep the current one.")
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    def validate_json_schema(self, schema: object) -> object:
+        if schema is not None and not isinstance(schema, dict):
+            raise serializers.ValidationError("a JSON schema is an object")
+        return schema
+
+
+class ConfigVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    value = serializers.JSONField()
+    json_schema = serializers.JSONField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    created_by_id = serializers.IntegerField(allow_null=True)
+    comment = serializers.CharField()
+
+
+class ConfigRollbackSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+
+
+class SecretValueSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.CharField()
+
+
+class FeatureFlagStateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    enabled = serializers.BooleanField()

@@ -13,3 +13,11 @@ urlpatterns = [
     path("users/preferences", views.PreferencesView.as_view(), name="users-preferences"),
     path("users/audit-log", views.AuditLogView.as_view(), name="users-audit-log"),
 ]
+
+urlpatterns += [
+    path("config/secrets/<path:key>", views.SecretView.as_view(), name="config-secret"),
+    path("config/flags/<str:name>", views.FeatureFlagView.as_view(), name="config-flag"),
+    path("config/<str:key>/history", views.ConfigHistoryView.as_view(), name="config-history"),
+    path("config/<str:key>/rollback", views.ConfigRollbackView.as_view(), name="config-rollback"),
+    path("config/<str:key>", views.ConfigValueView.as_view(), name="config-value"),
+]

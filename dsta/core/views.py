@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dsta.core import audit, auth, selectors, services
+from dsta.core import audit, auth, config, selectors, services
 from dsta.core import serializers as s
 from dsta.core.contracts import AUTHENTICATED, PUBLIC, Principal
 from dsta.core.drf import request_principal
@@ -191,3 +191,86 @@ class AuditLogView(APIView):
             actor_id=actor_id, action=query.validated_data.get("action"), limit=query.validated_data["limit"]
         )
         return Response(s.AuditRecordSerializer([asdict(record) for record in records], many=True).data)
+
+
+def _config_errors(exc: config.ConfigError) -> ValidationError:
+    return ValidationError(exc.errors)
+
+
+class ConfigValueView(APIView):
+    required_permission = {"GET": "config.read", "PUT": "config.write"}
+
+    @extend_schema(responses=s.ConfigValueSerializer)
+    def get(self, request: Request, key: str) -> Response:
+        value = config.config_get(key=key)
+        if value is None:
+            return Response({"detail": "No such config key."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(s.ConfigValueSerializer(asdict(value)).data)
+
+    @extend_schema(request=s.ConfigWriteSerializer, responses=s.ConfigValueSerializer)
+    def put(self, request: Request, key: str) -> Response:
+        body = s.ConfigWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        schema = body.validated_data.get("json_schema", config.KEEP_SCHEMA)
+        try:
+            value = config.config_set(
+                key=key,
+                value=body.validated_data["value"],
+                json_schema=schema,
+                actor_id=principal_of(request).user_id,
+                comment=body.validated_data["comment"],
+            )
+        except config.ConfigError as exc:
+            raise _config_errors(exc) from None
+        return Response(s.ConfigValueSerializer(asdict(value)).data)
+
+
+class ConfigHistoryView(APIView):
+    required_permission = "config.read"
+
+    @extend_schema(responses=s.ConfigVersionSerializer(many=True))
+    def get(self, request: Request, key: str) -> Response:
+        return Response(s.ConfigVersionSerializer(config.config_history(key=key), many=True).data)
+
+
+class ConfigRollbackView(APIView):
+    required_permission = "config.write"
+
+    @extend_schema(request=s.ConfigRollbackSerializer, responses=s.ConfigValueSerializer)
+    def post(self, request: Request, key: str) -> Response:
+        body = s.ConfigRollbackSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            value = config.config_rollback(
+                key=key, version=body.validated_data["version"], actor_id=principal_of(request).user_id
+            )
+        except config.ConfigError as exc:
+            raise _config_errors(exc) from None
+        return Response(s.ConfigValueSerializer(asdict(value)).data)
+
+
+class SecretView(APIView):
+    """The one place a secret's value leaves the server: admin only, and every read is audited."""
+
+    required_permission = "config.secret.read"
+
+    @extend_schema(responses=s.SecretValueSerializer)
+    def get(self, request: Request, key: str) -> Response:
+        value = services.secret_read(key=key, actor_id=principal_of(request).user_id, ip=client_ip(request))
+        if value is None:
+            return Response({"detail": "No such secret."}, status=status.HTTP_404_NOT_FOUND)
+        response = Response(s.SecretValueSerializer({"key": key, "value": value}).data)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class FeatureFlagView(APIView):
+    """Is this flag on for me?"""
+
+    required_permission = AUTHENTICATED
+
+    @extend_schema(responses=s.FeatureFlagStateSerializer)
+    def get(self, request: Request, name: str) -> Response:
+        principal = principal_of(request)
+        enabled = config.feature_enabled(name=name, user_id=principal.user_id, roles=principal.roles)
+        return Response({"name": name, "enabled": enabled})

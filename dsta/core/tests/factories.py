@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from dsta.core import auth
 from dsta.core.models import Role
+from dsta.core.roles import ensure_built_in_roles
 
 ROLES = ("viewer", "analyst", "trader", "admin")
 PASSWORD = "correct horse battery staple"
@@ -19,6 +20,7 @@ def user_with_role(role: str | None, *, username: str | None = None):  # type: i
         username or f"{role or 'nobody'}-{next(_numbers)}", email="someone@example.test", password=PASSWORD
     )
     if role is not None:
+        ensure_built_in_roles()  # a transactional test elsewhere may have flushed the seeded rows
         Role.objects.get(name=role).users.add(user)
     return user
 

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db
 )
 def test_the_database_refuses_to_change_or_remove_audit_entries(statement):
     record = api.audit_record(actor_id=1, action="trading.order_placed", target="order:1", details={"qty": "1"})
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connections["default"].cursor() as cursor:
-            cursor.execute(statement, [record.entry_id] if "%s" in statement else [])
+    refused = pytest.raises(DatabaseError, match="append-only")
+    with refused, transaction.atomic(), connections["default"].cursor() as cursor:
+        cursor.execute(statement, [record.entry_id] if "%s" in statement else [])
     assert AuditEntry.objects.get(pk=record.entry_id).action == "trading.order_placed"
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEntry.objects.filter(pk=record.entry_id).update(action="forged")

@@ -83,7 +83,10 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_family(client):
     reuse = client.post("/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]}, format="json")
     assert reuse.status_code == 401
     assert reuse.json()["detail"].startswith("refresh token was already used")
-    assert client.post("/api/v1/auth/refresh", {"refresh_token": second["refresh_token"]}, format="json").status_code == 401
+    assert (
+        client.post("/api/v1/auth/refresh", {"refresh_token": second["refresh_token"]}, format="json").status_code
+        == 401
+    )
     assert client.get("/api/v1/auth/validate", **bearer(second["access_token"])).status_code == 401
     assert client.get("/api/v1/auth/validate", **bearer(first["access_token"])).status_code == 401
     assert AuditEntry.objects.filter(actor_id=user.pk, action="auth.refresh_reuse").count() == 1
@@ -96,7 +99,10 @@ def test_logout_revokes_the_access_token_and_its_refresh_family(client):
     tokens = login(client, user.username).json()
     assert client.post("/api/v1/auth/logout", {}, format="json", **bearer(tokens["access_token"])).status_code == 204
     assert client.get("/api/v1/auth/validate", **bearer(tokens["access_token"])).status_code == 401
-    assert client.post("/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}, format="json").status_code == 401
+    assert (
+        client.post("/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}, format="json").status_code
+        == 401
+    )
     assert api.token_validate(token=tokens["access_token"]) is None
 
 
@@ -110,7 +116,8 @@ def test_expired_tampered_and_foreign_tokens_are_rejected(client):
         jwt.utils.base64url_decode(payload).replace(f'"sub":"{user.pk}"'.encode(), b'"sub":"1"')
     ).decode()
     forged = jwt.encode(
-        {"sub": str(user.pk), "typ": "access", "jti": "x", "iss": "dsta", "iat": 0, "exp": 2**31}, "not-our-key-but-long-enough-for-hs256-xx"
+        {"sub": str(user.pk), "typ": "access", "jti": "x", "iss": "dsta", "iat": 0, "exp": 2**31},
+        "not-our-key-but-long-enough-for-hs256-xx",
     )
     none_alg = jwt.encode({"sub": str(user.pk), "typ": "access"}, None, algorithm="none")
     time.sleep(2.1)
@@ -182,7 +189,9 @@ def test_api_key_scopes_cannot_exceed_the_owner_roles(client):
 
 def test_api_key_create_rejects_bad_input_with_field_errors(client):
     token = access_token_for(user_with_role("trader"))
-    response = client.post("/api/v1/auth/api-keys", {"name": "", "scopes": ["Bad Scope!"]}, format="json", **bearer(token))
+    response = client.post(
+        "/api/v1/auth/api-keys", {"name": "", "scopes": ["Bad Scope!"]}, format="json", **bearer(token)
+    )
     assert response.status_code == 400
     assert set(response.json()) == {"name", "scopes"}
 
