@@ -21,7 +21,6 @@ ANONYMOUS = "anonymous"
 EVERYONE = frozenset({ANONYMOUS, *ROLES})
 SIGNED_IN = frozenset(ROLES)
 READERS = SIGNED_IN  # viewer and up
-ANALYST_UP = frozenset({"analyst", "admin"})
 TRADER_UP = frozenset({"trader", "admin"})
 KEY_HOLDERS = frozenset({"analyst", "trader", "admin"})
 ADMIN = frozenset({"admin"})
@@ -56,6 +55,11 @@ MATRIX = [
     Row("api/v1/config/<str:key>/rollback", "POST", "/api/v1/config/risk.limits/rollback", ADMIN),
     Row("api/v1/config/secrets/<path:key>", "GET", "/api/v1/config/secrets/exchange/binance/api_key", ADMIN),
     Row("api/v1/config/flags/<str:name>", "GET", "/api/v1/config/flags/new-chart", SIGNED_IN),
+    # core: notifications
+    Row("api/v1/notifications/send", "POST", "/api/v1/notifications/send", TRADER_UP),
+    Row("api/v1/notifications/history", "GET", "/api/v1/notifications/history", KEY_HOLDERS),
+    Row("api/v1/notifications/templates", "GET", "/api/v1/notifications/templates", KEY_HOLDERS),
+    Row("api/v1/notifications/templates", "POST", "/api/v1/notifications/templates", ADMIN),
     # data
     Row("api/v1/market-data/series", "GET", "/api/v1/market-data/series", READERS),
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from dsta.core import audit, auth, config, selectors, services
-from dsta.core.contracts import AuditRecord, ConfigValue, Principal, SecretMetadata, UserSummary
+from dsta.core import audit, auth, config, notifications, selectors, services
+from dsta.core.contracts import AuditRecord, ConfigValue, NotificationReceipt, Principal, SecretMetadata, UserSummary
 
 
 def user_get(*, user_id: int) -> UserSummary | None:
@@ -70,3 +70,28 @@ def feature_enabled(*, name: str, user_id: int | None) -> bool:
         user = get_user_model().objects.filter(pk=user_id).first()
         roles = tuple(auth.roles_of(user)) if user is not None else ()
     return config.feature_enabled(name=name, user_id=user_id, roles=roles)
+
+
+def notification_send(
+    *,
+    channel: str,
+    recipient: str,
+    subject: str = "",
+    body: str = "",
+    template: str | None = None,
+    context: dict[str, str] | None = None,
+    priority: str = "normal",
+    dedup_key: str | None = None,
+) -> NotificationReceipt:
+    """Queue a Telegram / email / webhook notification (sent after the caller's transaction commits).
+    Raises ValueError on a bad channel, recipient, priority or template."""
+    return notifications.notification_send(
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        template=template,
+        context=context,
+        priority=priority,
+        dedup_key=dedup_key,
+    )

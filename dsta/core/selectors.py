@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from dsta.core import crypto
 from dsta.core.contracts import UserSummary
-from dsta.core.models import Secret, UserPreferences
+from dsta.core.models import NotificationTemplate, Secret, UserPreferences
 
 
 def user_get(*, user_id: int) -> UserSummary | None:
@@ -33,3 +33,7 @@ def secret_value(*, key: str) -> str | None:
 def preferences_get(*, user_id: int) -> dict[str, Any]:
     values = UserPreferences.objects.filter(user_id=user_id).values_list("values", flat=True).first()
     return dict(values or {})
+
+
+def templates_list() -> list[NotificationTemplate]:
+    return list(NotificationTemplate.objects.order_by("name"))

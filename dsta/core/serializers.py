@@ -132,3 +132,56 @@ class SecretValueSerializer(serializers.Serializer):
 class FeatureFlagStateSerializer(serializers.Serializer):
     name = serializers.CharField()
     enabled = serializers.BooleanField()
+
+
+class NotificationSendSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=["telegram", "email", "webhook"])
+    recipient = serializers.CharField(max_length=500)
+    subject = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    body = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    template = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
+    context = serializers.DictField(child=serializers.CharField(max_length=1000), required=False, default=dict)
+    priority = serializers.ChoiceField(choices=["low", "normal", "high", "critical"], default="normal")
+    dedup_key = serializers.CharField(max_length=64, required=False, allow_null=True, default=None)
+
+
+class NotificationReceiptSerializer(serializers.Serializer):
+    notification_id = serializers.IntegerField()
+    channel = serializers.CharField()
+    recipient = serializers.CharField()
+    status = serializers.CharField()
+    deduplicated = serializers.BooleanField()
+
+
+class DeliveryAttemptSerializer(serializers.Serializer):
+    attempted_at = serializers.DateTimeField()
+    succeeded = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class NotificationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    channel = serializers.CharField()
+    recipient = serializers.CharField()
+    subject = serializers.CharField()
+    body = serializers.CharField()
+    priority = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    delivery_attempts = DeliveryAttemptSerializer(many=True)
+
+
+class NotificationHistoryQuerySerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=["telegram", "email", "webhook"], required=False)
+    status = serializers.ChoiceField(choices=["queued", "sent", "failed", "rate_limited"], required=False)
+    recipient = serializers.CharField(max_length=500, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+
+
+class NotificationTemplateSerializer(serializers.Serializer):
+    name = serializers.RegexField(r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)
+    subject = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    body = serializers.CharField(max_length=4000)

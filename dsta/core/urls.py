@@ -21,3 +21,9 @@ urlpatterns += [
     path("config/<str:key>/rollback", views.ConfigRollbackView.as_view(), name="config-rollback"),
     path("config/<str:key>", views.ConfigValueView.as_view(), name="config-value"),
 ]
+
+urlpatterns += [
+    path("notifications/send", views.NotificationSendView.as_view(), name="notifications-send"),
+    path("notifications/history", views.NotificationHistoryView.as_view(), name="notifications-history"),
+    path("notifications/templates", views.NotificationTemplateView.as_view(), name="notifications-templates"),
+]

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dsta.core import audit, auth, config, selectors, services
+from dsta.core import audit, auth, config, notifications, selectors, services
 from dsta.core import serializers as s
 from dsta.core.contracts import AUTHENTICATED, PUBLIC, Principal
 from dsta.core.drf import request_principal
@@ -274,3 +274,51 @@ class FeatureFlagView(APIView):
         principal = principal_of(request)
         enabled = config.feature_enabled(name=name, user_id=principal.user_id, roles=principal.roles)
         return Response({"name": name, "enabled": enabled})
+
+
+class NotificationSendView(APIView):
+    required_permission = "notifications.send"
+
+    @extend_schema(request=s.NotificationSendSerializer, responses={202: s.NotificationReceiptSerializer})
+    def post(self, request: Request) -> Response:
+        body = s.NotificationSendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            receipt = notifications.notification_send(
+                **body.validated_data, requested_by_id=principal_of(request).user_id
+            )
+        except notifications.NotificationError as exc:
+            raise ValidationError(exc.errors) from None
+        return Response(s.NotificationReceiptSerializer(asdict(receipt)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class NotificationHistoryView(APIView):
+    """Notifications and their delivery log, newest first."""
+
+    required_permission = "notifications.read"
+
+    @extend_schema(parameters=[s.NotificationHistoryQuerySerializer], responses=s.NotificationSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        query = s.NotificationHistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = notifications.history(**query.validated_data)
+        data = [{**vars(row), "delivery_attempts": list(row.delivery_attempts.all())} for row in rows]
+        return Response(s.NotificationSerializer(data, many=True).data)
+
+
+class NotificationTemplateView(APIView):
+    required_permission = {"GET": "notifications.read", "POST": "notifications.template.write"}
+
+    @extend_schema(responses=s.NotificationTemplateSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(s.NotificationTemplateSerializer(selectors.templates_list(), many=True).data)
+
+    @extend_schema(request=s.NotificationTemplateSerializer, responses={201: s.NotificationTemplateSerializer})
+    def post(self, request: Request) -> Response:
+        body = s.NotificationTemplateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            template = notifications.template_save(**body.validated_data, actor_id=principal_of(request).user_id)
+        except notifications.NotificationError as exc:
+            raise ValidationError(exc.errors) from None
+        return Response(s.NotificationTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
