@@ -176,3 +176,47 @@ def test_websocket_role_matrix(row, users):
             assert connected, f"{who} refused on {row.route}"
         else:
             assert (connected, code) == (False, 4401 if who == ANONYMOUS else 4403), who
+
+
+def refused_credentials(admin) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+    """An admin's credentials made worthless four ways."""
+    import time
+    import uuid
+
+    import jwt
+
+    from dsta.core import auth
+
+    now = int(time.time())
+    expired = jwt.encode(
+        {
+            "iss": "dsta",
+            "sub": str(admin.pk),
+            "typ": "access",
+            "jti": uuid.uuid4().hex,
+            "iat": now - 600,
+            "exp": now - 1,
+        },
+        auth.signing_key(),
+    )
+    header, payload, signature = access_token_for(admin).split(".")
+    tampered = f"{header}.{payload[:-4]}AAAA.{signature}"
+    revoked = access_token_for(admin)
+    auth.logout(access_token=revoked)
+    key = auth.api_key_create(user_id=admin.pk, name="gone", scopes=["*"], expires_at=None)
+    auth.api_key_revoke(user_id=admin.pk, key_id=key.key_id)
+    return {
+        "expired": bearer(expired),
+        "tampered": bearer(tampered),
+        "revoked": bearer(revoked),
+        "revoked api key": {"HTTP_X_API_KEY": key.key},
+    }
+
+
+@pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS])
+@pytest.mark.parametrize("row", [row for row in MATRIX if ANONYMOUS not in row.allowed], ids=lambda row: row.route)
+def test_expired_tampered_and_revoked_credentials_are_refused_everywhere(row, users):
+    client = APIClient()
+    for kind, headers in refused_credentials(users["admin"]).items():
+        response = client.generic(row.method, row.path, data="{}", content_type="application/json", **headers)
+        assert response.status_code == 401, f"{kind} credentials on {row.method} {row.path}"

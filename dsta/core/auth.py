@@ -253,19 +253,20 @@ def _decode(token: str) -> dict[str, Any]:
     return claims
 
 
-def access_token_validate(*, token: str) -> Principal:
+def access_token_authenticate(*, token: str) -> tuple[User, Principal]:
+    """The user and principal behind an access token; raises AuthError when expired, forged or revoked."""
     claims = _decode(token)
     if RevokedToken.objects.filter(value__in=[claims["jti"], claims.get("fam", "")]).exists():
         raise AuthError("token_revoked", "access token has been revoked")
     user = get_user_model().objects.filter(pk=int(claims["sub"]), is_active=True).first()
     if user is None:
         raise AuthError("invalid_token", "user is not active")
-    return principal_for(
-        user,
-        auth_method="jwt",
-        token_id=claims["jti"],
-        expires_at=datetime.fromtimestamp(claims["exp"], tz=utc_now().tzinfo),
-    )
+    expires_at = datetime.fromtimestamp(claims["exp"], tz=utc_now().tzinfo)
+    return user, principal_for(user, auth_method="jwt", token_id=claims["jti"], expires_at=expires_at)
+
+
+def access_token_validate(*, token: str) -> Principal:
+    return access_token_authenticate(token=token)[1]
 
 
 def logout(*, access_token: str, refresh_token: str | None = None) -> None:
@@ -335,7 +336,8 @@ def api_key_revoke(*, user_id: int, key_id: int) -> bool:
     return bool(revoked)
 
 
-def api_key_validate(*, key: str) -> Principal:
+def api_key_authenticate(*, key: str) -> tuple[User, Principal]:
+    """The user and principal behind an API key; raises AuthError when unknown, expired or revoked."""
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         raise AuthError("invalid_key", "API key is not valid")
@@ -352,6 +354,11 @@ def api_key_validate(*, key: str) -> Principal:
     # Throttled write: last use to the minute is plenty and keeps the hot path read-only.
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=row.pk).update(last_used_at=now)
-    return principal_for(
+    principal = principal_for(
         row.user, auth_method="api_key", token_id=row.prefix, scopes=tuple(row.scopes), expires_at=row.expires_at
     )
+    return row.user, principal
+
+
+def api_key_validate(*, key: str) -> Principal:
+    return api_key_authenticate(key=key)[1]

@@ -21,12 +21,6 @@ from dsta.core import api, auth
 from dsta.core.contracts import Principal
 
 
-def _user_of(principal: Principal) -> Any:
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.get(pk=principal.user_id)
-
-
 class JWTAuthentication(BaseAuthentication):
     """`Authorization: Bearer <access token>`."""
 
@@ -38,10 +32,9 @@ class JWTAuthentication(BaseAuthentication):
         if scheme != self.keyword or not token:
             return None
         try:
-            principal = auth.access_token_validate(token=token.strip())
+            return auth.access_token_authenticate(token=token.strip())
         except auth.AuthError as exc:
             raise AuthenticationFailed(str(exc), code=exc.code) from None
-        return _user_of(principal), principal
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
@@ -56,10 +49,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not key:
             return None
         try:
-            principal = auth.api_key_validate(key=key)
+            return auth.api_key_authenticate(key=key)
         except auth.AuthError as exc:
             raise AuthenticationFailed(str(exc), code=exc.code) from None
-        return _user_of(principal), principal
 
 
 class SessionPrincipalAuthentication(SessionAuthentication):
