@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ import redis
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connections, transaction
 
 from dsta.core import audit
 from dsta.core.contracts import AUTHENTICATED, PUBLIC, ApiKeyCreated, ApiKeySummary, Principal, TokenPair
@@ -69,7 +70,12 @@ def redis_client() -> redis.Redis:
 
 def roles_of(user: User) -> dict[str, list[str]]:
     """Role name -> permission patterns. A Django superuser is an admin."""
-    roles = {role.name: list(role.permissions) for role in Role.objects.filter(users=user)}
+    preloaded = getattr(user, "_dsta_roles", None)  # set by _active_user_with_roles
+    roles = (
+        dict(preloaded)
+        if preloaded is not None
+        else {role.name: list(role.permissions) for role in Role.objects.filter(users=user)}
+    )
     if getattr(user, "is_superuser", False):
         roles.setdefault("admin", ["*"])
     return roles
@@ -253,12 +259,46 @@ def _decode(token: str) -> dict[str, Any]:
     return claims
 
 
+@cache
+def _user_with_roles_sql() -> tuple[str, list[str]]:
+    user_model = get_user_model()
+    fields = [field for field in user_model._meta.concrete_fields]
+    memberships = Role.users.through._meta.db_table
+    columns = ", ".join(f'u."{field.column}"' for field in fields)
+    query = f"""
+        SELECT {columns},
+               EXISTS (SELECT 1 FROM {RevokedToken._meta.db_table} WHERE value = ANY(%s)),
+               coalesce(jsonb_object_agg(r.name, r.permissions) FILTER (WHERE r.id IS NOT NULL), '{{}}'::jsonb)
+        FROM {user_model._meta.db_table} AS u
+        LEFT JOIN {memberships} AS m ON m.user_id = u.id
+        LEFT JOIN {Role._meta.db_table} AS r ON r.id = m.role_id
+        WHERE u.id = %s AND u.is_active
+        GROUP BY u.id
+    """
+    return query, [field.attname for field in fields]
+
+
+def _active_user_with_roles(user_id: int, revocation_values: list[str]) -> tuple[User | None, bool]:
+    """The active user, their roles, and whether any of `revocation_values` is revoked, in one hand-written
+    query: this runs on every authenticated request, where the ORM's query building costs more than the query."""
+    query, attnames = _user_with_roles_sql()
+    with connections["default"].cursor() as cursor:
+        cursor.execute(query, [revocation_values, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    *values, revoked, roles = row
+    user = get_user_model().from_db("default", attnames, values)
+    user._dsta_roles = roles if isinstance(roles, dict) else json.loads(roles)  # type: ignore[attr-defined]
+    return user, bool(revoked)
+
+
 def access_token_authenticate(*, token: str) -> tuple[User, Principal]:
     """The user and principal behind an access token; raises AuthError when expired, forged or revoked."""
     claims = _decode(token)
-    if RevokedToken.objects.filter(value__in=[claims["jti"], claims.get("fam", "")]).exists():
+    user, revoked = _active_user_with_roles(int(claims["sub"]), [claims["jti"], claims.get("fam", "")])
+    if revoked:
         raise AuthError("token_revoked", "access token has been revoked")
-    user = get_user_model().objects.filter(pk=int(claims["sub"]), is_active=True).first()
     if user is None:
         raise AuthError("invalid_token", "user is not active")
     expires_at = datetime.fromtimestamp(claims["exp"], tz=utc_now().tzinfo)
