@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from dsta.core.models import (
@@ -106,3 +108,18 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("occurred_at", "actor_id", "action", "target", "ip_address")
     list_filter = ("action",)
     search_fields = ("target",)
+
+
+class RoleMembershipInline(admin.TabularInline):
+    model = Role.users.through
+    extra = 0
+    verbose_name = "role"
+    verbose_name_plural = "roles"
+
+
+class UserWithRolesAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, RoleMembershipInline]
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserWithRolesAdmin)

@@ -29,3 +29,31 @@ def test_admin_change_lists_render(client, model):
     admin.save()
     client.force_login(admin)
     assert client.get(f"/admin/core/{model}/").status_code == 200
+
+
+def test_user_admin_shows_role_memberships(client):
+    admin = user_with_role("admin")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client.force_login(admin)
+    page = client.get(f"/admin/auth/user/{admin.pk}/change/")
+    assert page.status_code == 200
+    formsets = [line for line in page.content.decode().splitlines() if "TOTAL_FORMS" in line]
+    assert any('value="1"' in line and "Role_users" in line for line in formsets), formsets  # the admin role
+
+
+def test_secret_set_command_reads_stdin_and_refuses_empty(monkeypatch):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from dsta.core import api
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("bot-token-123\n"))
+    out = io.StringIO()
+    call_command("secret_set", "core/telegram/bot_token", stdout=out)
+    assert out.getvalue().strip() == "core/telegram/bot_token: version 1"
+    assert api.secret_get(key="core/telegram/bot_token") == "bot-token-123"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="no value on stdin"):
+        call_command("secret_set", "k")
