@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from dsta.kernel.clock import utc_now
@@ -177,7 +178,7 @@ class FeatureFlag(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     enabled = models.BooleanField(default=False)
-    rollout_percent = models.PositiveSmallIntegerField(default=0)
+    rollout_percent = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
     user_ids = models.JSONField(default=list, blank=True)
     roles = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -218,6 +219,7 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued"
+        SENDING = "sending"
         SENT = "sent"
         FAILED = "failed"
         RATE_LIMITED = "rate_limited"
@@ -231,6 +233,7 @@ class Notification(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=utc_now, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)  # when a worker started sending it
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     requested_by_id = models.BigIntegerField(null=True, blank=True)

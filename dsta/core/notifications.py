@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 
 from dsta.core import audit, auth, selectors
@@ -243,11 +244,24 @@ SENDERS: dict[str, Callable[[Notification], None]] = {
 }
 
 
+def _claim(notification_id: int) -> bool:
+    """Atomically take a queued notification (or one whose sender died mid-way) for this worker."""
+    now = utc_now()
+    stale = now - timedelta(seconds=settings.DSTA_NOTIFY_CLAIM_SECONDS)
+    claimable = Q(status=Notification.Status.QUEUED) | Q(status=Notification.Status.SENDING, claimed_at__lt=stale)
+    taken = Notification.objects.filter(claimable, pk=notification_id).update(
+        status=Notification.Status.SENDING, claimed_at=now
+    )
+    return bool(taken)
+
+
 def deliver(*, notification_id: int) -> str:
     """Send one queued notification, retrying with exponential backoff; every try is logged. Returns the status."""
-    notification = Notification.objects.filter(pk=notification_id).first()
-    if notification is None or notification.status != Notification.Status.QUEUED:
-        return notification.status if notification else "missing"  # already handled: redelivery is harmless
+    if not _claim(notification_id):
+        # Already sent, failed or being sent by another worker: a redelivered message has no second effect.
+        current = Notification.objects.filter(pk=notification_id).values_list("status", flat=True).first()
+        return current or "missing"
+    notification = Notification.objects.get(pk=notification_id)
     sender = SENDERS[notification.channel]
 
     def attempt() -> None:

@@ -176,7 +176,7 @@ class NotificationSerializer(serializers.Serializer):
 
 class NotificationHistoryQuerySerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=["telegram", "email", "webhook"], required=False)
-    status = serializers.ChoiceField(choices=["queued", "sent", "failed", "rate_limited"], required=False)
+    status = serializers.ChoiceField(choices=["queued", "sending", "sent", "failed", "rate_limited"], required=False)
     recipient = serializers.CharField(max_length=500, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
 

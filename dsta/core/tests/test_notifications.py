@@ -234,3 +234,20 @@ def test_risk_violations_and_fills_notify_the_configured_routes_once(django_capt
     ]
     assert risk[0].body == "limit=1000, rule=max_position, symbol=BTC/USDT"
     assert Notification.objects.filter(channel="webhook", recipient="http://127.0.0.1:9/fills").count() == 1
+
+
+def test_a_notification_is_sent_by_one_worker_and_reclaimed_after_a_crash(http_server, settings):
+    from datetime import timedelta
+
+    from dsta.kernel.clock import utc_now
+
+    receipt = api.notification_send(channel="webhook", recipient=f"{http_server.url}/once", body="x")
+    # Another worker holds it (claimed a moment ago): this one leaves it alone.
+    Notification.objects.filter(pk=receipt.notification_id).update(status="sending", claimed_at=utc_now())
+    assert notifications.deliver(notification_id=receipt.notification_id) == "sending"
+    assert http_server.requests == []
+    # That worker died long ago: the claim is stale and the message goes out.
+    stale = utc_now() - timedelta(seconds=settings.DSTA_NOTIFY_CLAIM_SECONDS + 1)
+    Notification.objects.filter(pk=receipt.notification_id).update(claimed_at=stale)
+    assert notifications.deliver(notification_id=receipt.notification_id) == "sent"
+    assert len(http_server.requests) == 1
