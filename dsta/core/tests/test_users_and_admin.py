@@ -57,3 +57,19 @@ def test_secret_set_command_reads_stdin_and_refuses_empty(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with pytest.raises(CommandError, match="no value on stdin"):
         call_command("secret_set", "k")
+
+
+def test_the_admin_never_shows_a_secret_or_its_ciphertext(client):
+    from dsta.core import api
+    from dsta.core.models import Secret
+
+    api.secret_set(key="exchange/gateio/api_secret", value="gateio-plain-secret")
+    admin = user_with_role("admin")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client.force_login(admin)
+    secret = Secret.objects.get(key="exchange/gateio/api_secret")
+    for page in (client.get("/admin/core/secret/"), client.get(f"/admin/core/secret/{secret.pk}/change/")):
+        assert page.status_code == 200
+        assert b"exchange/gateio/api_secret" in page.content
+        assert b"gateio-plain-secret" not in page.content and secret.ciphertext.encode() not in page.content
