@@ -254,7 +254,7 @@ def _decode(token: str) -> dict[str, Any]:
         raise AuthError("token_expired", "access token has expired") from exc
     except jwt.InvalidTokenError as exc:
         raise AuthError("invalid_token", "access token is not valid") from exc
-    if claims.get("typ") != "access":
+    if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
         raise AuthError("invalid_token", "not an access token")
     return claims
 
@@ -262,7 +262,7 @@ def _decode(token: str) -> dict[str, Any]:
 @cache
 def _user_with_roles_sql() -> tuple[str, list[str]]:
     user_model = get_user_model()
-    fields = [field for field in user_model._meta.concrete_fields]
+    fields = list(user_model._meta.concrete_fields)
     memberships = Role.users.through._meta.db_table
     columns = ", ".join(f'u."{field.column}"' for field in fields)
     query = f"""
