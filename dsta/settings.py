@@ -159,11 +159,46 @@ WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Core's auth for every domain: JWT first (so an anonymous call gets 401 with a Bearer challenge).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "dsta.core.drf.JWTAuthentication",
+        "dsta.core.drf.ApiKeyAuthentication",
+        "dsta.core.drf.SessionPrincipalAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # One RBAC class: each view declares `required_permission` (see dsta/core/drf.py); undeclared = refused.
+    "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
 }
+
+# Auth (dsta/core/auth.py). The signing key defaults to one derived from SECRET_KEY.
+DSTA_JWT_SIGNING_KEY = os.environ.get("DSTA_JWT_SIGNING_KEY", "")
+DSTA_JWT_ISSUER = "dsta"
+DSTA_JWT_ACCESS_TTL_SECONDS = int(os.environ.get("DSTA_JWT_ACCESS_TTL_SECONDS", "300"))
+DSTA_JWT_REFRESH_TTL_SECONDS = int(os.environ.get("DSTA_JWT_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))
+DSTA_LOGIN_MAX_FAILURES = int(os.environ.get("DSTA_LOGIN_MAX_FAILURES", "5"))
+DSTA_LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("DSTA_LOGIN_FAILURE_WINDOW_SECONDS", "900"))
+DSTA_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("DSTA_LOGIN_LOCKOUT_SECONDS", "900"))
+DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE = int(os.environ.get("DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE", "30"))
+
+# Notifications (dsta/core/notifications.py). The Telegram bot token and webhook signing key are secrets
+# (core/telegram/bot_token, core/webhook/signing_key); the variables below are fallbacks.
+DSTA_TELEGRAM_API_URL = os.environ.get("DSTA_TELEGRAM_API_URL", "https://api.telegram.org")
+DSTA_TELEGRAM_BOT_TOKEN = os.environ.get("DSTA_TELEGRAM_BOT_TOKEN", "")
+DSTA_WEBHOOK_SIGNING_KEY = os.environ.get("DSTA_WEBHOOK_SIGNING_KEY", "")
+DSTA_NOTIFY_DEDUP_SECONDS = int(os.environ.get("DSTA_NOTIFY_DEDUP_SECONDS", "300"))
+DSTA_NOTIFY_RATE_PER_MINUTE = int(os.environ.get("DSTA_NOTIFY_RATE_PER_MINUTE", "20"))
+DSTA_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("DSTA_NOTIFY_MAX_ATTEMPTS", "5"))
+DSTA_NOTIFY_BACKOFF_SECONDS = float(os.environ.get("DSTA_NOTIFY_BACKOFF_SECONDS", "1"))
+# A notification claimed this long ago by a worker that never finished (crashed) may be claimed again.
+DSTA_NOTIFY_CLAIM_SECONDS = int(os.environ.get("DSTA_NOTIFY_CLAIM_SECONDS", "600"))
+DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS = float(os.environ.get("DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS", "10"))
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = os.environ.get("DSTA_SMTP_HOST", "127.0.0.1")
+EMAIL_PORT = int(os.environ.get("DSTA_SMTP_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("DSTA_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DSTA_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("DSTA_SMTP_TLS", "0") == "1"
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DSTA_MAIL_FROM", "dsta@localhost")
 SPECTACULAR_SETTINGS = {
     "TITLE": "DSTA API",
     "DESCRIPTION": "Dr. Strange Trading Analysis: market data, backtesting, trading, ML.",

@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/v1/market-data/", include("dsta.data.urls")),
     path("api/v1/backtest/", include("dsta.data.backtesting.urls")),
     path("api/v1/", include("dsta.trading.urls")),
+    path("api/v1/", include("dsta.core.urls")),
 ]

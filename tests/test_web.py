@@ -55,16 +55,19 @@ def test_market_data_series_needs_authentication_then_lists_series(client, djang
     from datetime import UTC, datetime
     from decimal import Decimal
 
+    from dsta.core.tests.factories import user_with_role
     from dsta.data import api as data
     from dsta.data.contracts import CandleBar
 
-    assert client.get("/api/v1/market-data/series").status_code == 403
+    assert client.get("/api/v1/market-data/series").status_code == 401
     data.candle_close(
         bar=CandleBar(
             "binance", "SOL/USDT", "1h", datetime(2025, 1, 1, tzinfo=UTC), *map(Decimal, ["1", "2", "0.5", "1.5", "10"])
         )
     )
-    client.force_login(django_user_model.objects.create_user("viewer", password="x" * 12))
+    client.force_login(django_user_model.objects.create_user("no-role", password="x" * 12))
+    assert client.get("/api/v1/market-data/series").status_code == 403  # signed in, but holding no role
+    client.force_login(user_with_role("viewer"))
     response = client.get("/api/v1/market-data/series")
     assert response.status_code == 200
     assert response.json() == [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dsta.core import selectors, services
-from dsta.core.contracts import SecretMetadata, UserSummary
+from django.contrib.auth import get_user_model
+
+from dsta.core import audit, auth, config, notifications, selectors, services
+from dsta.core.contracts import AuditRecord, ConfigValue, NotificationReceipt, Principal, SecretMetadata, UserSummary
 
 
 def user_get(*, user_id: int) -> UserSummary | None:
@@ -19,3 +21,77 @@ def secret_get(*, key: str) -> str | None:
 def secret_set(*, key: str, value: str, actor_id: int | None = None) -> SecretMetadata:
     """Store a secret encrypted under the newest Fernet key; returns its metadata, never the value."""
     return services.secret_set(key=key, value=value, actor_id=actor_id)
+
+
+def token_validate(*, token: str) -> Principal | None:
+    """The principal behind an access token or API key, or None when it is invalid, expired or revoked."""
+    try:
+        if token.startswith(f"{auth.API_KEY_PREFIX}_"):
+            return auth.api_key_validate(key=token)
+        return auth.access_token_validate(token=token)
+    except auth.AuthError:
+        return None
+
+
+def permission_check(*, principal: Principal | None, permission: str) -> bool:
+    """Does `principal` (None: anonymous) hold `permission` (e.g. `trading.order.create`, or PUBLIC/AUTHENTICATED)?"""
+    return auth.permission_granted(principal, permission)
+
+
+def user_permission_check(*, user_id: int, permission: str) -> bool:
+    """`permission_check` for a user id, as a background job acting for a user needs it."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    return auth.permission_granted(auth.principal_for(user, auth_method="internal", token_id=""), permission)
+
+
+def audit_record(
+    *, actor_id: int | None, action: str, target: str, details: dict[str, object] | None = None
+) -> AuditRecord:
+    """Append to the audit log (e.g. trading records orders and risk-limit changes here)."""
+    return audit.record(actor_id=actor_id, action=action, target=target, details=details)
+
+
+def config_get(*, key: str) -> ConfigValue | None:
+    """The current value of a config key (e.g. `risk.limits`), or None."""
+    return config.config_get(key=key)
+
+
+def config_set(*, key: str, value: object, actor_id: int | None = None, comment: str = "") -> ConfigValue:
+    """A new version of `key`, validated by the key's JSON schema; raises ValueError when it does not fit."""
+    return config.config_set(key=key, value=value, actor_id=actor_id, comment=comment)
+
+
+def feature_enabled(*, name: str, user_id: int | None) -> bool:
+    """Is feature flag `name` on for this user (by id, by role, or by percentage rollout)?"""
+    roles: tuple[str, ...] = ()
+    if user_id is not None:
+        user = get_user_model().objects.filter(pk=user_id).first()
+        roles = tuple(auth.roles_of(user)) if user is not None else ()
+    return config.feature_enabled(name=name, user_id=user_id, roles=roles)
+
+
+def notification_send(
+    *,
+    channel: str,
+    recipient: str,
+    subject: str = "",
+    body: str = "",
+    template: str | None = None,
+    context: dict[str, str] | None = None,
+    priority: str = "normal",
+    dedup_key: str | None = None,
+) -> NotificationReceipt:
+    """Queue a Telegram / email / webhook notification (sent after the caller's transaction commits).
+    Raises ValueError on a bad channel, recipient, priority or template."""
+    return notifications.notification_send(
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        template=template,
+        context=context,
+        priority=priority,
+        dedup_key=dedup_key,
+    )

@@ -7,4 +7,4 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dsta.core import actors  # noqa: F401  (registers this domain's actors and event handlers)
+        from dsta.core import actors, schema  # noqa: F401  (registers actors, event handlers, OpenAPI schemes)

@@ -23,3 +23,84 @@ class SecretMetadata:
     key: str
     version: int
     updated_at: datetime
+
+
+# Values of a view's `required_permission` that are not permissions: open to anyone, or to any signed-in user.
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as established by an access token or an API key."""
+
+    user_id: int
+    username: str
+    roles: tuple[str, ...]
+    permissions: tuple[str, ...]  # fnmatch patterns granted by the roles
+    auth_method: str  # "jwt", "api_key" or "session"
+    token_id: str  # the access token's jti, or the API key's prefix
+    scopes: tuple[str, ...] | None = None  # an API key's scopes narrow the role's permissions
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKeyCreated:
+    """The only time the key itself is visible."""
+
+    key_id: int
+    name: str
+    prefix: str
+    key: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApiKeySummary:
+    key_id: int
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    entry_id: int
+    occurred_at: datetime
+    actor_id: int | None
+    action: str
+    target: str
+    details: dict[str, object]
+    ip_address: str | None
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    key: str
+    value: object
+    version: int
+    json_schema: dict[str, object] | None
+    updated_at: datetime
+    updated_by_id: int | None
+
+
+@dataclass(frozen=True)
+class NotificationReceipt:
+    notification_id: int
+    channel: str
+    recipient: str
+    status: str
+    deduplicated: bool

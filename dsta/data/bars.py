@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Bars:
 
     @classmethod
     def from_csv(cls, path: Path, *, symbol: str, timeframe: str) -> Bars:
+        import pandas as pd  # imported here: pandas costs seconds at start-up of every worker and web process
+
         return cls.from_frame(pd.read_csv(path), symbol=symbol, timeframe=timeframe)
 
     def tiled(self, count: int, *, step_ms: int) -> Bars:

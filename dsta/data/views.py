@@ -10,6 +10,8 @@ from dsta.data.serializers import SeriesSummarySerializer
 
 
 class SeriesListView(APIView):
+    required_permission = "market_data.read"
+
     @extend_schema(responses=SeriesSummarySerializer(many=True))
     def get(self, request: Request) -> Response:
         series = [asdict(summary) for summary in selectors.series_list()]

@@ -21,6 +21,7 @@ from dsta.trading.serializers import (
 
 ALIAS = "trading"
 PAGE = 200
+# Risk limits bind traders, so only admins change them (`risk.*` is outside the trader role's `trading.*`).
 
 
 def _instance(instance_id: int) -> StrategyInstance:
@@ -28,6 +29,8 @@ def _instance(instance_id: int) -> StrategyInstance:
 
 
 class StrategyListView(APIView):
+    required_permission = {"GET": "trading.read", "POST": "trading.strategy.manage"}
+
     @extend_schema(responses=StrategyInstanceSerializer(many=True))
     def get(self, request: Request) -> Response:
         instances = StrategyInstance.objects.using(ALIAS).order_by("id")
@@ -54,12 +57,16 @@ class StrategyListView(APIView):
 
 
 class StrategyDetailView(APIView):
+    required_permission = "trading.read"
+
     @extend_schema(responses=StrategyInstanceSerializer)
     def get(self, request: Request, instance_id: int) -> Response:
         return Response(StrategyInstanceSerializer(_instance(instance_id)).data)
 
 
 class StrategyParametersView(APIView):
+    required_permission = "trading.strategy.manage"
+
     @extend_schema(request=ParametersSerializer, responses=StrategyInstanceSerializer)
     def put(self, request: Request, instance_id: int) -> Response:
         serializer = ParametersSerializer(data=request.data)
@@ -74,6 +81,8 @@ class StrategyParametersView(APIView):
 
 
 class StrategySignalsView(APIView):
+    required_permission = "trading.read"
+
     @extend_schema(responses=SignalSerializer(many=True))
     def get(self, request: Request, instance_id: int) -> Response:
         signals = Signal.objects.using(ALIAS).filter(instance=_instance(instance_id)).order_by("-bar_time")[:PAGE]
@@ -81,6 +90,8 @@ class StrategySignalsView(APIView):
 
 
 class RiskLimitsView(APIView):
+    required_permission = {"GET": "trading.read", "PUT": "risk.limits.write"}
+
     @extend_schema(responses=RiskLimitsSerializer)
     def get(self, request: Request) -> Response:
         return Response(RiskLimitsSerializer(services.risk_limits_current()).data)
@@ -96,6 +107,8 @@ class RiskLimitsView(APIView):
 
 
 class CircuitBreakerView(APIView):
+    required_permission = {"GET": "trading.read", "POST": "trading.circuit_breaker.set"}
+
     @extend_schema(responses=CircuitBreakerSerializer)
     def get(self, request: Request) -> Response:
         breaker = CircuitBreaker.objects.using(ALIAS).filter(pk=1).first() or CircuitBreaker(pk=1)
@@ -114,6 +127,8 @@ class CircuitBreakerView(APIView):
 
 
 class RiskViolationsView(APIView):
+    required_permission = "trading.read"
+
     @extend_schema(responses=RiskViolationSerializer(many=True))
     def get(self, request: Request) -> Response:
         violations = RiskViolation.objects.using(ALIAS).order_by("-created_at")[:PAGE]

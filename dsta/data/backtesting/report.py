@@ -6,21 +6,22 @@ import base64
 import html
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from dsta.data.backtesting.accounting import TradeRecord
+from dsta.data.bars import Bars
 
-from dsta.data.backtesting.accounting import TradeRecord  # noqa: E402
-from dsta.data.bars import Bars  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_POINTS = 4_000  # plotted points per line; longer series are strided
 
 
 def _png(figure: Figure) -> str:
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
@@ -36,6 +37,12 @@ def render_report(
     metrics: dict[str, float | int],
     settings: dict[str, object],
 ) -> str:
+    # Imported on first use: matplotlib costs seconds at start-up of every worker and web process.
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
     times = bars.time_ms.astype("datetime64[ms]")
     stride = max(1, len(bars) // MAX_POINTS)
     figure, (price_axis, equity_axis, drawdown_axis) = plt.subplots(

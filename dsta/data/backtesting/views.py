@@ -42,11 +42,15 @@ def _summary_payload(job: BacktestJob) -> dict[str, object]:
 
 
 class StrategiesView(APIView):
+    required_permission = "data.backtest.read"
+
     def get(self, request: Request) -> Response:
         return Response([asdict(spec) for spec in strategy_specs()])
 
 
 class RunView(APIView):
+    required_permission = "data.backtest.run"
+
     @extend_schema(request=RunSerializer)
     def post(self, request: Request) -> Response:
         serializer = RunSerializer(data=request.data)
@@ -67,6 +71,8 @@ class RunView(APIView):
 
 
 class ResultsView(APIView):
+    required_permission = "data.backtest.read"
+
     @extend_schema(
         parameters=[
             OpenApiParameter("trades", int, description="how many trades to include (default 500)"),
@@ -96,6 +102,8 @@ class ResultsView(APIView):
 
 
 class ReportView(APIView):
+    required_permission = "data.backtest.read"
+
     def get(self, request: Request, job_id: str) -> FileResponse:
         job = _job_or_404(job_id)
         result = BacktestResult.objects.using(ALIAS).filter(job=job).first()
@@ -105,6 +113,8 @@ class ReportView(APIView):
 
 
 class OptimiseView(APIView):
+    required_permission = "data.backtest.run"
+
     @extend_schema(request=OptimiseSerializer)
     def post(self, request: Request) -> Response:
         serializer = OptimiseSerializer(data=request.data)
@@ -128,6 +138,8 @@ class OptimiseView(APIView):
 
 
 class MonteCarloView(APIView):
+    required_permission = "data.backtest.run"
+
     @extend_schema(request=MonteCarloSerializer)
     def post(self, request: Request) -> Response:
         serializer = MonteCarloSerializer(data=request.data)

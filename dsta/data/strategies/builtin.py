@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import talib
 
 from dsta.data.bars import Bars
 from dsta.data.strategies.base import HOLD, BarContext, Decision, Parameter, Strategy
@@ -33,6 +32,8 @@ class SmaCross(Strategy):
         return int(self.params["slow"]) - 1
 
     def indicators(self, bars: Bars) -> dict[str, np.ndarray]:
+        import talib  # on first use: it pulls in pandas, seconds of start-up for every process
+
         return {
             "sma_fast": talib.SMA(bars.close, timeperiod=int(self.params["fast"])),
             "sma_slow": talib.SMA(bars.close, timeperiod=int(self.params["slow"])),
@@ -70,6 +71,8 @@ class RsiReversion(Strategy):
         return int(self.params["period"])
 
     def indicators(self, bars: Bars) -> dict[str, np.ndarray]:
+        import talib
+
         return {"rsi": talib.RSI(bars.close, timeperiod=int(self.params["period"]))}
 
     def decide(self, context: BarContext) -> Decision:

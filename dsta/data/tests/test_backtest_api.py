@@ -31,7 +31,8 @@ def btc_candles():
 
 @pytest.fixture
 def api(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("quant", password="x" * 12))
+    # Permissions per role are the RBAC matrix's business (tests/test_rbac_matrix.py); here: what the endpoints do.
+    client.force_login(django_user_model.objects.create_superuser("quant", password="x" * 12))
     return client
 
 
@@ -96,7 +97,7 @@ def test_bad_backtest_input_is_a_400_naming_the_field(api, change, field):
 def test_unknown_job_is_404_and_anonymous_is_refused(api, client):
     assert api.get("/api/v1/backtest/00000000-0000-0000-0000-000000000000/results").status_code == 404
     client.logout()
-    assert client.post("/api/v1/backtest/run", RUN, content_type="application/json").status_code == 403
+    assert client.post("/api/v1/backtest/run", RUN, content_type="application/json").status_code == 401
 
 
 @pytest.mark.django_db(databases=ALL)

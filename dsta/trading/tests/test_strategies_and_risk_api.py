@@ -29,7 +29,8 @@ STRATEGY = {
 
 @pytest.fixture
 def api(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("trader", password="x" * 12))
+    # Permissions per role are the RBAC matrix's business (tests/test_rbac_matrix.py); here: what the endpoints do.
+    client.force_login(django_user_model.objects.create_superuser("trader", password="x" * 12))
     return client
 
 

@@ -1,0 +1,93 @@
+"""DRF wiring of core's auth, made the project default in settings.REST_FRAMEWORK so every endpoint of every
+domain goes through it. A view declares what it needs:
+
+    required_permission = "trading.order.create"                      # every method
+    required_permission = {"GET": "config.read", "PUT": "config.write"}  # per method
+    required_permission = PUBLIC | AUTHENTICATED                       # from dsta.core.contracts
+
+A view that declares nothing (or not for the method used) is refused to everyone: endpoints fail closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from dsta.core import api, auth
+from dsta.core.contracts import Principal
+
+
+class JWTAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <access token>`."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme != self.keyword or not token:
+            return None
+        try:
+            return auth.access_token_authenticate(token=token.strip())
+        except auth.AuthError as exc:
+            raise AuthenticationFailed(str(exc), code=exc.code) from None
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="api"'
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: ApiKey <key>` or `X-API-Key: <key>`."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        key = key.strip() if scheme == "ApiKey" else request.headers.get("X-API-Key", "").strip()
+        if not key:
+            return None
+        try:
+            return auth.api_key_authenticate(key=key)
+        except auth.AuthError as exc:
+            raise AuthenticationFailed(str(exc), code=exc.code) from None
+
+
+class SessionPrincipalAuthentication(SessionAuthentication):
+    """The admin's browser session (Swagger UI, browsable API), with the same roles as a token would carry."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user = result[0]
+        return user, auth.principal_for(user, auth_method="session", token_id="")
+
+
+def required_permission(view: Any, method: str) -> str | None:
+    declared = getattr(view, "required_permission", None)
+    if isinstance(declared, dict):
+        return declared.get("GET" if method == "HEAD" else method)
+    return declared if isinstance(declared, str) else None
+
+
+def request_principal(request: Request) -> Principal | None:
+    if isinstance(request.auth, Principal):
+        return request.auth
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:  # e.g. APIClient.force_authenticate in tests
+        return auth.principal_for(user, auth_method="session", token_id="")
+    return None
+
+
+class RBACPermission(BasePermission):
+    """The one permission class of the API: the view's declared permission, checked by core's facade."""
+
+    message = "You do not have permission to perform this action."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        needed = required_permission(view, request.method or "GET")
+        if needed is None:
+            return False
+        return api.permission_check(principal=request_principal(request), permission=needed)

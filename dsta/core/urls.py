@@ -1,0 +1,29 @@
+from django.urls import path
+
+from dsta.core import views
+
+urlpatterns = [
+    path("auth/login", views.LoginView.as_view(), name="auth-login"),
+    path("auth/refresh", views.RefreshView.as_view(), name="auth-refresh"),
+    path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
+    path("auth/validate", views.ValidateView.as_view(), name="auth-validate"),
+    path("auth/api-keys", views.ApiKeyListCreateView.as_view(), name="auth-api-keys"),
+    path("auth/api-keys/<int:key_id>", views.ApiKeyRevokeView.as_view(), name="auth-api-key"),
+    path("users/profile", views.ProfileView.as_view(), name="users-profile"),
+    path("users/preferences", views.PreferencesView.as_view(), name="users-preferences"),
+    path("users/audit-log", views.AuditLogView.as_view(), name="users-audit-log"),
+]
+
+urlpatterns += [
+    path("config/secrets/<path:key>", views.SecretView.as_view(), name="config-secret"),
+    path("config/flags/<str:name>", views.FeatureFlagView.as_view(), name="config-flag"),
+    path("config/<str:key>/history", views.ConfigHistoryView.as_view(), name="config-history"),
+    path("config/<str:key>/rollback", views.ConfigRollbackView.as_view(), name="config-rollback"),
+    path("config/<str:key>", views.ConfigValueView.as_view(), name="config-value"),
+]
+
+urlpatterns += [
+    path("notifications/send", views.NotificationSendView.as_view(), name="notifications-send"),
+    path("notifications/history", views.NotificationHistoryView.as_view(), name="notifications-history"),
+    path("notifications/templates", views.NotificationTemplateView.as_view(), name="notifications-templates"),
+]
