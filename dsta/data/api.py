@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from dsta.data import selectors, services
-from dsta.data.contracts import CandleBar, SeriesSummary
+from dsta.data.contracts import CandleBar, CandleFrame, SeriesSummary
 
 
 def candles_get(
@@ -21,6 +21,13 @@ def candles_get(
     return selectors.candles_list(
         exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit
     )
+
+
+def candles_frame(
+    *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
+) -> CandleFrame:
+    """One series as numpy columns (float64, for analysis), `start` inclusive and `end` exclusive."""
+    return selectors.candles_frame(exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end)
 
 
 def series_list() -> list[SeriesSummary]:

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
 TIMEFRAME_SECONDS = {
     "1m": 60,
     "3m": 180,
@@ -52,3 +56,32 @@ class ImportReport:
     rows_read: int
     rows_inserted: int
     rows_updated: int
+
+
+@dataclass(frozen=True, eq=False)
+class CandleFrame:
+    """One series in columns, for analysis (backtests, features, metrics): float64 prices, not money.
+
+    `open_time` is datetime64[us] in UTC; every array has the same length, in time order. Decimal stays the
+    type of record (`CandleBar`); floats here only feed numerical work.
+    """
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    open_time: npt.NDArray[np.datetime64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+    is_synthetic: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.open_time)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A DataFrame indexed by tz-aware open time (columns open, high, low, close, volume, is_synthetic)."""
+        index = pd.DatetimeIndex(self.open_time, name="open_time").tz_localize("UTC")
+        columns = {name: getattr(self, name) for name in ("open", "high", "low", "close", "volume", "is_synthetic")}
+        return pd.DataFrame(columns, index=index, copy=False)
