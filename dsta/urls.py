@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dsta.data.urls import analytics_urlpatterns
 from dsta.health import healthz, readyz
 
 urlpatterns = [
@@ -11,4 +12,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/market-data/", include("dsta.data.urls")),
+    path("api/v1/analytics/", include((analytics_urlpatterns, "analytics"), namespace=None)),
 ]

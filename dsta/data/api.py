@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from dsta.data import selectors, services
-from dsta.data.contracts import CandleBar, CandleFrame, SeriesSummary
+from dsta.data.contracts import (
+    CandleBar,
+    CandleFrame,
+    GapSpan,
+    OrderBookSnapshot,
+    QualityReport,
+    SeriesSummary,
+    TickerSnapshot,
+)
 
 
 def candles_get(
@@ -38,3 +46,31 @@ def series_list() -> list[SeriesSummary]:
 def candle_close(*, bar: CandleBar) -> None:
     """Record a closed bar; publishes `data.candle_closed` atomically with the write."""
     services.candle_close(bar=bar)
+
+
+def quality_report(*, exchange: str, symbol: str, timeframe: str, outlier_z: float = 10.0) -> QualityReport:
+    """Counts and first examples per validation rule over a stored series (nothing is dropped)."""
+    return selectors.quality_report_series(exchange=exchange, symbol=symbol, timeframe=timeframe, outlier_z=outlier_z)
+
+
+def gaps_find(
+    *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
+) -> list[GapSpan]:
+    """Runs of bars missing on the series' grid: between its first and last bar, or over [start, end)."""
+    return selectors.gaps_find(exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end)
+
+
+def order_book_record(*, snapshot: OrderBookSnapshot) -> None:
+    services.order_book_record(snapshot=snapshot)
+
+
+def order_book_latest(*, exchange: str, symbol: str) -> OrderBookSnapshot | None:
+    return selectors.order_book_latest(exchange=exchange, symbol=symbol)
+
+
+def ticker_record(*, ticker: TickerSnapshot) -> None:
+    services.ticker_record(ticker=ticker)
+
+
+def ticker_latest(*, exchange: str, symbol: str) -> TickerSnapshot | None:
+    return selectors.ticker_latest(exchange=exchange, symbol=symbol)

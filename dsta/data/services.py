@@ -6,14 +6,28 @@ import gzip
 import io
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from django.db import connections, transaction
 
-from dsta.data.contracts import TIMEFRAME_SECONDS, CandleBar, ImportReport
+from dsta.data import consumers, selectors, sources
+from dsta.data.contracts import (
+    TIMEFRAME_SECONDS,
+    CandleBar,
+    GapSpan,
+    ImportReport,
+    IngestionJobInfo,
+    TickerSnapshot,
+)
+from dsta.data.contracts import OrderBookSnapshot as OrderBookSnapshotContract
 from dsta.data.events import CandleClosed
-from dsta.kernel.outbox import publish
+from dsta.data.models import CandleGap, IngestionJob, OrderBookSnapshot, Report, Ticker
+from dsta.data.sources import CandleSource
+from dsta.kernel.clock import utc_now
+from dsta.kernel.outbox import publish, publish_many
 
 ALIAS = "data"
 EXPECTED_HEADER = "timestamp,open,high,low,close,volume"
@@ -199,13 +213,14 @@ def candles_upsert(*, bars: Sequence[CandleBar], synthetic: bool = False) -> int
                 [synthetic] * len(bars),
             ],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def candle_close(*, bar: CandleBar) -> None:
     """Store a closed bar and publish `data.candle_closed` in the same transaction; stream it after commit."""
     with transaction.atomic(using=ALIAS):
         candles_upsert(bars=[bar])
+        transaction.on_commit(lambda: consumers.candle_broadcast(bar), using=ALIAS, robust=True)
         publish(
             CandleClosed(
                 exchange=bar.exchange,
@@ -220,3 +235,208 @@ def candle_close(*, bar: CandleBar) -> None:
             ),
             using=ALIAS,
         )
+
+
+# --- gaps --------------------------------------------------------------------------------------------------
+
+
+def gaps_record(
+    *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
+) -> list[GapSpan]:
+    """Detect the gaps of a series on its grid, record new ones, and return the open ones."""
+    found = selectors.gaps_find(exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end)
+    CandleGap.objects.using(ALIAS).bulk_create(
+        [
+            CandleGap(
+                exchange=gap.exchange,
+                symbol=gap.symbol,
+                timeframe=gap.timeframe,
+                first_missing=gap.first_missing,
+                last_missing=gap.last_missing,
+                missing=gap.missing,
+            )
+            for gap in found
+        ],
+        ignore_conflicts=True,
+    )
+    return found
+
+
+def gaps_fill(
+    *,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    source: CandleSource,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[GapSpan]:
+    """Close every gap: bars the source has are stored as real; the rest of the grid is forward-filled from
+    the last real close (open = high = low = close, volume 0) and flagged `is_synthetic`."""
+    step = sources.step(timeframe)
+    filled = []
+    for gap in gaps_record(exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end):
+        fetched = [
+            bar
+            for bar in source.fetch(
+                exchange=exchange, symbol=symbol, timeframe=timeframe, since=gap.first_missing, limit=gap.missing
+            )
+            if bar.open_time <= gap.last_missing
+        ]
+        have = {bar.open_time for bar in fetched}
+        previous = selectors.candle_before(
+            exchange=exchange, symbol=symbol, timeframe=timeframe, before=gap.first_missing
+        )
+        synthetic = []
+        close = previous.close if previous else fetched[0].open if fetched else None
+        if close is None:
+            continue  # nothing before the gap and nothing from the source: no price to carry forward
+        real_by_time = {bar.open_time: bar for bar in fetched}
+        moment = gap.first_missing
+        while moment <= gap.last_missing:
+            if moment in have:
+                close = real_by_time[moment].close
+            else:
+                zero = Decimal(0)
+                synthetic.append(CandleBar(exchange, symbol, timeframe, moment, close, close, close, close, zero))
+            moment += step
+        with transaction.atomic(using=ALIAS):
+            candles_upsert(bars=fetched)
+            candles_upsert(bars=synthetic, synthetic=True)
+            CandleGap.objects.using(ALIAS).filter(
+                exchange=exchange, symbol=symbol, timeframe=timeframe, first_missing=gap.first_missing
+            ).update(
+                status=CandleGap.Status.FILLED,
+                filled_from_exchange=len(fetched),
+                filled_synthetic=len(synthetic),
+                filled_at=utc_now(),
+            )
+        filled.append(replace(gap, status="filled", filled_from_exchange=len(fetched), filled_synthetic=len(synthetic)))
+    return filled
+
+
+# --- ingestion jobs (backfill and incremental sync) ----------------------------------------------------------
+
+
+def ingestion_job_create(
+    *, exchange: str, symbol: str, timeframe: str, mode: str, start: datetime | None, end: datetime | None
+) -> IngestionJobInfo:
+    if timeframe not in TIMEFRAME_SECONDS:
+        raise ValueError(f"unknown timeframe {timeframe!r}")
+    job = IngestionJob.objects.using(ALIAS).create(
+        exchange=exchange, symbol=symbol, timeframe=timeframe, mode=mode, start=start, end=end
+    )
+    return selectors.ingestion_job_info(job)
+
+
+def _first_cursor(job: IngestionJob) -> datetime:
+    if job.mode == IngestionJob.Mode.INCREMENTAL:
+        last = selectors.last_open_time(exchange=job.exchange, symbol=job.symbol, timeframe=job.timeframe)
+        if last is not None:
+            return last + sources.step(job.timeframe)
+    if job.start is None:
+        raise ValueError("a backfill (or the first sync of an empty series) needs a start")
+    return job.start
+
+
+def ingestion_job_run(
+    *, job_id: str, source: CandleSource, page_size: int, max_pages: int | None = None
+) -> IngestionJobInfo:
+    """Fetch pages from the job's cursor until the source runs dry, `end` or the last closed bar is reached.
+
+    Each page's bars and the cursor after them commit together: a crash loses at most the page in flight,
+    and running the job again resumes there (the upsert makes a re-fetched bar harmless). Incremental jobs
+    publish `data.candle_closed` for every new bar in the page's transaction.
+    """
+    job = IngestionJob.objects.using(ALIAS).get(id=job_id)
+    if job.status == IngestionJob.Status.DONE:
+        return selectors.ingestion_job_info(job)
+    step = sources.step(job.timeframe)
+    try:
+        if job.cursor is None:
+            job.cursor = _first_cursor(job)
+        job.status = IngestionJob.Status.RUNNING
+        job.updated_at = utc_now()
+        job.save(using=ALIAS, update_fields=["cursor", "status", "updated_at"])
+        # The bar that is still forming is not fetched: it would change after we store it.
+        horizon = utc_now() - step
+        limit_time = min(job.end, horizon) if job.end else horizon
+        pages = 0
+        while job.cursor < limit_time:
+            if max_pages is not None and pages >= max_pages:
+                return selectors.ingestion_job_info(job)  # paused on purpose: a later run resumes at the cursor
+            bars = source.fetch(
+                exchange=job.exchange, symbol=job.symbol, timeframe=job.timeframe, since=job.cursor, limit=page_size
+            )
+            bars = [bar for bar in bars if job.cursor <= bar.open_time < limit_time]
+            if not bars:
+                break
+            with transaction.atomic(using=ALIAS):
+                written = candles_upsert(bars=bars)
+                if job.mode == IngestionJob.Mode.INCREMENTAL:
+                    publish_many([_closed_event(bar) for bar in bars], using=ALIAS)
+                job.cursor = bars[-1].open_time + step
+                job.pages += 1
+                job.bars_written += written
+                job.updated_at = utc_now()
+                job.save(using=ALIAS, update_fields=["cursor", "pages", "bars_written", "updated_at"])
+            pages += 1
+        job.status = IngestionJob.Status.DONE
+    except Exception as exc:
+        job.status = IngestionJob.Status.FAILED
+        job.error = f"{type(exc).__name__}: {exc}"[:2000]
+        job.updated_at = utc_now()
+        job.save(using=ALIAS, update_fields=["status", "error", "updated_at"])
+        raise
+    job.error = ""
+    job.updated_at = utc_now()
+    job.save(using=ALIAS, update_fields=["status", "error", "updated_at"])
+    return selectors.ingestion_job_info(job)
+
+
+def _closed_event(bar: CandleBar) -> CandleClosed:
+    return CandleClosed(
+        exchange=bar.exchange,
+        symbol=bar.symbol,
+        timeframe=bar.timeframe,
+        open_time=bar.open_time,
+        open=bar.open,
+        high=bar.high,
+        low=bar.low,
+        close=bar.close,
+        volume=bar.volume,
+    )
+
+
+# --- order books and tickers -------------------------------------------------------------------------------
+
+
+def order_book_record(*, snapshot: OrderBookSnapshotContract) -> None:
+    OrderBookSnapshot.objects.using(ALIAS).create(
+        exchange=snapshot.exchange,
+        symbol=snapshot.symbol,
+        taken_at=snapshot.taken_at,
+        bids=[[str(level.price), str(level.amount)] for level in snapshot.bids],
+        asks=[[str(level.price), str(level.amount)] for level in snapshot.asks],
+    )
+
+
+def ticker_record(*, ticker: TickerSnapshot) -> None:
+    Ticker.objects.using(ALIAS).create(
+        exchange=ticker.exchange,
+        symbol=ticker.symbol,
+        taken_at=ticker.taken_at,
+        last=ticker.last,
+        bid=ticker.bid,
+        ask=ticker.ask,
+        base_volume=ticker.base_volume,
+    )
+
+
+def report_create(
+    *, exchange: str, symbols: list[str], timeframe: str, start: datetime | None, end: datetime | None
+) -> str:
+    report = Report.objects.using(ALIAS).create(
+        exchange=exchange, symbols=symbols, timeframe=timeframe, start=start, end=end
+    )
+    return str(report.id)
