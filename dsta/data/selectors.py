@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -170,6 +171,19 @@ def quality_report_series(
         source=_series_label(exchange, symbol, timeframe),
         timeframe=timeframe,
         open_time_us=_us(frame.open_time),
+        columns=columns,
+        outlier_z=outlier_z,
+    )
+
+
+def quality_report_file(*, path: Path, timeframe: str, outlier_z: float = quality.DEFAULT_OUTLIER_Z) -> QualityReport:
+    """The same rules over an OHLCV file as it is (before import; unsorted or duplicated rows are reported)."""
+    table = pd.read_csv(path, dtype={"timestamp": "int64"})
+    columns = {name: table[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close", "volume")}
+    return quality_report_arrays(
+        source=str(path),
+        timeframe=timeframe,
+        open_time_us=table["timestamp"].to_numpy() * 1000,
         columns=columns,
         outlier_z=outlier_z,
     )
