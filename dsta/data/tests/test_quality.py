@@ -175,5 +175,3 @@ def test_quality_endpoint_and_command_refusals(client, django_user_model, tmp_pa
         call_command("quality_report", str(tmp_path / "nope.csv"), timeframe="1h")
     with pytest.raises(CommandError, match="unknown timeframe"):
         call_command("quality_report", symbol="BTC/USDT", timeframe="9q")
-
-
