@@ -21,4 +21,5 @@ analytics_urlpatterns = [
     path("correlation", views.CorrelationView.as_view(), name="analytics-correlation"),
     path("reports/generate", views.ReportGenerateView.as_view(), name="analytics-report-generate"),
     path("reports/<uuid:report_id>", views.ReportView.as_view(), name="analytics-report"),
+    path("reports/<uuid:report_id>/html", views.ReportHtmlView.as_view(), name="analytics-report-html"),
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.files.storage import storages
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -194,13 +194,17 @@ class ReportGenerateView(APIView):
 
 
 class ReportView(APIView):
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "html"], required=False)])
-    def get(self, request: Request, report_id: str) -> Response | FileResponse:
+    def get(self, request: Request, report_id: str) -> Response:
         report = selectors.report_get(report_id=report_id)
         if report is None:
             raise NotFound("no such report")
-        if request.query_params.get("format") == "html":
-            if report.status != "done":
-                raise NotFound(f"report is {report.status}")
-            return FileResponse(storages["reports"].open(report.path, "rb"), content_type="text/html")
-        return Response(asdict(report))
+        return Response({**asdict(report), "html": f"{request.path.rstrip('/')}/html"})
+
+
+class ReportHtmlView(APIView):
+    @extend_schema(responses={(200, "text/html"): str})
+    def get(self, request: Request, report_id: str) -> FileResponse:
+        report = selectors.report_get(report_id=report_id)
+        if report is None or report.status != "done":
+            raise NotFound("no such report" if report is None else f"report is {report.status}")
+        return FileResponse(storages["reports"].open(report.path, "rb"), content_type="text/html")

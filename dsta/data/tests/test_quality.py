@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from io import StringIO
 
 import numpy as np
@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 
 from dsta.data import api as data
-from dsta.data.tests.helpers import SYMBOLS, data_file, import_series, read_with_pandas
+from dsta.data.tests.helpers import SYMBOLS, import_series, read_with_pandas
 
 pytestmark = pytest.mark.django_db(databases=["data", "default"])
 HEADER = "timestamp,open,high,low,close,volume\n"
