@@ -385,6 +385,42 @@ def sharpe_get(
     return overall, (None if np.isnan(last) else last)
 
 
+_CLOSES_ROW = np.dtype(
+    [("fields", ">i2"), ("k_len", ">i4"), ("series", ">i2"), ("t_len", ">i4"), ("open_time", ">i8")]
+    + [("c_len", ">i4"), ("close", ">f8")]
+)
+
+
+def _real_closes_of(
+    exchange: str, symbols: list[str], timeframe: str, start: datetime | None, end: datetime | None
+) -> dict[str, pd.Series]:
+    """Real (not forward-filled) closes of several series in one binary COPY, split by series in numpy (each
+    series in storage order, not necessarily by time)."""
+    conditions = ["exchange = %s", "symbol = ANY(%s)", "timeframe = %s", "NOT is_synthetic"]
+    params: list[object] = [symbols, exchange, symbols, timeframe]
+    if start is not None:
+        conditions.append("open_time >= %s")
+        params.append(start)
+    if end is not None:
+        conditions.append("open_time < %s")
+        params.append(end)
+    sql = (
+        "COPY (SELECT array_position(%s::text[], symbol::text)::int2, open_time, close::float8 FROM candle"
+        f" WHERE {' AND '.join(conditions)}) TO STDOUT (FORMAT binary)"  # no ORDER BY: the join sorts by time
+    )
+    buffer = bytearray()
+    with connections[ALIAS].cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
+        for chunk in copy:
+            buffer += chunk
+    rows = np.frombuffer(memoryview(buffer)[_COPY_HEADER_BYTES : len(buffer) - _COPY_TRAILER_BYTES], _CLOSES_ROW)
+    series = rows["series"].astype(np.int64) - 1
+    result = {}
+    for position, symbol in enumerate(symbols):
+        mine = rows[series == position]
+        result[symbol] = pd.Series(mine["close"].astype(np.float64), index=mine["open_time"].astype(np.int64))
+    return result
+
+
 def correlation_get(
     *,
     exchange: str,
@@ -394,24 +430,20 @@ def correlation_get(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> CorrelationMatrix:
-    """Correlations of log returns on the bars every symbol has (inner join on open time, real bars only)."""
-    closes = {}
-    for symbol in symbols:
-        frame = candles_frame(exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end)
-        real = ~frame.is_synthetic
-        closes[symbol] = pd.Series(frame.close[real], index=_us(frame.open_time[real]))
-    table = pd.concat(closes, axis=1, join="inner").sort_index()
+    """Correlations of log returns on the bars every symbol has (inner join on open time, real bars only):
+    over the trailing `window` bars (the rolling matrix at the last bar) and over the whole overlap."""
+    table = pd.concat(_real_closes_of(exchange, symbols, timeframe, start, end), axis=1, join="inner").sort_index()
     if len(table) < window + 1:
         raise NotEnoughData(f"{len(table)} common bars; the window needs {window + 1}")
     returns = np.diff(np.log(table.to_numpy()), axis=0)
-    rolling = analytics.rolling_correlation(returns, window=window)[-1]
+    rolling = np.corrcoef(returns[-window:], rowvar=False)
     full = np.corrcoef(returns, rowvar=False)
     return CorrelationMatrix(
         exchange=exchange,
         timeframe=timeframe,
         symbols=list(symbols),
         window=window,
-        as_of=_datetime_from_us(int(table.index[-1])),
+        as_of=_datetime_from_us(int(table.index[-1]) + _POSTGRES_EPOCH_US),
         bars=len(table),
         rolling=[[round(float(v), 6) for v in row] for row in rolling],
         full_period=[[round(float(v), 6) for v in row] for row in full],
