@@ -50,7 +50,8 @@ def main() -> None:
     last = reference.loc[returns.index[-1]].to_numpy()
     assert np.allclose(ours[-1], last, atol=1e-9), "rolling matrices differ"
     print(
-        f"rolling matrix at every bar: ours {ours_seconds:.3f} s, reference pandas rolling().corr() {reference_seconds:.3f} s"
+        f"rolling matrix at every bar: ours {ours_seconds:.3f} s,"
+        f" reference pandas rolling().corr() {reference_seconds:.3f} s"
     )
     print(f"target: < 1 s -> {'met' if statistics.median(timings) < 1 else 'NOT met'}")
 

@@ -1,19 +1,16 @@
-"""OHLCV, order book and ticker endpoints, reports rendered to storage, and the WebSocket candle stream."""
+"""OHLCV, order book and ticker endpoints, and reports rendered by a worker into storage."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import override_settings
 
 from dsta.data import api as data
-from dsta.data.contracts import CandleBar, OrderBookLevel, OrderBookSnapshot, TickerSnapshot
+from dsta.data.contracts import OrderBookLevel, OrderBookSnapshot, TickerSnapshot
 from dsta.data.tests.helpers import import_series
 from dsta.domains import DOMAINS
 from dsta.kernel.tests import processes
@@ -109,51 +106,3 @@ def test_report_is_rendered_by_a_worker_and_stored_on_the_filesystem(
         client.post("/api/v1/analytics/reports/generate", {"symbols": []}, content_type="application/json").status_code
         == 400
     )
-
-
-@pytest.mark.django_db(databases=ALL, transaction=True)
-def test_stream_pushes_each_committed_candle_to_its_symbol_subscribers(clean_broker, django_user_model):
-    from dsta.asgi import application
-
-    user = django_user_model.objects.create_user("watcher", password="x" * 12)
-
-    async def scenario():
-        anonymous = WebsocketCommunicator(application, "/api/v1/market-data/stream/BTC-USDT")
-        connected, code = await anonymous.connect()
-        assert not connected and code == 4401
-
-        btc = WebsocketCommunicator(application, "/api/v1/market-data/stream/BTC-USDT")
-        btc.scope["user"] = user
-        eth = WebsocketCommunicator(application, "/api/v1/market-data/stream/ETH_USDT")
-        eth.scope["user"] = user
-        assert (await btc.connect())[0] and (await eth.connect())[0]
-        price = Decimal("64000.5")
-        bar = CandleBar(
-            "binance",
-            "BTC/USDT",
-            "1m",
-            datetime(2025, 2, 1, 12, 0, tzinfo=UTC),
-            price,
-            price,
-            price,
-            price,
-            Decimal("1.25"),
-        )
-        await sync_to_async(data.candle_close)(bar=bar)
-        message = await btc.receive_json_from(timeout=5)
-        assert message == {
-            "exchange": "binance",
-            "symbol": "BTC/USDT",
-            "timeframe": "1m",
-            "open_time": "2025-02-01T12:00:00+00:00",
-            "open": "64000.5",
-            "high": "64000.5",
-            "low": "64000.5",
-            "close": "64000.5",
-            "volume": "1.25",
-        }
-        assert await eth.receive_nothing(timeout=0.5)
-        await btc.disconnect()
-        await eth.disconnect()
-
-    asyncio.run(scenario())
