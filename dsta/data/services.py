@@ -348,8 +348,25 @@ def ingestion_job_run(
 
     Each page's bars and the cursor after them commit together: a crash loses at most the page in flight,
     and running the job again resumes there (the upsert makes a re-fetched bar harmless). Incremental jobs
-    publish `data.candle_closed` for every new bar in the page's transaction.
+    publish `data.candle_closed` for every new bar in the page's transaction. One runner per job: a second
+    delivery of the job (a broker retry while the first still runs) finds the job's session lock taken and
+    leaves; the lock dies with its connection, so a crashed runner never blocks the resume.
     """
+    lock_key = f"ingestion_job:{job_id}"
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [lock_key])
+        if not cursor.fetchone()[0]:
+            return selectors.ingestion_job_info(IngestionJob.objects.using(ALIAS).get(id=job_id))
+    try:
+        return _ingestion_job_run_locked(job_id=job_id, source=source, page_size=page_size, max_pages=max_pages)
+    finally:
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_key])
+
+
+def _ingestion_job_run_locked(
+    *, job_id: str, source: CandleSource, page_size: int, max_pages: int | None
+) -> IngestionJobInfo:
     job = IngestionJob.objects.using(ALIAS).get(id=job_id)
     if job.status == IngestionJob.Status.DONE:
         return selectors.ingestion_job_info(job)

@@ -82,6 +82,29 @@ def test_a_crashed_job_is_failed_with_its_error_then_resumed_without_duplicates(
 
 
 @pytest.mark.django_db(databases=["data"])
+def test_a_job_already_running_elsewhere_is_left_alone():
+    import psycopg
+
+    settings_dict = connections["data"].settings_dict
+    job_id = new_job()
+    other = psycopg.connect(
+        dbname=settings_dict["NAME"],
+        user=settings_dict["USER"],
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        password=settings_dict["PASSWORD"] or None,
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"ingestion_job:{job_id}"])
+        job = services.ingestion_job_run(job_id=job_id, source=REPLAY, page_size=100)
+        assert (job.status, job.pages) == ("pending", 0) and stored() == []
+    finally:
+        other.close()  # the holder goes away: its lock with it
+    assert services.ingestion_job_run(job_id=job_id, source=REPLAY, page_size=100).status == "done"
+
+
+@pytest.mark.django_db(databases=["data"])
 def test_incremental_sync_continues_after_the_last_bar_and_publishes_closed_candles():
     services.ingestion_job_run(job_id=new_job(), source=REPLAY, page_size=500)
     later = datetime(2024, 10, 2, tzinfo=UTC)
