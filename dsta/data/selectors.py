@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -393,9 +394,9 @@ _CLOSES_ROW = np.dtype(
 
 def _real_closes_of(
     exchange: str, symbols: list[str], timeframe: str, start: datetime | None, end: datetime | None
-) -> dict[str, pd.Series]:
-    """Real (not forward-filled) closes of several series in one binary COPY, split by series in numpy (each
-    series in storage order, not necessarily by time)."""
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Real (not forward-filled) (open times, closes) of several series, time-ordered, from one binary COPY
+    (no ORDER BY on the server: numpy sorts each series)."""
     conditions = ["exchange = %s", "symbol = ANY(%s)", "timeframe = %s", "NOT is_synthetic"]
     params: list[object] = [symbols, exchange, symbols, timeframe]
     if start is not None:
@@ -406,7 +407,7 @@ def _real_closes_of(
         params.append(end)
     sql = (
         "COPY (SELECT array_position(%s::text[], symbol::text)::int2, open_time, close::float8 FROM candle"
-        f" WHERE {' AND '.join(conditions)}) TO STDOUT (FORMAT binary)"  # no ORDER BY: the join sorts by time
+        f" WHERE {' AND '.join(conditions)}) TO STDOUT (FORMAT binary)"
     )
     buffer = bytearray()
     with connections[ALIAS].cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
@@ -417,8 +418,16 @@ def _real_closes_of(
     result = {}
     for position, symbol in enumerate(symbols):
         mine = rows[series == position]
-        result[symbol] = pd.Series(mine["close"].astype(np.float64), index=mine["open_time"].astype(np.int64))
+        order = np.argsort(mine["open_time"], kind="stable")
+        result[symbol] = (mine["open_time"][order].astype(np.int64), mine["close"][order].astype(np.float64))
     return result
+
+
+def _aligned(series: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Inner join on open time: the common times and a (time, symbol) matrix of closes."""
+    common = functools.reduce(lambda a, b: np.intersect1d(a, b, assume_unique=True), [t for t, _ in series.values()])
+    columns = [closes[np.searchsorted(times, common)] for times, closes in series.values()]
+    return common, np.column_stack(columns) if columns else np.empty((0, 0))
 
 
 def correlation_get(
@@ -432,10 +441,10 @@ def correlation_get(
 ) -> CorrelationMatrix:
     """Correlations of log returns on the bars every symbol has (inner join on open time, real bars only):
     over the trailing `window` bars (the rolling matrix at the last bar) and over the whole overlap."""
-    table = pd.concat(_real_closes_of(exchange, symbols, timeframe, start, end), axis=1, join="inner").sort_index()
-    if len(table) < window + 1:
-        raise NotEnoughData(f"{len(table)} common bars; the window needs {window + 1}")
-    returns = np.diff(np.log(table.to_numpy()), axis=0)
+    times, closes = _aligned(_real_closes_of(exchange, symbols, timeframe, start, end))
+    if len(times) < window + 1:
+        raise NotEnoughData(f"{len(times)} common bars; the window needs {window + 1}")
+    returns = np.diff(np.log(closes), axis=0)
     rolling = np.corrcoef(returns[-window:], rowvar=False)
     full = np.corrcoef(returns, rowvar=False)
     return CorrelationMatrix(
@@ -443,8 +452,8 @@ def correlation_get(
         timeframe=timeframe,
         symbols=list(symbols),
         window=window,
-        as_of=_datetime_from_us(int(table.index[-1]) + _POSTGRES_EPOCH_US),
-        bars=len(table),
+        as_of=_datetime_from_us(int(times[-1]) + _POSTGRES_EPOCH_US),
+        bars=len(times),
         rolling=[[round(float(v), 6) for v in row] for row in rolling],
         full_period=[[round(float(v), 6) for v in row] for row in full],
     )
