@@ -9,8 +9,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from dsta.core.routing import websocket_urlpatterns as core_websockets  # noqa: E402
+from dsta.data.routing import websocket_urlpatterns as data_websockets  # noqa: E402
 
-websocket_urlpatterns: list = [*core_websockets]  # domains add their consumers' routes here
+websocket_urlpatterns: list = [*core_websockets, *data_websockets]  # each domain's consumers' routes
 
 application = ProtocolTypeRouter(
     {"http": django_asgi_app, "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))}

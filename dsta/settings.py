@@ -151,7 +151,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = STATE_DIR / "static"
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -226,3 +226,25 @@ if SENTRY_DSN:
     import sentry_sdk
 
     sentry_sdk.init(dsn=SENTRY_DSN, traces_sample_rate=float(os.environ.get("SENTRY_TRACES_RATE", "0")))
+
+# Market data (data domain): where sync and gap filling fetch bars (`exchange`, or `csv:<directory>` to replay
+# exchange-downloaded files), and where rendered reports are stored (filesystem unless S3 is configured).
+DSTA_CANDLE_SOURCE = os.environ.get("DSTA_CANDLE_SOURCE", "exchange")
+DSTA_SYNC_PAGE_SIZE = int(os.environ.get("DSTA_SYNC_PAGE_SIZE", "1000"))
+if os.environ.get("DSTA_REPORTS_S3_BUCKET"):
+    STORAGES["reports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["DSTA_REPORTS_S3_BUCKET"],
+            "endpoint_url": os.environ.get("DSTA_REPORTS_S3_ENDPOINT_URL"),
+            "access_key": os.environ.get("DSTA_REPORTS_S3_ACCESS_KEY_ID"),
+            "secret_key": os.environ.get("DSTA_REPORTS_S3_SECRET_ACCESS_KEY"),
+            "region_name": os.environ.get("DSTA_REPORTS_S3_REGION"),
+            "location": os.environ.get("DSTA_REPORTS_S3_PREFIX", "reports"),
+        },
+    }
+else:
+    STORAGES["reports"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(STATE_DIR / "reports")},
+    }

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dsta.data.urls import analytics_urlpatterns
 from dsta.health import healthz, readyz
 
 urlpatterns = [
@@ -14,4 +15,5 @@ urlpatterns = [
     path("api/v1/backtest/", include("dsta.data.backtesting.urls")),
     path("api/v1/", include("dsta.trading.urls")),
     path("api/v1/", include("dsta.core.urls")),
+    path("api/v1/analytics/", include((analytics_urlpatterns, "analytics"), namespace=None)),
 ]

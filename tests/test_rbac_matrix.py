@@ -25,7 +25,8 @@ TRADER_UP = frozenset({"trader", "admin"})
 KEY_HOLDERS = frozenset({"analyst", "trader", "admin"})
 ADMIN = frozenset({"admin"})
 RESEARCH = frozenset({"analyst", "admin"})
-JOB = "/api/v1/backtest/00000000-0000-0000-0000-000000000000"
+NO_ID = "00000000-0000-0000-0000-000000000000"
+JOB = f"/api/v1/backtest/{NO_ID}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,21 @@ MATRIX = [
     Row("api/v1/notifications/templates", "POST", "/api/v1/notifications/templates", ADMIN),
     # data
     Row("api/v1/market-data/series", "GET", "/api/v1/market-data/series", READERS),
+    Row("api/v1/market-data/ohlcv/<str:symbol>", "GET", "/api/v1/market-data/ohlcv/BTC-USDT", READERS),
+    Row("api/v1/market-data/orderbook/<str:symbol>", "GET", "/api/v1/market-data/orderbook/BTC-USDT", READERS),
+    Row("api/v1/market-data/ticker/<str:symbol>", "GET", "/api/v1/market-data/ticker/BTC-USDT", READERS),
+    Row("api/v1/market-data/gaps", "GET", "/api/v1/market-data/gaps", READERS),
+    Row("api/v1/market-data/gaps/fill", "POST", "/api/v1/market-data/gaps/fill", RESEARCH),
+    Row("api/v1/market-data/quality", "GET", "/api/v1/market-data/quality", READERS),
+    Row("api/v1/market-data/sync", "POST", "/api/v1/market-data/sync", RESEARCH),
+    Row("api/v1/market-data/sync/<uuid:job_id>", "GET", f"/api/v1/market-data/sync/{NO_ID}", READERS),
+    Row("api/v1/analytics/performance", "GET", "/api/v1/analytics/performance", READERS),
+    Row("api/v1/analytics/equity-curve", "GET", "/api/v1/analytics/equity-curve", READERS),
+    Row("api/v1/analytics/sharpe", "GET", "/api/v1/analytics/sharpe", READERS),
+    Row("api/v1/analytics/correlation", "GET", "/api/v1/analytics/correlation", READERS),
+    Row("api/v1/analytics/reports/generate", "POST", "/api/v1/analytics/reports/generate", RESEARCH),
+    Row("api/v1/analytics/reports/<uuid:report_id>", "GET", f"/api/v1/analytics/reports/{NO_ID}", RESEARCH),
+    Row("api/v1/analytics/reports/<uuid:report_id>/html", "GET", f"/api/v1/analytics/reports/{NO_ID}/html", RESEARCH),
     # data: backtesting
     Row("api/v1/backtest/strategies", "GET", "/api/v1/backtest/strategies", RESEARCH),
     Row("api/v1/backtest/run", "POST", "/api/v1/backtest/run", RESEARCH),
@@ -88,6 +104,7 @@ MATRIX = [
 # WebSocket routes (dsta/asgi.py): allowed roles are accepted, others closed with 4401 / 4403.
 WEBSOCKET_MATRIX = [
     Row("api/v1/config/watch", "WS", "/api/v1/config/watch", KEY_HOLDERS),
+    Row("api/v1/market-data/stream/<str:symbol>", "WS", "/api/v1/market-data/stream/BTC-USDT", READERS),
 ]
 
 

@@ -11,11 +11,16 @@ from dsta.data.contracts import (
     BacktestSummary,
     BacktestTradeView,
     CandleBar,
+    CandleFrame,
+    GapSpan,
     InvalidStrategyParameters,
+    OrderBookSnapshot,
+    QualityReport,
     SeriesSummary,
     StrategyParameters,
     StrategySignal,
     StrategySpec,
+    TickerSnapshot,
 )
 
 
@@ -32,6 +37,13 @@ def candles_get(
     return selectors.candles_list(
         exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end, limit=limit
     )
+
+
+def candles_frame(
+    *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
+) -> CandleFrame:
+    """One series as numpy columns (float64, for analysis), `start` inclusive and `end` exclusive."""
+    return selectors.candles_frame(exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end)
 
 
 def series_list() -> list[SeriesSummary]:
@@ -112,3 +124,31 @@ def strategy_params_validate(*, strategy: str, params: dict[str, float]) -> Stra
         return StrategyParameters(strategy=cls.name, version=cls.version, values=dict(cls.validate(dict(params))))
     except InvalidParameters as exc:
         raise InvalidStrategyParameters(exc.errors) from None
+
+
+def quality_report(*, exchange: str, symbol: str, timeframe: str, outlier_z: float = 10.0) -> QualityReport:
+    """Counts and first examples per validation rule over a stored series (nothing is dropped)."""
+    return selectors.quality_report_series(exchange=exchange, symbol=symbol, timeframe=timeframe, outlier_z=outlier_z)
+
+
+def gaps_find(
+    *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
+) -> list[GapSpan]:
+    """Runs of bars missing on the series' grid: between its first and last bar, or over [start, end)."""
+    return selectors.gaps_find(exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end)
+
+
+def order_book_record(*, snapshot: OrderBookSnapshot) -> None:
+    services.order_book_record(snapshot=snapshot)
+
+
+def order_book_latest(*, exchange: str, symbol: str) -> OrderBookSnapshot | None:
+    return selectors.order_book_latest(exchange=exchange, symbol=symbol)
+
+
+def ticker_record(*, ticker: TickerSnapshot) -> None:
+    services.ticker_record(ticker=ticker)
+
+
+def ticker_latest(*, exchange: str, symbol: str) -> TickerSnapshot | None:
+    return selectors.ticker_latest(exchange=exchange, symbol=symbol)

@@ -86,11 +86,13 @@ CACHE_SIZE = 8
 def load_bars(
     *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
 ) -> Bars:
-    """Stored candles as float columns, read in one query (Decimal stays in storage; analysis is float).
+    """Stored candles as float columns via the binary-COPY frame reader (Decimal stays in storage).
 
     A worker running many trials on one series reads it once: the cache key includes the series' row count
     and newest bar, checked by a cheap indexed query, so an import or a sync invalidates it."""
     from django.db import connections
+
+    from dsta.data.selectors import candles_frame
 
     clauses = ["exchange = %s", "symbol = %s", "timeframe = %s"]
     params: list[str | datetime] = [exchange, symbol, timeframe]
@@ -104,19 +106,19 @@ def load_bars(
     with connections["data"].cursor() as cursor:
         cursor.execute(f"SELECT count(*), max(open_time) FROM candle WHERE {where}", params)
         key = (exchange, symbol, timeframe, start, end, *cursor.fetchone())
-        if key in _cache:
-            return _cache[key]
-        cursor.execute(
-            "SELECT (extract(epoch FROM open_time) * 1000)::bigint, open::float8, high::float8, low::float8,"
-            f" close::float8, volume::float8 FROM candle WHERE {where} ORDER BY open_time",
-            params,
-        )
-        rows = cursor.fetchall()
-    if not rows:
-        return Bars(symbol, timeframe, np.empty(0, np.int64), *(np.empty(0) for _ in range(5)))
-    times, *prices = zip(*rows, strict=True)
+    if key in _cache:
+        return _cache[key]
+    frame = candles_frame(exchange=exchange, symbol=symbol, timeframe=timeframe, start=start, end=end)
+    real = ~frame.is_synthetic  # forward-filled stand-ins for missing bars are not trading opportunities
     bars = Bars(
-        symbol, timeframe, np.array(times, dtype=np.int64), *(np.array(column, dtype=np.float64) for column in prices)
+        symbol,
+        timeframe,
+        frame.open_time[real].astype("datetime64[ms]").astype(np.int64),
+        frame.open[real],
+        frame.high[real],
+        frame.low[real],
+        frame.close[real],
+        frame.volume[real],
     )
     if len(_cache) >= CACHE_SIZE:
         _cache.pop(next(iter(_cache)))

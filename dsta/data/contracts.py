@@ -7,6 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
 TIMEFRAME_SECONDS = {
     "1m": 60,
     "3m": 180,
@@ -158,3 +162,169 @@ class InvalidStrategyParameters(ValueError):
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
         self.errors = errors
+
+
+@dataclass(frozen=True, eq=False)
+class CandleFrame:
+    """One series in columns, for analysis (backtests, features, metrics): float64 prices, not money.
+
+    `open_time` is datetime64[us] in UTC; every array has the same length, in time order. Decimal stays the
+    type of record (`CandleBar`); floats here only feed numerical work.
+    """
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    open_time: npt.NDArray[np.datetime64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+    is_synthetic: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.open_time)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A DataFrame indexed by tz-aware open time (columns open, high, low, close, volume, is_synthetic)."""
+        index = pd.DatetimeIndex(self.open_time, name="open_time").tz_localize("UTC")
+        columns = {name: getattr(self, name) for name in ("open", "high", "low", "close", "volume", "is_synthetic")}
+        return pd.DataFrame(columns, index=index, copy=False)
+
+
+@dataclass(frozen=True)
+class QualityExample:
+    open_time: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
+class QualityRule:
+    rule: str
+    description: str
+    violations: int
+    examples: list[QualityExample]
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Every rule's count and first examples over a series or file; rows are reported, never dropped."""
+
+    source: str
+    timeframe: str
+    rows: int
+    rules: list[QualityRule]
+
+    @property
+    def clean(self) -> bool:
+        return all(rule.violations == 0 for rule in self.rules)
+
+
+@dataclass(frozen=True)
+class GapSpan:
+    """Bars missing on the expected grid, `first_missing` to `last_missing` inclusive."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    first_missing: datetime
+    last_missing: datetime
+    missing: int
+    status: str = "open"
+    filled_from_exchange: int = 0
+    filled_synthetic: int = 0
+
+
+@dataclass(frozen=True)
+class PerformanceMetrics:
+    """Ratios and fractions of an equity curve (floats: statistics, not money); formulas in data/analytics.py."""
+
+    periods: int
+    start: datetime
+    end: datetime
+    total_return: float
+    annualised_return: float
+    volatility: float
+    sharpe: float
+    sortino: float
+    calmar: float
+    max_drawdown: float
+    max_drawdown_duration_seconds: int
+    win_rate: float
+    profit_factor: float
+    expectancy: float
+    exposure: float
+    risk_free: float
+
+
+@dataclass(frozen=True)
+class EquityPoint:
+    time: datetime
+    equity: Decimal
+    drawdown: float
+
+
+@dataclass(frozen=True)
+class CorrelationMatrix:
+    """Pearson correlations of per-bar log returns: over the last `window` bars and over the whole overlap."""
+
+    exchange: str
+    timeframe: str
+    symbols: list[str]
+    window: int
+    as_of: datetime
+    bars: int
+    rolling: list[list[float]]
+    full_period: list[list[float]]
+
+
+@dataclass(frozen=True)
+class IngestionJobInfo:
+    id: str
+    exchange: str
+    symbol: str
+    timeframe: str
+    mode: str
+    status: str
+    cursor: datetime | None
+    pages: int
+    bars_written: int
+    error: str
+
+
+@dataclass(frozen=True)
+class OrderBookLevel:
+    price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class OrderBookSnapshot:
+    exchange: str
+    symbol: str
+    taken_at: datetime
+    bids: list[OrderBookLevel]
+    asks: list[OrderBookLevel]
+
+
+@dataclass(frozen=True)
+class TickerSnapshot:
+    exchange: str
+    symbol: str
+    taken_at: datetime
+    last: Decimal
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    base_volume: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    id: str
+    status: str
+    exchange: str
+    symbols: list[str]
+    timeframe: str
+    path: str
+    error: str

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from dsta.data import selectors
 from dsta.data.services import ImportFileError, candles_import_file
 
 
@@ -37,3 +38,9 @@ class Command(BaseCommand):
             f"{report.symbol} {report.timeframe}: read {report.rows_read}, inserted {report.rows_inserted}, "
             f"updated {report.rows_updated}"
         )
+        # Rows are stored as the exchange gave them; what looks wrong is reported, not dropped.
+        quality = selectors.quality_report_series(
+            exchange=report.exchange, symbol=report.symbol, timeframe=report.timeframe
+        )
+        flagged = {rule.rule: rule.violations for rule in quality.rules if rule.violations}
+        self.stdout.write(f"quality: {'clean' if quality.clean else flagged} (manage.py quality_report for details)")

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('data', '0001_initial'),
+        ('data', '0003_market_data_tables'),
     ]
 
     operations = [
