@@ -30,8 +30,8 @@ T = TypeVar("T")
 
 # Spot only: without this ccxt's load_markets also asks for futures/options markets.
 _CCXT_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
-    "gate": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
+    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
+    "gate": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "unifiedAccount": False},
     "htx": {"fetchMarkets": {"types": {"spot": True}}, "fetchCurrencies": False},
 }
 
@@ -102,6 +102,11 @@ def _retry_after(client: ccxt.Exchange | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _our_client_id(venue_client_id: str) -> str:
+    # Gate.io prefixes user order ids with "t-"
+    return venue_client_id.removeprefix("t-")
 
 
 class CcxtVenue:
@@ -255,7 +260,7 @@ class CcxtVenue:
         return c.OrderView(
             venue=self.name,
             exchange_order_id=str(raw.get("id") or ""),
-            client_order_id=raw.get("clientOrderId") or client_order_id or "",
+            client_order_id=client_order_id or _our_client_id(raw.get("clientOrderId") or ""),
             symbol=raw.get("symbol") or "",
             side=c.OrderSide(raw.get("side") or "buy"),
             order_type=c.OrderType(raw.get("type") or "limit"),
