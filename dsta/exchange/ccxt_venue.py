@@ -32,8 +32,11 @@ T = TypeVar("T")
 _CCXT_OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
     "gate": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "unifiedAccount": False},
-    "htx": {"fetchMarkets": {"types": {"spot": True}}, "fetchCurrencies": False},
+    "htx": {"fetchMarkets": {"types": {"spot": True, "linear": False, "inverse": False}}, "fetchCurrencies": False},
 }
+
+# Venues that accept only some book depths: ask for the smallest allowed one that covers the request.
+_BOOK_DEPTHS: dict[str, tuple[int, ...]] = {"htx": (5, 10, 20, 150)}
 
 _STATUS = {
     "open": c.OrderStatus.OPEN,
@@ -74,6 +77,8 @@ def opt_dec(value: Any) -> Decimal | None:
 
 def translate(error: Exception, client: ccxt.Exchange | None = None) -> c.ExchangeError:
     """ccxt's exception hierarchy onto ours; order matters (subclasses first)."""
+    if isinstance(error, c.ExchangeError):
+        return error
     message = str(error)[:500]
     if isinstance(error, ccxt.InsufficientFunds):
         return c.InsufficientFunds(message)
@@ -198,46 +203,63 @@ class CcxtVenue:
 
     def ticker(self, symbol: str) -> c.Ticker:
         symbol = self._market_symbol(symbol)
-        raw = self._call(lambda client: client.fetch_ticker(symbol))
-        return c.Ticker(
-            venue=self.name,
-            symbol=symbol,
-            timestamp=from_epoch_ms(raw["timestamp"]) if raw.get("timestamp") else utc_now(),
-            bid=dec(raw.get("bid")),
-            ask=dec(raw.get("ask")),
-            last=dec(raw.get("last")),
-            base_volume=dec(raw.get("baseVolume"), Decimal(0)),
-        )
+
+        def fetch(client: ccxt.Exchange) -> c.Ticker:
+            raw = client.fetch_ticker(symbol)
+            return c.Ticker(
+                venue=self.name,
+                symbol=symbol,
+                timestamp=from_epoch_ms(raw["timestamp"]) if raw.get("timestamp") else utc_now(),
+                bid=dec(raw.get("bid")),
+                ask=dec(raw.get("ask")),
+                last=dec(raw.get("last")),
+                base_volume=dec(raw.get("baseVolume"), Decimal(0)),
+            )
+
+        return self._call(fetch)
 
     def order_book(self, symbol: str, depth: int) -> c.OrderBook:
         symbol = self._market_symbol(symbol)
-        raw = self._call(lambda client: client.fetch_order_book(symbol, depth))
-        return c.OrderBook(
-            venue=self.name,
-            symbol=symbol,
-            timestamp=from_epoch_ms(raw["timestamp"]) if raw.get("timestamp") else utc_now(),
-            bids=tuple(c.PriceLevel(dec(price), dec(amount)) for price, amount, *_ in raw["bids"][:depth]),
-            asks=tuple(c.PriceLevel(dec(price), dec(amount)) for price, amount, *_ in raw["asks"][:depth]),
-        )
+        allowed = _BOOK_DEPTHS.get(self.venue.ccxt_id)
+        limit = next((size for size in allowed if size >= depth), None) if allowed else depth
+
+        def fetch(client: ccxt.Exchange) -> c.OrderBook:
+            raw = client.fetch_order_book(symbol, limit)
+            return c.OrderBook(
+                venue=self.name,
+                symbol=symbol,
+                timestamp=from_epoch_ms(raw["timestamp"]) if raw.get("timestamp") else utc_now(),
+                bids=tuple(c.PriceLevel(dec(price), dec(amount)) for price, amount, *_ in raw["bids"][:depth]),
+                asks=tuple(c.PriceLevel(dec(price), dec(amount)) for price, amount, *_ in raw["asks"][:depth]),
+            )
+
+        return self._call(fetch)
 
     def ohlcv(self, symbol: str, timeframe: str, since: datetime | None, limit: int) -> list[c.OhlcvBar]:
         symbol = self._market_symbol(symbol)
         since_ms = to_epoch_ms(since) if since else None
-        rows = self._call(lambda client: client.fetch_ohlcv(symbol, timeframe, since_ms, limit))
-        return [
-            c.OhlcvBar(from_epoch_ms(row[0]), dec(row[1]), dec(row[2]), dec(row[3]), dec(row[4]), dec(row[5]))
-            for row in rows
-        ]
+
+        def fetch(client: ccxt.Exchange) -> list[c.OhlcvBar]:
+            rows = client.fetch_ohlcv(symbol, timeframe, since_ms, limit)
+            return [
+                c.OhlcvBar(from_epoch_ms(row[0]), dec(row[1]), dec(row[2]), dec(row[3]), dec(row[4]), dec(row[5]))
+                for row in rows
+            ]
+
+        return self._call(fetch)
 
     def balance(self) -> list[c.AssetBalance]:
-        raw = self._call(lambda client: client.fetch_balance())
-        result = []
-        for asset, totals in sorted(raw.items()):
-            if not isinstance(totals, dict) or "total" not in totals or asset in ("free", "used", "total", "info"):
-                continue
-            free, used = dec(totals.get("free"), Decimal(0)), dec(totals.get("used"), Decimal(0))
-            result.append(c.AssetBalance(asset=asset, free=free, used=used, total=free + used))
-        return result
+        def fetch(client: ccxt.Exchange) -> list[c.AssetBalance]:
+            raw = client.fetch_balance()
+            result = []
+            for asset, totals in sorted(raw.items()):
+                if asset in ("free", "used", "total", "info") or not isinstance(totals, dict):
+                    continue
+                free, used = dec(totals.get("free"), Decimal(0)), dec(totals.get("used"), Decimal(0))
+                result.append(c.AssetBalance(asset=asset, free=free, used=used, total=free + used))
+            return result
+
+        return self._call(fetch)
 
     def status(self) -> c.VenueStatus:
         try:

@@ -78,11 +78,12 @@ class Dialect:
     def route(self, method: str, path: str, params: dict[str, str]) -> Reply | None:
         raise NotImplementedError
 
-    def open_order(self, *, symbol: str, side: str, order_type: str, amount: str, price: str | None, cid: str) -> FakeOrder:
+    def open_order(
+        self, *, symbol: str, side: str, order_type: str, amount: str, price: str | None, cid: str
+    ) -> FakeOrder:
+        # No duplicate check on purpose: a second create with the same client id opens a second order here,
+        # so a test sees every duplicate the client would cause.
         with self.lock:
-            for existing in self.orders.values():
-                if existing.client_order_id == cid:
-                    return existing  # the venue itself rejects duplicates in reality; here we just keep one
             self.next_id += 1
             order = FakeOrder(
                 order_id=str(self.next_id),
@@ -187,17 +188,26 @@ class Binance(Dialect):
     def depth(params: dict[str, str]) -> Reply:
         return Reply(
             200,
-            {"lastUpdateId": 1, "bids": [["99.50", "1.0"], ["99.00", "2.0"]], "asks": [["100.50", "1.5"], ["101", "3"]]},
+            {
+                "lastUpdateId": 1,
+                "bids": [["99.50", "1.0"], ["99.00", "2.0"]],
+                "asks": [["100.50", "1.5"], ["101", "3"]],
+            },
         )
 
     @staticmethod
     def klines(params: dict[str, str]) -> Reply:
         start = int(params.get("startTime", NOW_MS))
-        rows = [[start + i * 3_600_000, "100", "110", "90", f"10{i}", "5.5", start + (i + 1) * 3_600_000 - 1] for i in range(3)]
+        rows = [
+            [start + i * 3_600_000, "100", "110", "90", f"10{i}", "5.5", start + (i + 1) * 3_600_000 - 1]
+            for i in range(3)
+        ]
         return Reply(200, rows)
 
     def account(self, params: dict[str, str]) -> Reply:
-        balances = [{"asset": asset, "free": str(free), "locked": str(used)} for asset, (free, used) in self.balances.items()]
+        balances = [
+            {"asset": asset, "free": str(free), "locked": str(used)} for asset, (free, used) in self.balances.items()
+        ]
         return Reply(200, {"accountType": "SPOT", "canTrade": True, "balances": balances, "updateTime": NOW_MS})
 
     def _order(self, order: FakeOrder) -> dict[str, Any]:
@@ -342,8 +352,14 @@ class FakeVenueServer:
                 if fault == "malformed":
                     self._send(200, b'{"symbol": "BTCUSDT", "bidPrice": ', {})
                     return
-                headers = {"Retry-After": "1"} if fault in ("429", "418") else {}
-                self._send(int(fault), json.dumps({"code": -1003, "msg": "fault"}).encode(), headers)
+                throttled = fault in ("429", "418")
+                headers = {"Retry-After": "1"} if throttled else {}
+                body = (
+                    {"code": -1003, "msg": "Too many requests"}
+                    if throttled
+                    else {"code": -1001, "msg": "Internal error"}
+                )
+                self._send(int(fault), json.dumps(body).encode(), headers)
 
             def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 try:
@@ -455,7 +471,9 @@ class Gate(Dialect):
         return Reply(200, rows)
 
     def accounts(self, params: dict[str, str]) -> Reply:
-        rows = [{"currency": a, "available": str(free), "locked": str(used)} for a, (free, used) in self.balances.items()]
+        rows = [
+            {"currency": a, "available": str(free), "locked": str(used)} for a, (free, used) in self.balances.items()
+        ]
         return Reply(200, rows)
 
     def _order(self, order: FakeOrder) -> dict[str, Any]:
@@ -511,7 +529,9 @@ class Gate(Dialect):
         for order in self.orders.values():
             if order.status == "open":
                 by_pair[order.symbol].append(self._order(order))
-        return Reply(200, [{"currency_pair": pair, "total": len(rows), "orders": rows} for pair, rows in by_pair.items()])
+        return Reply(
+            200, [{"currency_pair": pair, "total": len(rows), "orders": rows} for pair, rows in by_pair.items()]
+        )
 
     def trades(self, params: dict[str, str]) -> Reply:
         rows = [
@@ -532,3 +552,194 @@ class Gate(Dialect):
             if o.filled > 0
         ]
         return Reply(200, rows)
+
+
+# -- HTX (Huobi) /v1 and /market ---------------------------------------------------------------------------
+
+
+class Htx(Dialect):
+    name = "htx"
+    account_id = 4242
+
+    def route(self, method: str, path: str, params: dict[str, str]) -> Reply | None:
+        if method == "GET" and path == f"/v1/account/accounts/{self.account_id}/balance":
+            return self.balance(params)
+        if method == "POST" and path.startswith("/v1/order/orders/") and path.endswith("/submitcancel"):
+            return self.cancel(path.split("/")[4])
+        if method == "GET" and path.startswith("/v1/order/orders/") and path.rsplit("/", 1)[1].isdigit():
+            return self.get(order_id=path.rsplit("/", 1)[1])
+        handlers = {
+            ("GET", "/v1/common/symbols"): self.symbols,
+            ("GET", "/v1/common/timestamp"): lambda p: self.ok(NOW_MS),
+            ("GET", "/v2/reference/currencies"): self.currencies,
+            ("GET", "/market/detail/merged"): self.ticker,
+            ("GET", "/market/depth"): self.depth,
+            ("GET", "/market/history/candles"): self.klines,
+            ("GET", "/v1/account/accounts"): lambda p: self.ok(
+                [{"id": self.account_id, "type": "spot", "subtype": "", "state": "working"}]
+            ),
+            ("POST", "/v1/order/orders/place"): self.create,
+            ("GET", "/v1/order/orders/getClientOrder"): lambda p: self.get(cid=p.get("clientOrderId")),
+            ("GET", "/v1/order/openOrders"): self.open_orders,
+            ("GET", "/v1/order/matchresults"): self.trades,
+        }
+        handler = handlers.get((method, path))
+        return handler(params) if handler else None
+
+    @staticmethod
+    def ok(data: Any, **extra: Any) -> Reply:
+        return Reply(200, {"status": "ok", "data": data, "ts": NOW_MS, **extra})
+
+    @staticmethod
+    def error(code: str, message: str) -> Reply:
+        return Reply(200, {"status": "error", "err-code": code, "err-msg": message, "data": None})
+
+    def currencies(self, params: dict[str, str]) -> Reply:
+        rows = [
+            {"currency": code, "assetType": 1, "chains": [], "instStatus": "normal"} for code in ("btc", "eth", "usdt")
+        ]
+        return Reply(200, {"code": 200, "data": rows})
+
+    def symbols(self, params: dict[str, str]) -> Reply:
+        def symbol(base: str, quote: str) -> dict[str, Any]:
+            return {
+                "base-currency": base,
+                "quote-currency": quote,
+                "price-precision": 2,
+                "amount-precision": 6,
+                "symbol-partition": "main",
+                "symbol": base + quote,
+                "state": "online",
+                "value-precision": 8,
+                "min-order-amt": "0.0001",
+                "max-order-amt": "1000",
+                "min-order-value": "5",
+                "api-trading": "enabled",
+            }
+
+        return self.ok([symbol("btc", "usdt"), symbol("eth", "usdt")])
+
+    def ticker(self, params: dict[str, str]) -> Reply:
+        tick = {
+            "id": 1,
+            "version": 1,
+            "open": "95",
+            "close": "100.00",
+            "high": "110",
+            "low": "90",
+            "amount": "1234.5",
+            "vol": "123450",
+            "count": 10,
+            "bid": ["99.50", "1"],
+            "ask": ["100.50", "2"],
+        }
+        return Reply(
+            200, {"status": "ok", "ch": f"market.{params['symbol']}.detail.merged", "ts": NOW_MS, "tick": tick}
+        )
+
+    def depth(self, params: dict[str, str]) -> Reply:
+        tick = {
+            "ts": NOW_MS,
+            "version": 1,
+            "bids": [[99.5, 1.0], [99.0, 2.0]],
+            "asks": [[100.5, 1.5], [101, 3]],
+        }
+        return Reply(200, {"status": "ok", "ch": f"market.{params['symbol']}.depth.step0", "ts": NOW_MS, "tick": tick})
+
+    def klines(self, params: dict[str, str]) -> Reply:
+        start = NOW_MS // 1000
+        rows = [
+            {
+                "id": start + i * 3600,
+                "open": 100,
+                "close": 100 + i,
+                "low": 90,
+                "high": 110,
+                "amount": 5.5,
+                "vol": 550,
+                "count": 3,
+            }
+            for i in reversed(range(3))  # newest first, as HTX sends them
+        ]
+        return self.ok(rows, ch=f"market.{params['symbol']}.kline.60min")
+
+    def balance(self, params: dict[str, str]) -> Reply:
+        rows = []
+        for asset, (free, used) in self.balances.items():
+            rows.append({"currency": asset.lower(), "type": "trade", "balance": str(free)})
+            rows.append({"currency": asset.lower(), "type": "frozen", "balance": str(used)})
+        return self.ok({"id": self.account_id, "type": "spot", "state": "working", "list": rows})
+
+    def _order(self, order: FakeOrder) -> dict[str, Any]:
+        return {
+            "id": int(order.order_id),
+            "client-order-id": order.client_order_id,
+            "symbol": order.symbol,
+            "account-id": self.account_id,
+            "amount": str(order.amount),
+            "price": str(order.price or "0"),
+            "created-at": order.created_ms,
+            "type": f"{order.side}-{order.order_type}",
+            "field-amount": str(order.filled),
+            "field-cash-amount": str(order.filled * (order.price or 0)),
+            "field-fees": "0",
+            "finished-at": 0,
+            "source": "spot-api",
+            "state": {"open": "submitted", "filled": "filled", "cancelled": "canceled"}[order.status],
+            "canceled-at": 0,
+        }
+
+    def create(self, params: dict[str, str]) -> Reply:
+        if Decimal(params["amount"]) * Decimal(params.get("price") or "100") > self.balances["USDT"][0]:
+            return self.error("account-frozen-balance-insufficient-error", "trade account balance is not enough")
+        side, order_type = params["type"].split("-", 1)
+        order = self.open_order(
+            symbol=params["symbol"],
+            side=side,
+            order_type=order_type,
+            amount=params["amount"],
+            price=params.get("price"),
+            cid=params["client-order-id"],
+        )
+        return self.ok(order.order_id)
+
+    def get(self, *, order_id: str | None = None, cid: str | None = None) -> Reply:
+        order = self.find(order_id=order_id, cid=cid)
+        if order is None:
+            return self.error("base-record-invalid", "record invalid")
+        return self.ok(self._order(order))
+
+    def cancel(self, order_id: str) -> Reply:
+        order = self.find(order_id=order_id)
+        if order is None or order.status != "open":
+            return self.error("order-orderstate-error", "order state error")
+        order.status = "cancelled"
+        return self.ok(order.order_id)
+
+    def open_orders(self, params: dict[str, str]) -> Reply:
+        return self.ok([self._order(o) for o in self.orders.values() if o.status == "open"])
+
+    def trades(self, params: dict[str, str]) -> Reply:
+        rows = [
+            {
+                "symbol": o.symbol,
+                "fee-currency": "usdt",
+                "source": "spot-api",
+                "price": str(o.price),
+                "created-at": o.created_ms,
+                "role": "taker",
+                "order-id": int(o.order_id),
+                "match-id": int(o.order_id) * 3,
+                "trade-id": int(o.order_id) * 10,
+                "filled-amount": str(o.filled),
+                "filled-fees": "0.01",
+                "filled-points": "0",
+                "fee-deduct-currency": "",
+                "fee-deduct-state": "done",
+                "id": int(o.order_id) * 100,
+                "type": f"{o.side}-{o.order_type}",
+            }
+            for o in self.orders.values()
+            if o.filled > 0
+        ]
+        return self.ok(rows)
