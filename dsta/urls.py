@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/market-data/", include("dsta.data.urls")),
+    path("api/v1/exchange/", include("dsta.exchange.urls")),
 ]
