@@ -8,7 +8,9 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-websocket_urlpatterns: list = []  # domains add their consumers' routes here
+from dsta.exchange.routing import websocket_urlpatterns as exchange_websockets  # noqa: E402
+
+websocket_urlpatterns: list = [*exchange_websockets]  # domains add their consumers' routes here
 
 application = ProtocolTypeRouter(
     {"http": django_asgi_app, "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))}
