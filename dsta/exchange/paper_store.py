@@ -157,7 +157,9 @@ def _config(account: models.PaperAccount) -> PaperConfig:
 
 
 @contextmanager
-def _engine(*, symbol: str | None = None, client_order_ids: tuple[str, ...] = ()) -> Iterator[PaperEngine]:
+def _engine(
+    *, symbol: str | None = None, client_order_ids: tuple[str, ...] = (), feeds_market: bool = False
+) -> Iterator[PaperEngine]:
     """Locked engine with the balances, the open orders (of `symbol`, or all), named orders and market state."""
     with transaction.atomic(using=ALIAS):
         account = _account()
@@ -177,36 +179,48 @@ def _engine(*, symbol: str | None = None, client_order_ids: tuple[str, ...] = ()
                 book=_book_from_json(market.symbol, market.book), last_price=market.last_price
             )
         yield engine
-        _persist(engine, engine.take_changes(), touched_markets=(symbol,) if symbol else ())
-        account.next_sequence = engine.sequence
-        account.save(using=ALIAS, update_fields=["next_sequence"])
+        touched = (symbol,) if symbol and feeds_market else ()
+        _persist(engine, engine.take_changes(), touched_markets=touched)
+        if engine.sequence != account.next_sequence:
+            account.next_sequence = engine.sequence
+            account.save(using=ALIAS, update_fields=["next_sequence"])
 
 
 def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[str, ...]) -> None:
-    for asset in changes.balances:
-        balance = engine.balances[asset]
-        models.PaperBalance.objects.using(ALIAS).update_or_create(
-            asset=asset, defaults={"free": balance.free, "used": balance.used}
-        )
-    for order in changes.orders.values():
-        models.PaperOrder.objects.using(ALIAS).update_or_create(
-            client_order_id=order.client_order_id,
-            defaults={
-                "order_id": order.order_id,
-                "symbol": order.symbol,
-                "side": order.side.value,
-                "order_type": order.order_type.value,
-                "status": order.status.value,
-                "amount": order.amount,
-                "price": order.price,
-                "filled": order.filled,
-                "cost": order.cost,
-                "fee": order.fee,
-                "reserved": order.reserved,
-                "created_at": order.created_at,
-                "updated_at": order.updated_at,
-            },
-        )
+    # one upsert per table: a paper order costs a fixed number of round trips however much it touched
+    models.PaperBalance.objects.using(ALIAS).bulk_create(
+        [
+            models.PaperBalance(asset=asset, free=engine.balances[asset].free, used=engine.balances[asset].used)
+            for asset in sorted(changes.balances)
+        ],
+        update_conflicts=True,
+        unique_fields=["asset"],
+        update_fields=["free", "used"],
+    )
+    models.PaperOrder.objects.using(ALIAS).bulk_create(
+        [
+            models.PaperOrder(
+                order_id=order.order_id,
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side.value,
+                order_type=order.order_type.value,
+                status=order.status.value,
+                amount=order.amount,
+                price=order.price,
+                filled=order.filled,
+                cost=order.cost,
+                fee=order.fee,
+                reserved=order.reserved,
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+            )
+            for order in changes.orders.values()
+        ],
+        update_conflicts=True,
+        unique_fields=["client_order_id"],
+        update_fields=["status", "filled", "cost", "fee", "reserved", "updated_at"],
+    )
     models.PaperFill.objects.using(ALIAS).bulk_create(
         [models.PaperFill(**{**asdict(fill), "side": fill.side.value}) for fill in changes.fills]
     )
@@ -254,7 +268,7 @@ def cancel(*, client_order_id: str, now: datetime | None = None) -> OrderView:
 
 
 def feed_bar_or_book(*, symbol: str, operation: Callable[[PaperEngine], None]) -> None:
-    _run(operation, symbol=symbol)
+    _run(operation, symbol=symbol, feeds_market=True)
 
 
 def deposit(*, asset: str, amount: Decimal) -> None:
