@@ -19,7 +19,14 @@ from typing import TypeVar
 import redis
 from django.conf import settings
 
-from dsta.exchange.contracts import BreakerState, CircuitOpen, RateLimited, TransientError, VenueHealth
+from dsta.exchange.contracts import (
+    BreakerState,
+    BusinessError,
+    CircuitOpen,
+    RateLimited,
+    TransientError,
+    VenueHealth,
+)
 
 T = TypeVar("T")
 
@@ -198,7 +205,7 @@ def call_resiliently(
             if isinstance(error, RateLimited) and error.retry_after is not None:
                 delay = max(delay, min(error.retry_after, policy.max_delay))
             sleep(delay)
-        except Exception:
+        except BusinessError:
             breaker.record_success()  # the venue answered; a refusal is not an outage
             raise
         else:
