@@ -323,6 +323,8 @@ class CcxtVenue:
             result: dict[str, Any] = client.create_order(
                 symbol, request.order_type.value, request.side.value, str(request.amount), price, params
             )
+            if not result.get("id"):  # an answer without the order: unknown outcome, so look it up and retry
+                raise c.ExchangeUnavailable(f"{self.name}: create order answer carries no order id")
             return result
 
         def already_there() -> dict[str, Any] | None:

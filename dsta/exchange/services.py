@@ -19,6 +19,7 @@ from dsta.exchange.contracts import (
 )
 from dsta.exchange.events import OrderUpdated
 from dsta.exchange.paper_engine import PaperConfig
+from dsta.exchange.resilience import redis_client
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish
 
@@ -69,15 +70,20 @@ def _intent(venue: str, request: OrderRequest) -> tuple[models.OrderIntent, bool
 
 def live_order_submit(*, venue: CcxtVenue, request: OrderRequest) -> OrderView:
     """Submit once per client order id: a repeated call (or a retry after a lost answer) finds the first order."""
-    intent, first_sight = _intent(venue.name, request)
-    if intent.exchange_order_id:
-        view = venue.get_order(request.client_order_id, request.symbol)
-    else:
-        # seen before without an answer (a crash, a concurrent twin): ask the venue before sending again
-        found = None if first_sight else venue.find_order(request.client_order_id, request.symbol)
-        view = found or venue.create_order(request)
+    # Concurrent submits of one client order id (two workers, a double click) take turns, so the second
+    # sees the first one's answer instead of racing it to the venue. The lock expires if its holder dies.
+    with redis_client().lock(f"dsta:exchange:submit:{venue.name}:{request.client_order_id}", timeout=120):
+        intent, first_sight = _intent(venue.name, request)
+        if intent.exchange_order_id:
+            view = venue.get_order(request.client_order_id, request.symbol)
+        else:
+            # seen before without an answer (a crash, a lost reply): ask the venue before sending again
+            found = None if first_sight else venue.find_order(request.client_order_id, request.symbol)
+            view = found or venue.create_order(request)
+            models.OrderIntent.objects.using(ALIAS).filter(pk=intent.pk).update(
+                exchange_order_id=view.exchange_order_id
+            )
     with transaction.atomic(using=ALIAS):
-        models.OrderIntent.objects.using(ALIAS).filter(pk=intent.pk).update(exchange_order_id=view.exchange_order_id)
         _publish_order(view)
     return view
 

@@ -3,7 +3,8 @@ the real ccxt client code path runs in tests without the internet. Faults are in
 
     server.faults.add("POST /api/v3/order", "apply_then_500")
 
-Kinds: "429" (with Retry-After), "418", "500", "503", "slow:<seconds>", "malformed", "drop" (close the
+Kinds: "429" (with Retry-After), "418", "500", "503", "slow:<seconds>" (then an empty answer),
+"delay:<seconds>" (then the normal answer), "malformed", "drop" (close the
 connection without an answer), and "apply_then_<kind>" (do the work, e.g. open the order, then fail the
 answer: the case that makes a naive retry open a second order).
 """
@@ -328,6 +329,9 @@ class FakeVenueServer:
                         params.update(parse_qsl(raw_body))
                 server.requests.append((method, parts.path))
                 fault = server.faults.take(f"{method} {parts.path}")
+                if fault and fault.startswith("delay:"):  # the venue is slow to take the request in
+                    time.sleep(float(fault.split(":", 1)[1]))
+                    fault = None
                 if fault and fault.startswith("apply_then_"):
                     server.dialect.route(method, parts.path, params)
                     fault = fault.removeprefix("apply_then_")

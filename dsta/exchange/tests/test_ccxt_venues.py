@@ -221,3 +221,37 @@ def test_token_bucket_is_shared_between_limiters_and_waits_when_empty(redis_clie
     # 16 tokens wanted, about 4 left: at 20 tokens/s the pair needs at least ~0.5 s
     assert elapsed >= 0.45 and max(waited) > 0
     redis_client.delete("dsta:exchange:ratelimit:shared-test")
+
+
+def test_concurrent_submits_of_one_client_order_id_open_one_order(fake_venue):
+    """Three workers (each its own ccxt client, as separate processes have) submit the same order at once."""
+    from django.db import connections
+
+    from dsta.exchange import services
+    from dsta.exchange.ccxt_venue import CcxtVenue
+
+    binance = next(v for v in api.venues_list() if v.name == "binance")
+    clients = [CcxtVenue(binance) for _ in range(3)]
+    for client in clients:
+        client.markets()
+    # the first create is slow to land; the twins must wait for it rather than find nothing and send again
+    fake_venue.faults.add("POST /api/v3/order", "delay:0.5")
+    results, errors = [], []
+
+    def submit(client):
+        try:
+            results.append(services.live_order_submit(venue=client, request=limit_buy("twin")))
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert opened(fake_venue) == ["twin"]
+    assert len({view.exchange_order_id for view in results}) == 1
