@@ -17,6 +17,7 @@ from dsta.exchange.contracts import (
     OrderBook,
     OrderRequest,
     OrderView,
+    PublicTrade,
     Ticker,
     UnknownVenue,
     Venue,
@@ -84,6 +85,13 @@ def order_book_get(*, venue: str, symbol: str, depth: int = 20) -> OrderBook:
     if _is_paper(venue):
         return selectors.paper_book(symbol=symbol, depth=depth)
     return _live(venue).order_book(symbol, depth)
+
+
+def trades_recent(*, venue: str, symbol: str, limit: int = 50) -> list[PublicTrade]:
+    """The venue's latest public trades of a market, oldest first (the paper venue: its own fills)."""
+    if _is_paper(venue):
+        return selectors.paper_trades(symbol=symbol, limit=limit)
+    return _live(venue).trades(symbol, limit)
 
 
 def ohlcv_fetch(

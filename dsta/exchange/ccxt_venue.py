@@ -248,6 +248,26 @@ class CcxtVenue:
 
         return self._call(fetch)
 
+    def trades(self, symbol: str, limit: int) -> list[c.PublicTrade]:
+        symbol = self._market_symbol(symbol)
+
+        def fetch(client: ccxt.Exchange) -> list[c.PublicTrade]:
+            rows = client.fetch_trades(symbol, None, limit)
+            return [
+                c.PublicTrade(
+                    venue=self.name,
+                    symbol=symbol,
+                    trade_id=str(row.get("id") or ""),
+                    timestamp=from_epoch_ms(row["timestamp"]),
+                    side=c.OrderSide(row["side"]),
+                    price=dec(row.get("price")),
+                    amount=dec(row.get("amount")),
+                )
+                for row in rows
+            ]
+
+        return self._call(fetch)
+
     def balance(self) -> list[c.AssetBalance]:
         def fetch(client: ccxt.Exchange) -> list[c.AssetBalance]:
             raw = client.fetch_balance()

@@ -1,6 +1,7 @@
 """WebSocket hub: /api/v1/exchange/{name}/stream.
 
-Client messages: {"action": "subscribe" | "unsubscribe", "channel": "ticker" | "orderbook", "symbol": "BTC/USDT"}.
+Client messages: {"action": "subscribe" | "unsubscribe", "channel": "ticker" | "orderbook" | "trades",
+"symbol": "BTC/USDT"}.
 Server messages: {"channel", "venue", "symbol", "data"} per update ({"error"} instead of data when the venue
 failed), and {"subscribed"/"unsubscribed": ...} or {"error": ...} answers to client messages.
 """

@@ -93,6 +93,17 @@ class OhlcvBar:
 
 
 @dataclass(frozen=True)
+class PublicTrade:
+    venue: str
+    symbol: str
+    trade_id: str
+    timestamp: datetime
+    side: OrderSide  # the taker's side
+    price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class AssetBalance:
     asset: str
     free: Decimal

@@ -42,6 +42,12 @@ T = TypeVar("T")
 OPEN_STATUSES = (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
 
 
+def plain(value: Decimal) -> Decimal:
+    """A stored amount without the column's trailing zeros (100.000000000000000000 -> 100); same value."""
+    reduced = value.normalize()
+    return reduced.quantize(Decimal(1)) if reduced == reduced.to_integral_value() else reduced
+
+
 def order_view(order: PaperOrder) -> OrderView:
     return OrderView(
         venue=VENUE,
@@ -104,15 +110,15 @@ def _order_from_row(row: models.PaperOrder) -> PaperOrder:
         symbol=row.symbol,
         side=OrderSide(row.side),
         order_type=OrderType(row.order_type),
-        amount=row.amount,
-        price=row.price,
+        amount=plain(row.amount),
+        price=plain(row.price) if row.price is not None else None,
         created_at=row.created_at,
         updated_at=row.updated_at,
         status=OrderStatus(row.status),
-        filled=row.filled,
-        cost=row.cost,
-        fee=row.fee,
-        reserved=row.reserved,
+        filled=plain(row.filled),
+        cost=plain(row.cost),
+        fee=plain(row.fee),
+        reserved=plain(row.reserved),
     )
 
 
@@ -165,7 +171,7 @@ def _engine(
         account = _account()
         engine = PaperEngine(_config(account), next_sequence=account.next_sequence)
         for balance in models.PaperBalance.objects.using(ALIAS).all():
-            engine.balances[balance.asset] = Balance(balance.asset, balance.free, balance.used)
+            engine.balances[balance.asset] = Balance(balance.asset, plain(balance.free), plain(balance.used))
         open_rows = models.PaperOrder.objects.using(ALIAS).filter(status__in=OPEN_STATUSES)
         if symbol is not None:
             open_rows = open_rows.filter(symbol=symbol)
@@ -176,7 +182,8 @@ def _engine(
         markets = models.PaperMarket.objects.using(ALIAS)
         for market in markets.filter(symbol=symbol) if symbol is not None else markets.all():
             engine.markets[market.symbol] = MarketState(
-                book=_book_from_json(market.symbol, market.book), last_price=market.last_price
+                book=_book_from_json(market.symbol, market.book),
+                last_price=plain(market.last_price) if market.last_price is not None else None,
             )
         yield engine
         touched = (symbol,) if symbol and feeds_market else ()

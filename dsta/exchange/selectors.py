@@ -13,16 +13,25 @@ from dsta.exchange.contracts import (
     OrderNotFound,
     OrderSide,
     OrderView,
+    PublicTrade,
     Ticker,
     UnknownSymbol,
 )
-from dsta.exchange.paper_store import ALIAS, OPEN_STATUSES, VENUE, _book_from_json, _order_from_row, order_view
+from dsta.exchange.paper_store import (
+    ALIAS,
+    OPEN_STATUSES,
+    VENUE,
+    _book_from_json,
+    _order_from_row,
+    order_view,
+    plain,
+)
 from dsta.kernel.clock import utc_now
 
 
 def paper_balances() -> list[AssetBalance]:
     return [
-        AssetBalance(asset=row.asset, free=row.free, used=row.used, total=row.free + row.used)
+        AssetBalance(asset=row.asset, free=plain(row.free), used=plain(row.used), total=plain(row.free + row.used))
         for row in models.PaperBalance.objects.using(ALIAS).order_by("asset")
     ]
 
@@ -55,9 +64,9 @@ def paper_fills(*, symbol: str | None, since: datetime | None) -> list[FillView]
             client_order_id=row.client_order_id,
             symbol=row.symbol,
             side=OrderSide(row.side),
-            price=row.price,
-            amount=row.amount,
-            fee=row.fee,
+            price=plain(row.price),
+            amount=plain(row.amount),
+            fee=plain(row.fee),
             fee_asset=row.fee_asset,
             is_maker=row.is_maker,
             timestamp=row.timestamp,
@@ -76,8 +85,8 @@ def _paper_market(symbol: str) -> models.PaperMarket:
 def paper_ticker(*, symbol: str) -> Ticker:
     market = _paper_market(symbol)
     book = _book_from_json(symbol, market.book)
-    last = market.last_price
-    assert last is not None
+    assert market.last_price is not None
+    last = plain(market.last_price)
     bid = book.bids[0].price if book and book.bids else last
     ask = book.asks[0].price if book and book.asks else last
     timestamp = book.timestamp if book else utc_now()
@@ -89,3 +98,19 @@ def paper_book(*, symbol: str, depth: int) -> OrderBook:
     if book is None:
         raise UnknownSymbol(f"paper venue has no order book for {symbol!r}: feed one first")
     return OrderBook(VENUE, symbol, book.timestamp, book.bids[:depth], book.asks[:depth])
+
+
+def paper_trades(*, symbol: str, limit: int) -> list[PublicTrade]:
+    rows = models.PaperFill.objects.using(ALIAS).filter(symbol=symbol).order_by("-id")[:limit]
+    return [
+        PublicTrade(
+            venue=VENUE,
+            symbol=row.symbol,
+            trade_id=row.fill_id,
+            timestamp=row.timestamp,
+            side=OrderSide(row.side),
+            price=plain(row.price),
+            amount=plain(row.amount),
+        )
+        for row in reversed(rows)
+    ]

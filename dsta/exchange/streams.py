@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 CHANNELS: dict[str, Callable[[str, str], Any]] = {
     "ticker": lambda venue, symbol: api.ticker_get(venue=venue, symbol=symbol),
     "orderbook": lambda venue, symbol: api.order_book_get(venue=venue, symbol=symbol, depth=20),
+    "trades": lambda venue, symbol: api.trades_recent(venue=venue, symbol=symbol, limit=50),
 }
 LOCK_TTL_SECONDS = 10
 _local_feeds: dict[str, asyncio.Task[None]] = {}

@@ -120,6 +120,7 @@ class Binance(Dialect):
             ("GET", "/api/v3/time"): lambda p: Reply(200, {"serverTime": NOW_MS}),
             ("GET", "/api/v3/ticker/24hr"): self.ticker,
             ("GET", "/api/v3/depth"): self.depth,
+            ("GET", "/api/v3/aggTrades"): self.public_trades,
             ("GET", "/api/v3/klines"): self.klines,
             ("GET", "/api/v3/account"): self.account,
             ("POST", "/api/v3/order"): self.create,
@@ -195,6 +196,14 @@ class Binance(Dialect):
                 "asks": [["100.50", "1.5"], ["101", "3"]],
             },
         )
+
+    @staticmethod
+    def public_trades(params: dict[str, str]) -> Reply:  # aggTrades, ccxt's default for Binance
+        rows = [
+            {"a": 7, "p": "100.10", "q": "0.5", "f": 70, "l": 71, "T": NOW_MS, "m": True},
+            {"a": 8, "p": "100.20", "q": "0.25", "f": 72, "l": 72, "T": NOW_MS + 1, "m": False},
+        ]
+        return Reply(200, [{**row, "M": True} for row in rows])
 
     @staticmethod
     def klines(params: dict[str, str]) -> Reply:
@@ -406,6 +415,7 @@ class Gate(Dialect):
             ("GET", "/api/v4/spot/time"): lambda p: Reply(200, {"server_time": NOW_MS}),
             ("GET", "/api/v4/spot/tickers"): self.tickers,
             ("GET", "/api/v4/spot/order_book"): self.book,
+            ("GET", "/api/v4/spot/trades"): self.public_trades,
             ("GET", "/api/v4/spot/candlesticks"): self.candles,
             ("GET", "/api/v4/spot/accounts"): self.accounts,
             ("POST", "/api/v4/spot/orders"): self.create,
@@ -467,6 +477,14 @@ class Gate(Dialect):
             "asks": [["100.50", "1.5"], ["101", "3"]],
         }
         return Reply(200, body)
+
+    @staticmethod
+    def public_trades(params: dict[str, str]) -> Reply:
+        rows = [
+            {"id": "7", "create_time_ms": str(NOW_MS), "side": "sell", "amount": "0.5", "price": "100.10"},
+            {"id": "8", "create_time_ms": str(NOW_MS + 1), "side": "buy", "amount": "0.25", "price": "100.20"},
+        ]
+        return Reply(200, [{**row, "currency_pair": params["currency_pair"]} for row in rows])
 
     @staticmethod
     def candles(params: dict[str, str]) -> Reply:
@@ -578,6 +596,7 @@ class Htx(Dialect):
             ("GET", "/v2/reference/currencies"): self.currencies,
             ("GET", "/market/detail/merged"): self.ticker,
             ("GET", "/market/depth"): self.depth,
+            ("GET", "/market/history/trade"): self.public_trades,
             ("GET", "/market/history/candles"): self.klines,
             ("GET", "/v1/account/accounts"): lambda p: self.ok(
                 [{"id": self.account_id, "type": "spot", "subtype": "", "state": "working"}]
@@ -649,6 +668,16 @@ class Htx(Dialect):
             "asks": [[100.5, 1.5], [101, 3]],
         }
         return Reply(200, {"status": "ok", "ch": f"market.{params['symbol']}.depth.step0", "ts": NOW_MS, "tick": tick})
+
+    def public_trades(self, params: dict[str, str]) -> Reply:
+        def trade(trade_id: int, ts: int, side: str, amount: str, price: str) -> dict[str, Any]:
+            return {"id": trade_id, "trade-id": trade_id, "ts": ts, "direction": side, "amount": amount, "price": price}
+
+        batches = [
+            {"id": 2, "ts": NOW_MS + 1, "data": [trade(8, NOW_MS + 1, "buy", "0.25", "100.20")]},
+            {"id": 1, "ts": NOW_MS, "data": [trade(7, NOW_MS, "sell", "0.5", "100.10")]},
+        ]
+        return self.ok(batches)
 
     def klines(self, params: dict[str, str]) -> Reply:
         start = NOW_MS // 1000

@@ -76,6 +76,12 @@ def test_every_call_normalised_from_the_venue_dialect(fake_venue):
     assert len(bars) == 3 and bars[0].open_time == datetime(2025, 1, 1, tzinfo=UTC)
     assert bars[0].open_time < bars[1].open_time and bars[0].high == Decimal(110) and bars[0].volume == Decimal("5.5")
 
+    trades = api.trades_recent(venue=venue, symbol="BTC/USDT", limit=10)
+    assert [(t.trade_id, t.side, t.price, t.amount) for t in trades] == [
+        ("7", OrderSide.SELL, Decimal("100.1"), Decimal("0.5")),
+        ("8", OrderSide.BUY, Decimal("100.2"), Decimal("0.25")),
+    ]
+
     balances = {b.asset: b for b in api.balance_get(venue=venue)}
     assert balances["USDT"].free == Decimal(10000) and balances["BTC"].total == Decimal("1.5")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -108,5 +109,31 @@ def test_bad_messages_get_field_errors_and_anonymous_is_refused(hub):
         unknown = WebsocketCommunicator(hub, "/api/v1/exchange/nowhere/stream")
         connected, code = await unknown.connect()
         assert not connected and code == 4404
+
+    async_to_sync(scenario)()
+
+
+def test_trades_channel_on_the_paper_venue(hub):
+    from decimal import Decimal
+
+    from dsta.exchange import api
+    from dsta.exchange.contracts import OrderBook, OrderRequest, OrderSide, OrderType, PriceLevel
+
+    api.paper_reset(slippage_bps=Decimal(0), slippage_jitter_bps=Decimal(0))
+    api.paper_deposit(asset="USDT", amount=Decimal(1000))
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    level = (PriceLevel(Decimal(100), Decimal(5)),)
+    api.paper_book_feed(book=OrderBook("paper", "BTC/USDT", now, level, level))
+    request = OrderRequest("BTC/USDT", OrderSide.BUY, OrderType.MARKET, Decimal("0.5"), "ws-1")
+    api.order_submit(venue="paper", request=request)
+
+    async def scenario():
+        client = WebsocketCommunicator(hub, "/api/v1/exchange/paper/stream")
+        await client.connect()
+        await client.send_json_to({"action": "subscribe", "channel": "trades", "symbol": "BTC/USDT"})
+        await client.receive_json_from(timeout=5)
+        message = (await updates(client, 1))[0]
+        assert [(t["side"], t["price"], t["amount"]) for t in message["data"]] == [("buy", "100", "0.5")]
+        await client.disconnect()
 
     async_to_sync(scenario)()
