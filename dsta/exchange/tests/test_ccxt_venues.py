@@ -261,3 +261,44 @@ def test_concurrent_submits_of_one_client_order_id_open_one_order(fake_venue):
     assert errors == []
     assert opened(fake_venue) == ["twin"]
     assert len({view.exchange_order_id for view in results}) == 1
+
+
+CHILD = """
+import json, sys, time
+from dsta.exchange.resilience import Limits, RateLimiter
+limiter = RateLimiter("cross-process", Limits(capacity=10, refill_per_second=20))
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # both start together, whatever their boot times
+start = time.time()
+for _ in range(10):
+    limiter.acquire(2)
+print(json.dumps({"start": start, "end": time.time()}))
+"""
+
+
+def test_token_bucket_is_shared_across_processes(redis_client):
+    """Two OS processes spend 20 tokens each from one bucket of 10 refilled at 20/s: together they need
+    at least (40 - 10) / 20 = 1.5 s; each alone would need only 0.5 s."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    redis_client.delete("dsta:exchange:ratelimit:cross-process")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dsta.settings", "DSTA_LOG_LEVEL": "WARNING"}
+    start_at = str(time.time() + 8)
+    children = [
+        subprocess.Popen([sys.executable, "-c", CHILD, start_at], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    spans = [json.loads(child.communicate(timeout=60)[0].strip().splitlines()[-1]) for child in children]
+    assert all(child.returncode == 0 for child in children)
+    assert all(s["start"] >= float(start_at) for s in spans)
+    overall = max(s["end"] for s in spans) - float(start_at)
+    assert overall >= 1.35, overall  # unshared buckets would finish both in about 0.5 s
+    redis_client.delete("dsta:exchange:ratelimit:cross-process")
+
+
+def test_ohlcv_since_is_passed_to_the_venue(fake_venue):
+    since = datetime(2025, 3, 1, tzinfo=UTC)
+    bars = api.ohlcv_fetch(venue="binance", symbol="BTC/USDT", timeframe="1h", since=since, limit=3)
+    assert [bar.open_time.hour for bar in bars] == [0, 1, 2] and bars[0].open_time == since
