@@ -148,6 +148,14 @@ def fills_list(*, venue: str, symbol: str | None = None, since: datetime | None 
     return _live(venue).fills(symbol, since)
 
 
+def fills_sync(*, venue: str, symbol: str) -> int:
+    """Pull a live venue's new fills of `symbol` and publish `exchange.fill` once per fill; returns how many
+    were new (the paper venue publishes its fills as it makes them, so 0)."""
+    if _is_paper(venue):
+        return 0
+    return services.live_fills_sync(venue=_live(venue), symbol=symbol)
+
+
 def venue_status(*, venue: str) -> VenueStatus:
     if _is_paper(venue):
         return VenueStatus(venue=venue, reachable=True, detail="simulated")

@@ -149,6 +149,7 @@ class CcxtVenue:
         self.sleep = sleep
         self._lock = threading.RLock()
         self._markets_loaded = False
+        self._buys_by_cost = venue.ccxt_id in ("gate", "htx")
 
     def _throttle(self, cost: float | None = None) -> None:
         self.limiter.acquire(float(cost or 1))
@@ -337,6 +338,10 @@ class CcxtVenue:
         symbol = self._market_symbol(request.symbol)
         price = str(request.price) if request.price is not None else None
         params = {"clientOrderId": request.client_order_id}
+        if request.order_type is c.OrderType.MARKET and request.side is c.OrderSide.BUY and self._buys_by_cost:
+            # Gate.io and HTX size a market buy in quote; ccxt derives that cost from amount x price, so the
+            # base amount asked for is priced at the current ask (the venue then fills what that cost buys)
+            price = str(self.ticker(symbol).ask)
 
         def create(client: ccxt.Exchange) -> dict[str, Any]:
             # ccxt rounds amount and price to the market's precision from their exact string form

@@ -132,3 +132,28 @@ class OrderIntent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.venue} {self.client_order_id} -> {self.exchange_order_id or '?'}"
+
+
+class LiveFill(models.Model):
+    """Fills seen on a live venue, recorded once each so `exchange.fill` is published once per fill."""
+
+    id = models.BigAutoField(primary_key=True)
+    venue = models.CharField(max_length=20)
+    fill_id = models.CharField(max_length=64)
+    exchange_order_id = models.CharField(max_length=64)
+    client_order_id = models.CharField(max_length=64, blank=True, default="")
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4)
+    price = models.DecimalField(max_digits=38, decimal_places=18)
+    amount = models.DecimalField(max_digits=38, decimal_places=18)
+    fee = models.DecimalField(max_digits=38, decimal_places=18)
+    fee_asset = models.CharField(max_length=20, blank=True, default="")
+    is_maker = models.BooleanField()
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        db_table = "live_fill"
+        constraints = [models.UniqueConstraint(fields=["venue", "fill_id"], name="live_fill_once")]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.fill_id} {self.amount}@{self.price}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from dsta.exchange.contracts import (
 )
 from dsta.exchange.events import OrderUpdated
 from dsta.exchange.paper_engine import PaperConfig
+from dsta.exchange.paper_store import fill_event
 from dsta.exchange.resilience import redis_client
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish
@@ -101,6 +103,48 @@ def live_order_cancel(*, venue: CcxtVenue, client_order_id: str) -> OrderView:
     with transaction.atomic(using=ALIAS):
         _publish_order(view)
     return view
+
+
+def live_fills_sync(*, venue: CcxtVenue, symbol: str) -> int:
+    """Record the venue's fills of `symbol` not seen before and publish `exchange.fill` for each; returns how
+    many were new. Safe to run repeatedly and concurrently: the unique (venue, fill_id) decides."""
+    latest = (
+        models.LiveFill.objects.using(ALIAS)
+        .filter(venue=venue.name, symbol=symbol)
+        .order_by("-timestamp")
+        .values_list("timestamp", flat=True)
+        .first()
+    )
+    fills = venue.fills(symbol, latest)
+    client_ids = dict(
+        models.OrderIntent.objects.using(ALIAS)
+        .filter(venue=venue.name, exchange_order_id__in={fill.exchange_order_id for fill in fills})
+        .values_list("exchange_order_id", "client_order_id")
+    )
+    new = 0
+    for fill in fills:
+        client_order_id = fill.client_order_id or client_ids.get(fill.exchange_order_id, "")
+        with transaction.atomic(using=ALIAS):
+            _, created = models.LiveFill.objects.using(ALIAS).get_or_create(
+                venue=venue.name,
+                fill_id=fill.fill_id,
+                defaults={
+                    "exchange_order_id": fill.exchange_order_id,
+                    "client_order_id": client_order_id,
+                    "symbol": fill.symbol,
+                    "side": fill.side.value,
+                    "price": fill.price,
+                    "amount": fill.amount,
+                    "fee": fill.fee,
+                    "fee_asset": fill.fee_asset,
+                    "is_maker": fill.is_maker,
+                    "timestamp": fill.timestamp,
+                },
+            )
+            if created:
+                publish(fill_event(replace(fill, client_order_id=client_order_id)), using=ALIAS)
+                new += 1
+    return new
 
 
 # -- paper venue ------------------------------------------------------------------------------------------

@@ -79,9 +79,15 @@ class Dialect:
     def route(self, method: str, path: str, params: dict[str, str]) -> Reply | None:
         raise NotImplementedError
 
+    market_buy_in_quote = False  # Gate.io and HTX take a market buy's size as the quote amount to spend
+    fill_price = Decimal(100)
+
     def open_order(
         self, *, symbol: str, side: str, order_type: str, amount: str, price: str | None, cid: str
     ) -> FakeOrder:
+        size = Decimal(amount)
+        if order_type.lower() == "market" and side.lower() == "buy" and self.market_buy_in_quote:
+            size = size / self.fill_price
         # No duplicate check on purpose: a second create with the same client id opens a second order here,
         # so a test sees every duplicate the client would cause.
         with self.lock:
@@ -92,11 +98,11 @@ class Dialect:
                 symbol=symbol,
                 side=side.lower(),
                 order_type=order_type.lower(),
-                amount=Decimal(amount),
+                amount=size,
                 price=Decimal(price) if price else None,
             )
             if order.order_type == "market":
-                order.status, order.filled, order.price = "filled", order.amount, Decimal("100")
+                order.status, order.filled, order.price = "filled", order.amount, self.fill_price
             self.orders[order.order_id] = order
             self.created.append(cid)
             return order
@@ -403,6 +409,7 @@ class FakeVenueServer:
 
 class Gate(Dialect):
     name = "gate"
+    market_buy_in_quote = True
 
     def route(self, method: str, path: str, params: dict[str, str]) -> Reply | None:
         if path.startswith("/api/v4/spot/orders/"):
@@ -581,6 +588,7 @@ class Gate(Dialect):
 
 class Htx(Dialect):
     name = "htx"
+    market_buy_in_quote = True
     account_id = 4242
 
     def route(self, method: str, path: str, params: dict[str, str]) -> Reply | None:

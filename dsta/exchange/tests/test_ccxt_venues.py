@@ -302,3 +302,21 @@ def test_ohlcv_since_is_passed_to_the_venue(fake_venue):
     since = datetime(2025, 3, 1, tzinfo=UTC)
     bars = api.ohlcv_fetch(venue="binance", symbol="BTC/USDT", timeframe="1h", since=since, limit=3)
     assert [bar.open_time.hour for bar in bars] == [0, 1, 2] and bars[0].open_time == since
+
+
+@pytest.mark.parametrize("fake_venue", ALL_DIALECTS, indirect=True, ids=lambda d: d.name)
+def test_live_fills_are_recorded_and_published_once(fake_venue):
+    venue = fake_venue.venue
+    market = OrderRequest("BTC/USDT", OrderSide.BUY, OrderType.MARKET, Decimal("0.01"), "mkt-1")
+    placed = api.order_submit(venue=venue, request=market)
+    assert api.fills_sync(venue=venue, symbol="BTC/USDT") == 1
+    assert api.fills_sync(venue=venue, symbol="BTC/USDT") == 0
+    events = [
+        p for n, p in OutboxEvent.objects.using("exchange").values_list("name", "payload") if n == "exchange.fill"
+    ]
+    assert len(events) == 1
+    assert events[0]["client_order_id"] == "mkt-1" and events[0]["exchange_order_id"] == placed.exchange_order_id
+    # Gate.io and HTX spend amount x ask in quote (0.01 x 100.5 = 1.005; ccxt rounds it to Gate's 0.01 cost
+    # precision, 1.00), which buys cost / 100 at the fakes' fill price
+    expected = {"binance": Decimal("0.01"), "gate": Decimal("0.01"), "htx": Decimal("0.01005")}[fake_venue.dialect.name]
+    assert Decimal(events[0]["amount"]) == expected and Decimal(events[0]["price"]) == 100
