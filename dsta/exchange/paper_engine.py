@@ -253,11 +253,11 @@ class PaperEngine:
             return order.amount
         if order.price is not None:
             return order.amount * order.price * (1 + max(self.config.maker_fee, self.config.taker_fee))
-        reference = self._reference_buy_price(order.amount, market)
+        reference = self._reference_buy_price(order.symbol, order.amount, market)
         return order.amount * reference * MARKET_BUY_RESERVE_BUFFER * (1 + self.config.taker_fee)
 
     @staticmethod
-    def _reference_buy_price(amount: Decimal, market: MarketState) -> Decimal:
+    def _reference_buy_price(symbol: str, amount: Decimal, market: MarketState) -> Decimal:
         if market.book is not None and market.book.asks:
             # the worst level the order would reach (or the last one): an upper bound for the walk
             left = amount
@@ -267,7 +267,7 @@ class PaperEngine:
                     return level.price
             return market.book.asks[-1].price
         if market.last_price is None:
-            raise InvalidOrder(f"no price known for {market!r}: feed a book or a candle first")
+            raise InvalidOrder(f"no price known for {symbol}: feed a book or a candle first")
         return market.last_price
 
     # -- price feed ----------------------------------------------------------------------------------------
