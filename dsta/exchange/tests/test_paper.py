@@ -170,3 +170,36 @@ def test_engine_is_deterministic_under_a_seed():
     assert run_engine(1) == run_engine(1)
     assert run_engine(1) != run_engine(2)
     assert len(set(run_engine(1))) > 1  # the jitter varies per order
+
+
+RESTART_CHILD = """
+import django
+django.setup()
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from dsta.exchange import api
+from dsta.exchange.contracts import OhlcvBar, OrderRequest, OrderSide, OrderType
+api.paper_reset(seed=3)
+api.paper_deposit(asset="USDT", amount=D("1000"))
+first = OhlcvBar(datetime(2025, 1, 1, tzinfo=UTC), *map(D, "100 101 99 100 50".split()))
+api.paper_price_feed(symbol="BTC/USDT", bar=first)
+order = OrderRequest("BTC/USDT", OrderSide.BUY, OrderType.LIMIT, D("2"), "kept", D("90"))
+api.order_submit(venue="paper", request=order)
+"""
+
+
+def test_a_resting_order_outlives_the_process_that_placed_it():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dsta.settings", "DSTA_LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "-c", RESTART_CHILD], env=env, check=True, timeout=120)
+    # this process never saw the order: it comes back from the exchange schema
+    assert [o.client_order_id for o in api.orders_open_list(venue="paper")] == ["kept"]
+    assert balances()["USDT"] == (D("1000") - D("180.18"), D("180.18"))  # 2 x 90 plus the larger fee reserved
+    api.paper_price_feed(symbol="BTC/USDT", bar=bar(1, "95", "96", "89", "92", v="100"))
+    filled = api.order_get(venue="paper", client_order_id="kept")
+    assert filled.status is OrderStatus.FILLED and filled.average_price == 90
+    assert balances()["BTC"] == (D(2), D(0))
+    assert balances()["USDT"] == (D("1000") - D("180") - D("0.18"), D(0))
