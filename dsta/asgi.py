@@ -10,8 +10,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from dsta.core.routing import websocket_urlpatterns as core_websockets  # noqa: E402
 from dsta.data.routing import websocket_urlpatterns as data_websockets  # noqa: E402
+from dsta.exchange.routing import websocket_urlpatterns as exchange_websockets  # noqa: E402
 
-websocket_urlpatterns: list = [*core_websockets, *data_websockets]  # each domain's consumers' routes
+websocket_urlpatterns: list = [*core_websockets, *data_websockets, *exchange_websockets]  # each domain's routes
 
 application = ProtocolTypeRouter(
     {"http": django_asgi_app, "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))}

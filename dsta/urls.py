@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/v1/", include("dsta.trading.urls")),
     path("api/v1/", include("dsta.core.urls")),
     path("api/v1/analytics/", include((analytics_urlpatterns, "analytics"), namespace=None)),
+    path("api/v1/exchange/", include("dsta.exchange.urls")),
 ]

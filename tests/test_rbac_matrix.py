@@ -87,6 +87,21 @@ MATRIX = [
     Row("api/v1/backtest/monte-carlo", "POST", "/api/v1/backtest/monte-carlo", RESEARCH),
     Row("api/v1/backtest/<uuid:job_id>/results", "GET", f"{JOB}/results", RESEARCH),
     Row("api/v1/backtest/<uuid:job_id>/report", "GET", f"{JOB}/report", RESEARCH),
+    # exchange
+    Row("api/v1/exchange/health", "GET", "/api/v1/exchange/health", READERS),
+    Row("api/v1/exchange/<str:name>/status", "GET", "/api/v1/exchange/paper/status", READERS),
+    Row("api/v1/exchange/<str:name>/order", "POST", "/api/v1/exchange/paper/order", TRADER_UP),
+    Row(
+        "api/v1/exchange/<str:name>/order/<str:client_order_id>", "GET", "/api/v1/exchange/paper/order/none", TRADER_UP
+    ),
+    Row("api/v1/exchange/<str:name>/cancel", "POST", "/api/v1/exchange/paper/cancel", TRADER_UP),
+    Row("api/v1/exchange/<str:name>/batch-cancel", "POST", "/api/v1/exchange/paper/batch-cancel", TRADER_UP),
+    Row("api/v1/exchange/<str:name>/balance", "GET", "/api/v1/exchange/paper/balance", TRADER_UP),
+    Row("api/v1/exchange/<str:name>/account", "GET", "/api/v1/exchange/paper/account", TRADER_UP),
+    Row("api/v1/exchange/<str:name>/ticker/<str:symbol>", "GET", "/api/v1/exchange/paper/ticker/BTC-USDT", READERS),
+    Row(
+        "api/v1/exchange/<str:name>/orderbook/<str:symbol>", "GET", "/api/v1/exchange/paper/orderbook/BTC-USDT", READERS
+    ),
     # trading: strategies and risk
     Row("api/v1/strategies", "GET", "/api/v1/strategies", READERS),
     Row("api/v1/strategies", "POST", "/api/v1/strategies", TRADER_UP),
@@ -105,6 +120,7 @@ MATRIX = [
 WEBSOCKET_MATRIX = [
     Row("api/v1/config/watch", "WS", "/api/v1/config/watch", KEY_HOLDERS),
     Row("api/v1/market-data/stream/<str:symbol>", "WS", "/api/v1/market-data/stream/BTC-USDT", READERS),
+    Row("api/v1/exchange/<str:name>/stream", "WS", "/api/v1/exchange/paper/stream", READERS),
 ]
 
 

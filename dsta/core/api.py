@@ -46,6 +46,18 @@ def user_permission_check(*, user_id: int, permission: str) -> bool:
     return auth.permission_granted(auth.principal_for(user, auth_method="internal", token_id=""), permission)
 
 
+def websocket_access(*, token: str, session_user_id: int | None, permission: str) -> bool | None:
+    """Whether a WebSocket caller may connect: by `?token=` (access token or API key: browsers cannot set
+    headers on a WebSocket) or else by its session user. None when nobody is signed in (close 4401), False
+    when the caller lacks `permission` (close 4403)."""
+    if token:
+        principal = token_validate(token=token)
+        return None if principal is None else permission_check(principal=principal, permission=permission)
+    if session_user_id is None:
+        return None
+    return user_permission_check(user_id=session_user_id, permission=permission)
+
+
 def audit_record(
     *, actor_id: int | None, action: str, target: str, details: dict[str, object] | None = None
 ) -> AuditRecord:

@@ -67,17 +67,10 @@ class CandleStreamConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     def _allowed(self) -> bool | None:
-        """None: nobody is signed in; otherwise whether the caller holds the permission."""
         token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [""])[0]
-        if token:
-            principal = core_api.token_validate(token=token)
-            if principal is None:
-                return None
-            return core_api.permission_check(principal=principal, permission=self.required_permission)
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return None
-        return core_api.user_permission_check(user_id=user.pk, permission=self.required_permission)
+        user_id = user.pk if user is not None and user.is_authenticated else None
+        return core_api.websocket_access(token=token, session_user_id=user_id, permission=self.required_permission)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):

@@ -1,0 +1,180 @@
+"""Writes of the exchange domain: the live-order journal (idempotent submit) and the paper venue's operations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from dsta.exchange import models, paper_store
+from dsta.exchange.ccxt_venue import CcxtVenue
+from dsta.exchange.contracts import (
+    InvalidOrder,
+    OhlcvBar,
+    OrderBook,
+    OrderNotFound,
+    OrderRequest,
+    OrderView,
+)
+from dsta.exchange.events import OrderUpdated
+from dsta.exchange.paper_engine import PaperConfig
+from dsta.exchange.paper_store import fill_event
+from dsta.exchange.resilience import redis_client
+from dsta.kernel.clock import utc_now
+from dsta.kernel.outbox import publish
+
+ALIAS = "exchange"
+
+
+def _publish_order(view: OrderView) -> None:
+    publish(
+        OrderUpdated(
+            venue=view.venue,
+            client_order_id=view.client_order_id,
+            exchange_order_id=view.exchange_order_id,
+            symbol=view.symbol,
+            side=view.side.value,
+            order_type=view.order_type.value,
+            status=view.status.value,
+            amount=view.amount,
+            filled=view.filled,
+            average_price=view.average_price,
+            updated_at=view.updated_at,
+        ),
+        using=ALIAS,
+    )
+
+
+def _intent(venue: str, request: OrderRequest) -> tuple[models.OrderIntent, bool]:
+    """The journal row of this client order id, created on first sight; a reuse for another order is refused."""
+    fields = {
+        "symbol": request.symbol,
+        "side": request.side.value,
+        "order_type": request.order_type.value,
+        "amount": request.amount,
+        "price": request.price,
+    }
+    try:
+        with transaction.atomic(using=ALIAS):
+            intent, created = models.OrderIntent.objects.using(ALIAS).get_or_create(
+                venue=venue, client_order_id=request.client_order_id, defaults=fields
+            )
+    except IntegrityError:  # a concurrent submit of the same id created it first
+        intent = models.OrderIntent.objects.using(ALIAS).get(venue=venue, client_order_id=request.client_order_id)
+        created = False
+    stored = (intent.symbol, intent.side, intent.order_type, intent.amount, intent.price)
+    if stored != tuple(fields.values()):
+        raise InvalidOrder(f"client_order_id {request.client_order_id!r} was already used for another order")
+    return intent, created
+
+
+def live_order_submit(*, venue: CcxtVenue, request: OrderRequest) -> OrderView:
+    """Submit once per client order id: a repeated call (or a retry after a lost answer) finds the first order."""
+    # Concurrent submits of one client order id (two workers, a double click) take turns, so the second
+    # sees the first one's answer instead of racing it to the venue. The lock expires if its holder dies.
+    with redis_client().lock(f"dsta:exchange:submit:{venue.name}:{request.client_order_id}", timeout=120):
+        intent, first_sight = _intent(venue.name, request)
+        if intent.exchange_order_id:
+            view = venue.get_order(request.client_order_id, request.symbol)
+        else:
+            # seen before without an answer (a crash, a lost reply): ask the venue before sending again
+            found = None if first_sight else venue.find_order(request.client_order_id, request.symbol)
+            view = found or venue.create_order(request)
+            models.OrderIntent.objects.using(ALIAS).filter(pk=intent.pk).update(
+                exchange_order_id=view.exchange_order_id
+            )
+    with transaction.atomic(using=ALIAS):
+        _publish_order(view)
+    return view
+
+
+def live_intent(*, venue: str, client_order_id: str) -> models.OrderIntent:
+    intent = models.OrderIntent.objects.using(ALIAS).filter(venue=venue, client_order_id=client_order_id).first()
+    if intent is None:
+        raise OrderNotFound(f"{venue}: no order with client_order_id {client_order_id!r} was submitted through DSTA")
+    return intent
+
+
+def live_order_cancel(*, venue: CcxtVenue, client_order_id: str) -> OrderView:
+    intent = live_intent(venue=venue.name, client_order_id=client_order_id)
+    view = venue.cancel_order(client_order_id, intent.symbol, intent.exchange_order_id)
+    with transaction.atomic(using=ALIAS):
+        _publish_order(view)
+    return view
+
+
+def live_fills_sync(*, venue: CcxtVenue, symbol: str) -> int:
+    """Record the venue's fills of `symbol` not seen before and publish `exchange.fill` for each; returns how
+    many were new. Safe to run repeatedly and concurrently: the unique (venue, fill_id) decides."""
+    latest = (
+        models.LiveFill.objects.using(ALIAS)
+        .filter(venue=venue.name, symbol=symbol)
+        .order_by("-timestamp")
+        .values_list("timestamp", flat=True)
+        .first()
+    )
+    fills = venue.fills(symbol, latest)
+    client_ids = dict(
+        models.OrderIntent.objects.using(ALIAS)
+        .filter(venue=venue.name, exchange_order_id__in={fill.exchange_order_id for fill in fills})
+        .values_list("exchange_order_id", "client_order_id")
+    )
+    new = 0
+    for fill in fills:
+        client_order_id = fill.client_order_id or client_ids.get(fill.exchange_order_id, "")
+        with transaction.atomic(using=ALIAS):
+            _, created = models.LiveFill.objects.using(ALIAS).get_or_create(
+                venue=venue.name,
+                fill_id=fill.fill_id,
+                defaults={
+                    "exchange_order_id": fill.exchange_order_id,
+                    "client_order_id": client_order_id,
+                    "symbol": fill.symbol,
+                    "side": fill.side.value,
+                    "price": fill.price,
+                    "amount": fill.amount,
+                    "fee": fill.fee,
+                    "fee_asset": fill.fee_asset,
+                    "is_maker": fill.is_maker,
+                    "timestamp": fill.timestamp,
+                },
+            )
+            if created:
+                publish(fill_event(replace(fill, client_order_id=client_order_id)), using=ALIAS)
+                new += 1
+    return new
+
+
+# -- paper venue ------------------------------------------------------------------------------------------
+
+
+def paper_order_submit(*, request: OrderRequest, now: datetime | None = None) -> OrderView:
+    moment = now or utc_now()
+    return paper_store.submit(
+        request_symbol=request.symbol,
+        client_order_id=request.client_order_id,
+        operation=lambda engine: engine.submit(request, now=moment),
+    )
+
+
+def paper_order_cancel(*, client_order_id: str, now: datetime | None = None) -> OrderView:
+    return paper_store.cancel(client_order_id=client_order_id, now=now)
+
+
+def paper_bar_feed(*, symbol: str, bar: OhlcvBar) -> None:
+    """A closed candle: waiting market orders fill at its open, crossed limit orders at their price."""
+    paper_store.feed_bar_or_book(symbol=symbol, operation=lambda engine: engine.on_bar(symbol, bar, now=bar.open_time))
+
+
+def paper_book_feed(*, book: OrderBook) -> None:
+    paper_store.feed_bar_or_book(symbol=book.symbol, operation=lambda engine: engine.on_book(book, now=book.timestamp))
+
+
+def paper_deposit(*, asset: str, amount: Decimal) -> None:
+    paper_store.deposit(asset=asset, amount=amount)
+
+
+def paper_reset(*, config: PaperConfig) -> None:
+    paper_store.reset(config=config)
