@@ -67,7 +67,8 @@ def longest_underwater(drawdown: FloatArray) -> int:
     return int((ends - starts).max()) if len(starts) else 0
 
 
-def _ratio(numerator: float, denominator: float) -> float:
+def safe_ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, with +-inf (or 0) instead of an error when the denominator is 0 or NaN."""
     if denominator == 0 or math.isnan(denominator):
         return math.inf if numerator > 0 else (0.0 if numerator == 0 else -math.inf)
     return numerator / denominator
@@ -96,13 +97,13 @@ def metrics(
         total_return=float(growth - 1.0),
         annualised_return=float(annualised),
         volatility=std * sqrt_p,
-        sharpe=_ratio(float(excess.mean()), std) * sqrt_p,
-        sortino=_ratio(float(excess.mean()), downside) * sqrt_p,
-        calmar=_ratio(float(annualised), max_drawdown),
+        sharpe=safe_ratio(float(excess.mean()), std) * sqrt_p,
+        sortino=safe_ratio(float(excess.mean()), downside) * sqrt_p,
+        calmar=safe_ratio(float(annualised), max_drawdown),
         max_drawdown=max_drawdown,
         max_drawdown_periods=longest_underwater(drawdown),
         win_rate=len(wins) / len(active) if len(active) else 0.0,
-        profit_factor=_ratio(float(wins.sum()), float(-losses.sum())),
+        profit_factor=safe_ratio(float(wins.sum()), float(-losses.sum())),
         expectancy=float(active.mean()) if len(active) else 0.0,
         exposure=float(np.mean(held)),
     )

@@ -1,13 +1,6 @@
-"""Performance metrics of a backtest, from its equity curve and trades.
-
-Per-bar simple returns r_t = E_t / E_{t-1} - 1; `periods_per_year` comes from the timeframe (8,760 for 1h).
-- annualised return: (E_end / E_start) ** (periods_per_year / bars) - 1
-- volatility: std(r) * sqrt(periods_per_year)
-- Sharpe: mean(r - rf) / std(r) * sqrt(periods_per_year), rf the per-bar risk-free rate
-- Sortino: mean(r - rf) / sqrt(mean(min(r - rf, 0) ** 2)) * sqrt(periods_per_year)
-- max drawdown: min over t of E_t / max(E_0..E_t) - 1; its duration is the longest stretch below a peak
-- Calmar: annualised return / |max drawdown|
-- profit factor: gross profit / gross loss of closed trades; expectancy: mean pnl per trade
+"""Performance metrics of a backtest: the equity statistics of `dsta.data.analytics` (formulas documented
+there: returns, volatility, Sharpe, Sortino, drawdown, Calmar) plus the statistics of its round trips:
+- win rate, profit factor (gross profit / gross loss) and expectancy (mean pnl) over closed trades
 - SQN (van Tharp): sqrt(n) * mean(pnl) / std(pnl)
 - exposure: share of bars with a position open
 """
@@ -20,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsta.data import analytics
 from dsta.data.backtesting.accounting import TradeRecord
 
-SECONDS_PER_YEAR = 365 * 24 * 3600
+SECONDS_PER_YEAR = analytics.SECONDS_PER_YEAR
 
 
 @dataclass(frozen=True)
@@ -57,25 +51,6 @@ def periods_per_year(timeframe_seconds: int) -> float:
     return SECONDS_PER_YEAR / timeframe_seconds
 
 
-def max_drawdown(equity: np.ndarray) -> tuple[float, int]:
-    """(deepest drawdown as a negative fraction, longest number of bars spent below a previous peak)."""
-    peaks = np.maximum.accumulate(equity)
-    drawdowns = equity / peaks - 1
-    below = drawdowns < 0
-    longest = 0
-    if below.any():
-        # Lengths of runs of True in `below`.
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], below.astype(np.int8), [0]))))
-        longest = int((edges[1::2] - edges[::2]).max())
-    return float(drawdowns.min()), longest
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    if denominator == 0 or math.isnan(denominator):
-        return math.inf if numerator > 0 else (0.0 if numerator == 0 else -math.inf)
-    return numerator / denominator
-
-
 def compute_metrics(
     *,
     equity: np.ndarray,
@@ -87,37 +62,32 @@ def compute_metrics(
     per_year = periods_per_year(timeframe_seconds)
     start, final = float(equity[0]), float(equity[-1])
     bars = len(equity)
-    returns = equity[1:] / equity[:-1] - 1 if bars > 1 else np.zeros(1)
-    excess = returns - ((1 + risk_free_rate) ** (1 / per_year) - 1)
-    std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
-    downside = float(np.sqrt(np.mean(np.minimum(excess, 0) ** 2)))
-    growth = final / start
-    annualised = growth ** (per_year / max(bars - 1, 1)) - 1 if growth > 0 else -1.0
-    drawdown, drawdown_bars = max_drawdown(equity)
+    curve = analytics.metrics(equity, periods_per_year=per_year, risk_free=risk_free_rate) if bars > 1 else None
     pnls = np.array([trade.pnl for trade in trades])
     trade_pcts = np.array([trade.return_pct for trade in trades])
     wins, losses = pnls[pnls > 0], pnls[pnls < 0]
     in_market = sum(trade.exit_index - trade.entry_index + 1 for trade in trades)
+    ratio = analytics.safe_ratio
     return Metrics(
         start_equity=start,
         final_equity=final,
-        total_return_pct=(growth - 1) * 100,
-        annualised_return_pct=annualised * 100,
+        total_return_pct=(final / start - 1) * 100,
+        annualised_return_pct=curve.annualised_return * 100 if curve else 0.0,
         buy_and_hold_return_pct=(float(closes[-1]) / float(closes[0]) - 1) * 100,
-        volatility_annualised_pct=std * math.sqrt(per_year) * 100,
-        sharpe=_ratio(float(excess.mean()), std) * math.sqrt(per_year),
-        sortino=_ratio(float(excess.mean()), downside) * math.sqrt(per_year),
-        calmar=_ratio(annualised, abs(drawdown)),
-        max_drawdown_pct=drawdown * 100,
-        max_drawdown_duration_bars=drawdown_bars,
+        volatility_annualised_pct=curve.volatility * 100 if curve else 0.0,
+        sharpe=curve.sharpe if curve else 0.0,
+        sortino=curve.sortino if curve else 0.0,
+        calmar=curve.calmar if curve else 0.0,
+        max_drawdown_pct=-curve.max_drawdown * 100 if curve else 0.0,
+        max_drawdown_duration_bars=curve.max_drawdown_periods if curve else 0,
         trades=len(trades),
         win_rate_pct=len(wins) / len(pnls) * 100 if len(pnls) else 0.0,
-        profit_factor=_ratio(float(wins.sum()), float(-losses.sum())) if len(pnls) else 0.0,
+        profit_factor=ratio(float(wins.sum()), float(-losses.sum())) if len(pnls) else 0.0,
         expectancy=float(pnls.mean()) if len(pnls) else 0.0,
         avg_trade_pct=float(trade_pcts.mean()) if len(pnls) else 0.0,
         best_trade_pct=float(trade_pcts.max()) if len(pnls) else 0.0,
         worst_trade_pct=float(trade_pcts.min()) if len(pnls) else 0.0,
-        sqn=math.sqrt(len(pnls)) * _ratio(float(pnls.mean()), float(pnls.std(ddof=1))) if len(pnls) > 1 else 0.0,
+        sqn=math.sqrt(len(pnls)) * ratio(float(pnls.mean()), float(pnls.std(ddof=1))) if len(pnls) > 1 else 0.0,
         exposure_pct=min(in_market / bars, 1.0) * 100,
         fees=float(sum(trade.fees for trade in trades)),
     )

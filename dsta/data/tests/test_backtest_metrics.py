@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dsta.data.backtesting.accounting import TradeRecord
-from dsta.data.backtesting.metrics import compute_metrics, max_drawdown
+from dsta.data.backtesting.metrics import compute_metrics
 
 
 def trade(pnl: float, pct: float, entry: int, exit_: int) -> TradeRecord:
@@ -16,9 +16,10 @@ def trade(pnl: float, pct: float, entry: int, exit_: int) -> TradeRecord:
 
 
 def test_drawdown_depth_and_duration():
-    depth, duration = max_drawdown(np.array([100, 120, 90, 100, 130, 117, 117, 140.0]))
-    assert depth == pytest.approx(90 / 120 - 1)
-    assert duration == 2  # 90 and 100 stay under the 120 peak; 117, 117 under 130 is also 2
+    equity = np.array([100, 120, 90, 100, 130, 117, 117, 140.0])
+    metrics = compute_metrics(equity=equity, closes=equity, trades=[], timeframe_seconds=3600)
+    assert metrics.max_drawdown_pct == pytest.approx((90 / 120 - 1) * 100)
+    assert metrics.max_drawdown_duration_bars == 2  # 90, 100 under the 120 peak; 117, 117 under 130 too
 
 
 def test_metrics_match_hand_computation():
