@@ -85,6 +85,7 @@ MATRIX = [
     Row("api/v1/backtest/run", "POST", "/api/v1/backtest/run", RESEARCH),
     Row("api/v1/backtest/optimize", "POST", "/api/v1/backtest/optimize", RESEARCH),
     Row("api/v1/backtest/monte-carlo", "POST", "/api/v1/backtest/monte-carlo", RESEARCH),
+    Row("api/v1/backtest/walk-forward", "POST", "/api/v1/backtest/walk-forward", RESEARCH),
     Row("api/v1/backtest/<uuid:job_id>/results", "GET", f"{JOB}/results", RESEARCH),
     Row("api/v1/backtest/<uuid:job_id>/report", "GET", f"{JOB}/report", RESEARCH),
     # exchange

@@ -62,3 +62,12 @@ class MonteCarloSerializer(serializers.Serializer):
     simulations = serializers.IntegerField(min_value=10, max_value=100_000, default=1_000)
     block = serializers.IntegerField(min_value=1, max_value=10_000, default=24)
     seed = serializers.IntegerField(default=0)
+
+
+class WalkForwardSerializer(BacktestRequestSerializer):
+    space = serializers.DictField(child=serializers.ListField(child=serializers.FloatField(), min_length=1))
+    in_sample_bars = serializers.IntegerField(min_value=50)
+    out_of_sample_bars = serializers.IntegerField(min_value=10)
+    objective = serializers.ChoiceField(
+        choices=["sharpe", "sortino", "calmar", "total_return_pct", "profit_factor", "sqn"], default="sharpe"
+    )

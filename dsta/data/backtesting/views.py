@@ -14,12 +14,26 @@ from rest_framework.views import APIView
 
 from dsta.data.backtesting import jobs
 from dsta.data.backtesting.actors import run_backtest_job, run_optimisation
-from dsta.data.backtesting.analysis import monte_carlo_returns, monte_carlo_trades, trade_factors
+from dsta.data.backtesting.analysis import (
+    grid,
+    monte_carlo_returns,
+    monte_carlo_trades,
+    trade_factors,
+    walk_forward,
+)
 from dsta.data.backtesting.optimisation import optimisation_create
-from dsta.data.backtesting.runner import BacktestInputError
-from dsta.data.backtesting.serializers import MonteCarloSerializer, OptimiseSerializer, RunSerializer
+from dsta.data.backtesting.runner import BacktestInputError, config_for, run_on_bars, validate
+from dsta.data.backtesting.serializers import (
+    MonteCarloSerializer,
+    OptimiseSerializer,
+    RunSerializer,
+    WalkForwardSerializer,
+)
+from dsta.data.bars import load_bars
+from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
-from dsta.data.strategies.registry import strategy_specs
+from dsta.data.strategies.base import InvalidParameters
+from dsta.data.strategies.registry import strategy_build, strategy_specs
 
 ALIAS = "data"
 
@@ -168,6 +182,60 @@ class MonteCarloView(APIView):
                 with_replacement=data["method"] == "trade_resample",
             )
         return Response(asdict(outcome))
+
+
+WALK_FORWARD_MAX_COMBINATIONS = 50
+
+
+class WalkForwardView(APIView):
+    """Rolling optimisation in-sample, evaluation out-of-sample, stitched OOS equity. Runs in the request on
+    the fast path, so the grid is capped; bigger studies belong in /optimize."""
+
+    required_permission = "data.backtest.run"
+
+    @extend_schema(request=WalkForwardSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = WalkForwardSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if len(grid(data["space"])) > WALK_FORWARD_MAX_COMBINATIONS:
+            return Response({"space": f"at most {WALK_FORWARD_MAX_COMBINATIONS} combinations"}, status=400)
+        base = serializer.to_request()
+        try:
+            strategy = validate(base)
+            for params in grid(data["space"]):
+                strategy_build(base.strategy, {**base.params, **params})
+        except (BacktestInputError, InvalidParameters) as exc:
+            return _input_error(exc if isinstance(exc, BacktestInputError) else BacktestInputError(exc.errors))
+        bars = load_bars(
+            exchange=base.exchange, symbol=base.symbol, timeframe=base.timeframe, start=base.start, end=base.end
+        )
+        try:
+            result = walk_forward(
+                build=lambda params: strategy_build(base.strategy, {**base.params, **params}),
+                space=data["space"],
+                bars=bars,
+                config=config_for(base),
+                run=lambda s, b, c: run_on_bars(s, b, c, engine=base.engine),
+                in_sample_bars=data["in_sample_bars"],
+                out_of_sample_bars=data["out_of_sample_bars"],
+                timeframe_seconds=TIMEFRAME_SECONDS[base.timeframe],
+                objective=data["objective"],
+            )
+        except ValueError as exc:
+            return Response({"in_sample_bars": str(exc)}, status=400)
+        stride = max(1, len(result.stitched_equity) // 1_000)
+        return Response(
+            {
+                "strategy": strategy.name,
+                "out_of_sample_return_pct": result.out_of_sample_return_pct,
+                "windows": [asdict(window) for window in result.windows],
+                "stitched_equity": [
+                    [int(t), float(v)]
+                    for t, v in zip(result.stitched_times[::stride], result.stitched_equity[::stride], strict=True)
+                ],
+            }
+        )
 
 
 def _trade_records(job: BacktestJob, equity: np.ndarray):  # type: ignore[no-untyped-def]

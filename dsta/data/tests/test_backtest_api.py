@@ -217,3 +217,20 @@ def test_cached_bars_are_reread_after_new_candles_arrive(btc_candles):
     )
     after = load_bars(exchange="binance", symbol="BTC/USDT", timeframe="1h")
     assert len(after) == len(before) + 1 and after.close[-1] == 1.5
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_walk_forward_endpoint_stitches_out_of_sample_windows(api, btc_candles):
+    body = {**RUN, "space": {"fast": [10, 20], "slow": [50, 100]}, "in_sample_bars": 3000, "out_of_sample_bars": 1500}
+    response = api.post("/api/v1/backtest/walk-forward", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    result = response.json()
+    assert len(result["windows"]) == (12556 - 3000) // 1500
+    assert all(w["out_of_sample"][0] == w["in_sample"][1] for w in result["windows"])
+    assert result["stitched_equity"][0][1] == 10_000
+    too_big = {**body, "space": {"fast": list(range(2, 60)), "slow": [100]}}
+    assert "space" in api.post("/api/v1/backtest/walk-forward", too_big, content_type="application/json").json()
+    bad = {**body, "space": {"fast": [40], "slow": [20]}}
+    assert api.post("/api/v1/backtest/walk-forward", bad, content_type="application/json").status_code == 400
+    tiny = {**body, "in_sample_bars": 12_000, "out_of_sample_bars": 1_000}
+    assert api.post("/api/v1/backtest/walk-forward", tiny, content_type="application/json").status_code == 400
