@@ -177,7 +177,7 @@ def test_sync_endpoint_runs_the_job_on_a_real_worker(clean_broker, children, tmp
     )
     assert response.status_code == 202, response.content
     url = f"/api/v1/market-data/sync/{response.json()['id']}"
-    assert processes.wait_until(lambda: client.get(url).json()["status"] == "done", timeout=60)
+    assert processes.wait_until(lambda: client.get(url).json()["status"] == "done", timeout=120)
     assert client.get(url).json()["bars_written"] == 408
     assert [bar.close for bar in stored("ETH/USDT")] == expected_closes(START, END, "ETH/USDT")
     refused = client.post(
