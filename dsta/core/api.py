@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
 from django.contrib.auth import get_user_model
 
 from dsta.core import audit, auth, config, notifications, selectors, services
@@ -46,10 +50,13 @@ def user_permission_check(*, user_id: int, permission: str) -> bool:
     return auth.permission_granted(auth.principal_for(user, auth_method="internal", token_id=""), permission)
 
 
-def websocket_access(*, token: str, session_user_id: int | None, permission: str) -> bool | None:
-    """Whether a WebSocket caller may connect: by `?token=` (access token or API key: browsers cannot set
-    headers on a WebSocket) or else by its session user. None when nobody is signed in (close 4401), False
-    when the caller lacks `permission` (close 4403)."""
+def websocket_access(*, scope: Mapping[str, Any], permission: str) -> bool | None:
+    """Whether a Channels WebSocket caller may connect: by `?token=` in its query string (access token or API
+    key: browsers cannot set headers on a WebSocket) or else by its session user. None when nobody is signed
+    in (close 4401), False when the caller lacks `permission` (close 4403)."""
+    token = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [""])[0]
+    user = scope.get("user")
+    session_user_id = user.pk if user is not None and user.is_authenticated else None
     if token:
         principal = token_validate(token=token)
         return None if principal is None else permission_check(principal=principal, permission=permission)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qs
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -67,10 +66,7 @@ class CandleStreamConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     def _allowed(self) -> bool | None:
-        token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [""])[0]
-        user = self.scope.get("user")
-        user_id = user.pk if user is not None and user.is_authenticated else None
-        return core_api.websocket_access(token=token, session_user_id=user_id, permission=self.required_permission)
+        return core_api.websocket_access(scope=self.scope, permission=self.required_permission)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):

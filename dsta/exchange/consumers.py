@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -46,10 +45,7 @@ class ExchangeStreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.watchdog = asyncio.get_running_loop().create_task(self._keep_feeds_alive())
 
     def _allowed(self) -> bool | None:
-        token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [""])[0]
-        user = self.scope.get("user")
-        user_id = user.pk if user is not None and user.is_authenticated else None
-        return core_api.websocket_access(token=token, session_user_id=user_id, permission=self.required_permission)
+        return core_api.websocket_access(scope=self.scope, permission=self.required_permission)
 
     async def disconnect(self, code: int) -> None:
         if self.watchdog is not None:
