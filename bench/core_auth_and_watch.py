@@ -16,26 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def configure_environment() -> None:
-    admin = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/dsta")
-    parts = urlsplit(admin)
-    name = parts.path.lstrip("/")
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name.removesuffix('_bench')}_bench"))
-    os.environ.setdefault("DSTA_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DSTA_DEBUG", "0")  # as a deployment runs: no per-query bookkeeping
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsta.settings")
+from benchenv import setup_django  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -50,17 +38,13 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=200)
     args = parser.parse_args()
 
-    configure_environment()
-    import django
-
-    django.setup()
+    setup_django()
     import jwt
     from channels.db import database_sync_to_async
     from channels.layers import get_channel_layer
     from channels.routing import URLRouter
     from channels.testing import WebsocketCommunicator
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client
 
     from dsta.core import api, auth, config
@@ -68,9 +52,6 @@ def main() -> int:
     from dsta.core.roles import ensure_built_in_roles
     from dsta.core.routing import websocket_urlpatterns
 
-    with open(os.devnull, "w") as quiet:
-        call_command("bootstrap_db", verbosity=0, stdout=quiet)
-        call_command("migrate_domains", verbosity=0, stdout=quiet)
     ensure_built_in_roles()
     user, _ = get_user_model().objects.get_or_create(username="bench-analyst")
     Role.objects.get(name="analyst").users.add(user)

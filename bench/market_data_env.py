@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data" / "binance"
+from benchenv import setup_django  # noqa: E402,F401  (re-exported for the market-data benchmarks)
+
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT"]
 
 
@@ -18,26 +18,6 @@ def five_minute_files() -> dict[str, Path]:
     if missing:
         sys.exit(f"the 5m files are not there ({', '.join(missing)}); this benchmark needs ../shared/data")
     return files
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    admin = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/dsta")
-    parts = urlsplit(admin)
-    name = parts.path.lstrip("/")
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name.removesuffix('_bench')}_bench"))
-    os.environ.setdefault("DSTA_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DSTA_DEBUG", "0")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsta.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    with open(os.devnull, "w") as quiet:
-        call_command("bootstrap_db", verbosity=0, stdout=quiet)
-        call_command("migrate_domains", verbosity=0, stdout=quiet)
 
 
 def load_five_minute_data(*, fresh: bool, workers: int = 1) -> int:

@@ -8,7 +8,6 @@ optimisation to its ranked result, and the speed-up of two workers over one (2 c
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -25,15 +24,11 @@ def main() -> int:
     if not SOURCE.exists():
         print(f"skipped: {SOURCE} is not here (the 5m data lives in ../shared/data)")
         return 0
-    from outbox_throughput import configure_environment
+    from benchenv import setup_django
 
-    configure_environment()
-    import django
-
-    django.setup()
+    setup_django()
     import redis
     from django.conf import settings
-    from django.core.management import call_command
 
     from dsta.data.backtesting.actors import run_optimisation
     from dsta.data.backtesting.optimisation import optimisation_create
@@ -42,9 +37,6 @@ def main() -> int:
     from dsta.data.services import candles_import_file
     from dsta.kernel.tests import processes
 
-    with open(os.devnull, "w") as quiet:
-        call_command("bootstrap_db", stdout=quiet)
-        call_command("migrate_domains", stdout=quiet)
     candles_import_file(path=SOURCE, exchange="binance", symbol="BTC/USDT", timeframe="5m")
     broker = redis.Redis.from_url(settings.REDIS_URL)
     base = BacktestRequest(strategy="sma_cross", params={}, exchange="binance", symbol="BTC/USDT", timeframe="5m")

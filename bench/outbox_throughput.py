@@ -16,31 +16,16 @@ Targets (issue 2): >= 2,000 events/s and p99 < 250 ms on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def configure_environment() -> None:
-    admin = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/dsta")
-    parts = urlsplit(admin)
-    name = parts.path.lstrip("/")
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name.removesuffix('_bench')}_bench"))
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
-    os.environ["REDIS_URL"] = redis_url.rsplit("/", 1)[0] + "/14"
-    os.environ.setdefault("DSTA_LOG_LEVEL", "WARNING")
-    # Production settings: DEBUG off (no per-query bookkeeping), as a deployment runs.
-    os.environ.setdefault("DSTA_DEBUG", "0")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsta.settings")
+from benchenv import setup_django  # noqa: E402
 
 
 def main() -> int:
@@ -51,21 +36,14 @@ def main() -> int:
     parser.add_argument("--producers", type=int, default=2, help="threads committing events concurrently")
     args = parser.parse_args()
 
-    configure_environment()
-    import django
-
-    django.setup()
+    setup_django()
     import redis
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connections, transaction
 
     from dsta.kernel.tests import processes
     from dsta.kernel.tests.probe import EFFECT_ALIAS, effect_counts, publish_pings, reset_effects
 
-    with open(os.devnull, "w") as quiet:
-        call_command("bootstrap_db", verbosity=0, stdout=quiet)
-        call_command("migrate_domains", verbosity=0, stdout=quiet)
     broker = redis.Redis.from_url(settings.REDIS_URL)
 
     def clean() -> None:

@@ -18,31 +18,17 @@ and no bookkeeping, to show what the Decimal-exact bookkeeping costs.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchenv import configure_environment, setup_django  # noqa: E402
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def configure_environment() -> None:
-    admin = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/dsta")
-    parts = urlsplit(admin)
-    name = parts.path.lstrip("/")
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name.removesuffix('_bench')}_bench"))
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
-    os.environ["REDIS_URL"] = redis_url.rsplit("/", 1)[0] + "/14"
-    os.environ.setdefault("DSTA_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DSTA_DEBUG", "0")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsta.settings")
 
 
 def book():  # type: ignore[no-untyped-def]
@@ -130,16 +116,9 @@ def naive_reference(count: int) -> float:
 
 
 def persisted(count: int) -> float:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    setup_django()
     from dsta.exchange import api
 
-    with open(os.devnull, "w") as quiet:
-        call_command("bootstrap_db", verbosity=0, stdout=quiet)
-        call_command("migrate_domains", verbosity=0, stdout=quiet)
     api.paper_reset(seed=7)
     api.paper_deposit(asset="USDT", amount=Decimal(10**9))
     api.paper_deposit(asset="BTC", amount=Decimal(10**6))
