@@ -100,8 +100,10 @@ def test_a_job_already_running_elsewhere_is_left_alone():
         job = services.ingestion_job_run(job_id=job_id, source=REPLAY, page_size=100)
         assert (job.status, job.pages) == ("pending", 0) and stored() == []
     finally:
-        other.close()  # the holder goes away: its lock with it
-    assert services.ingestion_job_run(job_id=job_id, source=REPLAY, page_size=100).status == "done"
+        other.close()  # the holder goes away: its lock with it, once the server has ended its session
+    assert processes.wait_until(
+        lambda: services.ingestion_job_run(job_id=job_id, source=REPLAY, page_size=100).status == "done", timeout=10
+    )
 
 
 @pytest.mark.django_db(databases=["data"])
