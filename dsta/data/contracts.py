@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 TIMEFRAME_SECONDS = {
     "1m": 60,
@@ -24,6 +24,9 @@ TIMEFRAME_SECONDS = {
     "12h": 43200,
     "1d": 86400,
 }
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,8 @@ class CandleFrame:
 
     def to_pandas(self) -> pd.DataFrame:
         """A DataFrame indexed by tz-aware open time (columns open, high, low, close, volume, is_synthetic)."""
+        import pandas as pd  # on use only: pandas costs seconds at every process start
+
         index = pd.DatetimeIndex(self.open_time, name="open_time").tz_localize("UTC")
         columns = {name: getattr(self, name) for name in ("open", "high", "low", "close", "volume", "is_synthetic")}
         return pd.DataFrame(columns, index=index, copy=False)

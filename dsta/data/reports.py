@@ -3,52 +3,40 @@ Django's `reports` storage (filesystem under STATE_DIR/reports, or S3-compatible
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
-import matplotlib
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 
-matplotlib.use("Agg")  # no display on servers and workers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from django.core.files.base import ContentFile  # noqa: E402
-from django.core.files.storage import storages  # noqa: E402
-
-from dsta.data import selectors  # noqa: E402
-from dsta.data.contracts import CorrelationMatrix, PerformanceMetrics  # noqa: E402
-from dsta.data.models import Report  # noqa: E402
-from dsta.kernel.clock import utc_now  # noqa: E402
+from dsta.data import selectors
+from dsta.data.charts import png_data_uri, pyplot
+from dsta.data.contracts import CorrelationMatrix, PerformanceMetrics
+from dsta.data.models import Report
+from dsta.kernel.clock import utc_now
 
 ALIAS = "data"
 CORRELATION_WINDOW = 720
 
 
-def _png(figure: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def _equity_chart(curves: dict[str, tuple[list, list, list]]) -> str:
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=[3, 1])
+    figure, (top, bottom) = pyplot().subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=[3, 1])
     for symbol, (times, equity, drawdown) in curves.items():
         top.plot(times, equity, label=symbol, linewidth=1)
         bottom.plot(times, np.asarray(drawdown) * 100, linewidth=1)
     top.set_ylabel("equity (buy and hold of 10,000)")
     top.legend(loc="upper left")
     bottom.set_ylabel("drawdown %")
-    return _png(figure)
+    return png_data_uri(figure, dpi=90)
 
 
 def _correlation_chart(matrix: CorrelationMatrix) -> str:
-    figure, axis = plt.subplots(figsize=(5, 4))
+    figure, axis = pyplot().subplots(figsize=(5, 4))
     image = axis.imshow(np.array(matrix.full_period), vmin=-1, vmax=1, cmap="RdBu_r")
     axis.set_xticks(range(len(matrix.symbols)), matrix.symbols, rotation=45)
     axis.set_yticks(range(len(matrix.symbols)), matrix.symbols)
     figure.colorbar(image)
-    return _png(figure)
+    return png_data_uri(figure, dpi=90)
 
 
 METRIC_ROWS = [

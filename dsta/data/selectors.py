@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from django.db import connections
 from django.db.models import Count, Max, Min
 
@@ -179,6 +178,8 @@ def quality_report_series(
 
 def quality_report_file(*, path: Path, timeframe: str, outlier_z: float = quality.DEFAULT_OUTLIER_Z) -> QualityReport:
     """The same rules over an OHLCV file as it is (before import; unsorted or duplicated rows are reported)."""
+    import pandas as pd  # here, not at module level: pandas costs seconds at every process start
+
     table = pd.read_csv(path, dtype={"timestamp": "int64"})
     columns = {name: table[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close", "volume")}
     return quality_report_arrays(

@@ -7,12 +7,14 @@ import functools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import pandas as pd
 from django.conf import settings
 
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleBar
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CandleSource(Protocol):
@@ -64,6 +66,8 @@ class CsvCandleSource:
 
 @functools.lru_cache(maxsize=16)
 def _read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd  # on use only: pandas costs seconds at every process start
+
     if not path.is_file():
         return pd.DataFrame(columns=["timestamp", "open", "high", "low", "close", "volume"])
     return pd.read_csv(path, dtype=str)  # text: the prices stay exact Decimals

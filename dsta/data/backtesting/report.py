@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dsta.data.backtesting.accounting import TradeRecord
 from dsta.data.bars import Bars
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from dsta.data.charts import png_data_uri, pyplot
 
 MAX_POINTS = 4_000  # plotted points per line; longer series are strided
-
-
-def _png(figure: Figure) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def render_report(
@@ -37,12 +23,7 @@ def render_report(
     metrics: dict[str, float | int],
     settings: dict[str, object],
 ) -> str:
-    # Imported on first use: matplotlib costs seconds at start-up of every worker and web process.
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     times = bars.time_ms.astype("datetime64[ms]")
     stride = max(1, len(bars) // MAX_POINTS)
     figure, (price_axis, equity_axis, drawdown_axis) = plt.subplots(
@@ -79,7 +60,7 @@ def render_report(
     drawdown_axis.fill_between(times[::stride], drawdown[::stride], 0, color="#d73027", alpha=0.4)
     drawdown_axis.set_ylabel("drawdown %")
     figure.suptitle(title)
-    chart = _png(figure)
+    chart = png_data_uri(figure, dpi=110)
 
     def row(name: str, value: object) -> str:
         shown_value = f"{value:,.4f}" if isinstance(value, float) else str(value)
@@ -99,7 +80,7 @@ td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}}</style></
 <body><h1>{html.escape(title)}</h1>
 <h2>Settings</h2><table>{"".join(row(k, v) for k, v in settings.items())}</table>
 <h2>Metrics</h2><table>{"".join(row(k, v) for k, v in metrics.items())}</table>
-<h2>Charts</h2><img alt="price with trades, equity and drawdown" src="data:image/png;base64,{chart}">
+<h2>Charts</h2><img alt="price with trades, equity and drawdown" src="{chart}">
 <h2>Trades</h2><table><tr><th>entry</th><th>exit</th><th>side</th><th>qty</th><th>entry price</th>
 <th>exit price</th><th>pnl</th><th>return</th><th>exit</th></tr>{trade_rows}</table>{more}
 </body></html>"""
