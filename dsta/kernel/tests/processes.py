@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dsta.kernel.management.commands.run_worker import WORKER_IDLE_POLL_MS
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -62,8 +64,9 @@ def relay(log_dir: Path, *, name: str = "relay", **env: str) -> Child:
 def worker(
     log_dir: Path, *, modules: tuple[str, ...] = (), threads: int = 4, name: str = "worker", **env: str
 ) -> Child:
-    argv = [sys.executable, "manage.py", "run_worker", "--processes", "1", "--threads", str(threads), *modules]
-    return Child(name, argv, child_env(**env), log_dir)
+    # dramatiq directly, as `manage.py run_worker` ends up doing: skipping a Django start halves the boot time.
+    argv = [sys.executable, "-m", "dramatiq", "dsta.worker", *modules, "--processes", "1", "--threads", str(threads)]
+    return Child(name, argv, child_env(dramatiq_worker_timeout=str(WORKER_IDLE_POLL_MS), **env), log_dir)
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.1) -> bool:
