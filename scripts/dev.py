@@ -228,6 +228,17 @@ def ensure_admin(env: dict[str, str]) -> str:
 
 
 def command_up() -> int:
+    """Run the app; whatever way it ends (Ctrl-C during start-up included), embedded services stop with it."""
+    try:
+        return _run_app()
+    finally:
+        if "DATABASE_URL" not in os.environ:
+            stop_postgres()
+        if "REDIS_URL" not in os.environ:
+            stop_redis()
+
+
+def _run_app() -> int:
     started = time.monotonic()
     env = embedded_environment(redis_db=0)
     manage(env, "bootstrap_db")
@@ -279,10 +290,6 @@ def command_up() -> int:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-    if "DATABASE_URL" not in os.environ:
-        stop_postgres()
-    if "REDIS_URL" not in os.environ:
-        stop_redis()
     return exit_code
 
 
