@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dramatiq
+
 from dsta.data.events import CandleClosed
+from dsta.exchange.contracts import FillView, OrderSide
+from dsta.exchange.contracts import OrderStatus as ExchangeStatus
+from dsta.exchange.events import FillRecorded, OrderUpdated
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
-from dsta.trading import services
+from dsta.trading import orders, services
 
 
 @event_handler(consumer="trading.mark_prices", events=[CandleClosed], using="trading")
@@ -22,3 +27,42 @@ def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     services.signals_on_candle(
         exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
     )
+
+
+@event_handler(consumer="trading.exchange_orders", events=[OrderUpdated], using="trading")
+def on_exchange_order_updated(envelope: EventEnvelope) -> None:
+    update = envelope.decode(OrderUpdated)
+    orders.order_exchange_update(
+        client_order_id=update.client_order_id,
+        status=ExchangeStatus(update.status),
+        filled=update.filled,
+        average_price=update.average_price,
+        exchange_order_id=update.exchange_order_id,
+    )
+
+
+@event_handler(consumer="trading.exchange_fills", events=[FillRecorded], using="trading")
+def on_exchange_fill(envelope: EventEnvelope) -> None:
+    fill = envelope.decode(FillRecorded)
+    orders.fill_record(
+        fill=FillView(
+            venue=fill.venue,
+            fill_id=fill.fill_id,
+            exchange_order_id=fill.exchange_order_id,
+            client_order_id=fill.client_order_id,
+            symbol=fill.symbol,
+            side=OrderSide(fill.side),
+            price=fill.price,
+            amount=fill.amount,
+            fee=fill.fee,
+            fee_asset=fill.fee_asset,
+            is_maker=fill.is_maker,
+            timestamp=fill.timestamp,
+        )
+    )
+
+
+@dramatiq.actor(queue_name="trading", max_retries=3)
+def resume_orders() -> None:
+    """Finish orders a crash or a transient exchange error left open (schedule it, or send after a restart)."""
+    orders.orders_resume()

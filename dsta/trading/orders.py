@@ -296,18 +296,55 @@ def order_record_exchange_view(order_id: int, view: OrderView) -> Order:
     ]
     with transaction.atomic(using=ALIAS):
         order = _locked(order_id)
-        order.exchange_order_id = view.exchange_order_id
-        order.last_error = ""
         for fill in fills:
             _apply_fill(order, fill)
-        order.filled_quantity = view.filled
-        order.average_price = view.average_price
-        order.save(using=ALIAS)
-        target = _FROM_EXCHANGE[view.status]
-        # an exchange still saying "open" about a partly filled order is no step back
-        if target != order.status and order.status not in FINAL and target != S.SUBMITTED:
-            transition(order, target, reason=f"exchange {view.status.value}")
+        _confirm(order, view.status, view.filled, view.average_price, view.exchange_order_id)
     return order
+
+
+def order_exchange_update(
+    *,
+    client_order_id: str,
+    status: ExchangeStatus,
+    filled: Decimal,
+    average_price: Decimal | None,
+    exchange_order_id: str,
+) -> bool:
+    """An `exchange.order_updated` event for one of our orders; False when the order is not ours."""
+    with transaction.atomic(using=ALIAS):
+        order = Order.objects.using(ALIAS).select_for_update().filter(client_order_id=client_order_id).first()
+        if order is None:
+            return False
+        _confirm(order, status, filled, average_price, exchange_order_id)
+    return True
+
+
+def fill_record(*, fill: FillView) -> bool:
+    """An `exchange.fill` event: store it once against its order and move the position. False when the fill
+    is known already or the order is not ours."""
+    with transaction.atomic(using=ALIAS):
+        order = Order.objects.using(ALIAS).select_for_update().filter(client_order_id=fill.client_order_id).first()
+        if order is None:
+            return False
+        applied = _apply_fill(order, fill)
+        order.save(using=ALIAS)
+    return applied
+
+
+def _confirm(
+    order: Order, status: ExchangeStatus, filled: Decimal, average_price: Decimal | None, exchange_order_id: str
+) -> None:
+    if order.status in (S.NEW, S.PENDING_RISK):
+        return  # an exchange answer cannot overtake our own risk step
+    order.exchange_order_id = exchange_order_id or order.exchange_order_id
+    order.last_error = ""
+    if filled >= order.filled_quantity:  # events may arrive after a newer direct read
+        order.filled_quantity, order.average_price = filled, average_price
+    order.save(using=ALIAS)
+    target = _FROM_EXCHANGE[status]
+    # an exchange still saying "open" about a partly filled order is no step back
+    if target != order.status and order.status not in FINAL and target != S.SUBMITTED:
+        transition(order, target, reason=f"exchange {status.value}")
 
 
 def order_place(new: NewOrder) -> Order:

@@ -178,3 +178,23 @@ def test_reconcile_reports_and_repairs_drift_from_exchange_truth(paper):
     orders.positions_reconcile(exchange="paper", repair=True, actor_id=None)
     assert Position.objects.using("trading").get(symbol=SYMBOL).quantity == D(2)
     assert orders.positions_reconcile(exchange="paper", repair=False, actor_id=None).positions == []
+
+
+def test_exchange_events_fill_a_resting_order_exactly_once(paper):
+    import dsta.trading.actors  # noqa: F401  (registers the handlers)
+    from dsta.kernel.handlers import deliver
+    from dsta.kernel.relay import Relay
+
+    exchange_domain = next(domain for domain in DOMAINS if domain.alias == "exchange")
+    relay = Relay(domains=[exchange_domain], batch_size=1000)
+    order = orders.order_place(new(order_type="limit", price="98"))
+    feed_book("97", "97.5")  # crosses: the paper venue fills it and publishes exchange.fill + order_updated
+    envelopes = relay.claim(exchange_domain)
+    assert {"exchange.fill", "exchange.order_updated"} <= {envelope.name for envelope in envelopes}
+    deliver(envelopes)
+    deliver(envelopes)  # redelivery: the inbox and the unique fill id keep it at one effect
+    stored = Order.objects.using("trading").get(pk=order.pk)
+    assert stored.status == "filled" and stored.filled_quantity == D(1)
+    assert Fill.objects.using("trading").filter(order=stored).count() == 1
+    position = Position.objects.using("trading").get(symbol=SYMBOL)
+    assert position.quantity == D(1) and position.average_price == D(98)
