@@ -444,8 +444,8 @@ def _mark(exchange: str, symbol: str) -> Decimal | None:
     return rows.get(exchange) or next(iter(rows.values()), None)
 
 
-def pnl_snapshot_take(*, at: datetime | None = None) -> list[PnlSnapshot]:
-    """P&L per market (realised, unrealised at the mark, fees) and a total row (symbol "")."""
+def pnl_compute(*, at: datetime | None = None) -> list[PnlSnapshot]:
+    """P&L per market (realised, unrealised at the mark, fees) and a total row (symbol ""), unsaved."""
     moment = at or utc_now()
     rows: list[PnlSnapshot] = []
     for position in Position.objects.using(ALIAS).order_by("exchange", "symbol"):
@@ -471,8 +471,13 @@ def pnl_snapshot_take(*, at: datetime | None = None) -> list[PnlSnapshot]:
         unrealised_pnl=sum((row.unrealised_pnl for row in rows), ZERO),
         fees=sum((row.fees for row in rows), ZERO),
     )
+    return [*rows, total]
+
+
+def pnl_snapshot_take(*, at: datetime | None = None) -> list[PnlSnapshot]:
+    """Store the portfolio P&L now (schedule it for a P&L history)."""
     with transaction.atomic(using=ALIAS):
-        return PnlSnapshot.objects.using(ALIAS).bulk_create([*rows, total])
+        return PnlSnapshot.objects.using(ALIAS).bulk_create(pnl_compute(at=at))
 
 
 # -- reconciliation -----------------------------------------------------------------------------------------
