@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q
 
 from dsta.exchange import api as exchange_api
@@ -35,7 +35,6 @@ from dsta.trading import risk
 from dsta.trading.events import OrderStatusChanged, RiskViolationRaised
 from dsta.trading.models import (
     OPEN_STATUSES,
-    CircuitBreaker,
     Fill,
     MarkPrice,
     Order,
@@ -129,32 +128,36 @@ def current_limits() -> risk.RiskLimits:
     )
 
 
+_SNAPSHOT_SQL = """
+SELECT
+    (SELECT coalesce(json_object_agg(symbol, quantity::text), '{}') FROM position WHERE exchange = %(exchange)s),
+    (SELECT coalesce(json_agg(json_build_array(exchange, symbol, price::text)), '[]') FROM mark_price),
+    (SELECT count(*) FROM "order"
+      WHERE exchange = %(exchange)s AND status IN ('submitted', 'partially_filled') AND id <> %(exclude)s),
+    (SELECT count(*) FROM "order" WHERE created_at >= now() - interval '1 minute' AND id <> %(exclude)s),
+    (SELECT json_build_array(is_open, reason) FROM circuit_breaker WHERE id = 1)
+"""
+
+
 def book_snapshot(*, exchange: str, exclude_order_id: int | None = None) -> risk.BookSnapshot:
-    """The account as the risk check sees it, from the database: positions, marks, open orders, order rate."""
-    positions = {
-        symbol: quantity
-        for symbol, quantity in Position.objects.using(ALIAS)
-        .filter(exchange=exchange)
-        .values_list("symbol", "quantity")
-    }
+    """The account as the risk check sees it, read in one round trip: positions, marks, open orders, order
+    rate in the last minute, breaker."""
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(_SNAPSHOT_SQL, {"exchange": exchange, "exclude": exclude_order_id or 0})
+        positions, marks, open_orders, last_minute, breaker = cursor.fetchone()
     # The venue's own marks win; other venues' marks stand in (the paper venue trades at real prices).
     prices: dict[str, Decimal] = {}
-    for venue, symbol, price in MarkPrice.objects.using(ALIAS).values_list("exchange", "symbol", "price"):
+    for venue, symbol, price in marks:
         if venue == exchange or symbol not in prices:
-            prices[symbol] = price
-    orders = Order.objects.using(ALIAS)
-    if exclude_order_id is not None:
-        orders = orders.exclude(pk=exclude_order_id)
-    open_orders = orders.filter(exchange=exchange, status__in=OPEN_STATUSES).count()
-    last_minute = orders.filter(created_at__gte=utc_now() - timedelta(minutes=1)).count()
-    breaker = CircuitBreaker.objects.using(ALIAS).filter(pk=1).first()
+            prices[symbol] = Decimal(price)
+    is_open, reason = breaker or (False, "")
     return risk.BookSnapshot(
-        positions=positions,
+        positions={symbol: Decimal(quantity) for symbol, quantity in positions.items()},
         last_prices=prices,
         open_orders=open_orders,
         orders_last_minute=last_minute,
-        halted=bool(breaker and breaker.is_open),
-        halt_reason=breaker.reason if breaker else "",
+        halted=is_open,
+        halt_reason=reason,
     )
 
 
@@ -289,11 +292,16 @@ def order_submit_step(order_id: int) -> Order:
 
 def order_record_exchange_view(order_id: int, view: OrderView) -> Order:
     """Step 4 (confirm): store the exchange's answer and the order's new fills; move the status with it."""
-    fills = [
-        fill
-        for fill in exchange_api.fills_list(venue=view.venue, symbol=view.symbol)
-        if fill.client_order_id == view.client_order_id
-    ]
+    # nothing filled: no need to read the venue's fills (that list grows with the account's history)
+    fills = (
+        [
+            fill
+            for fill in exchange_api.fills_list(venue=view.venue, symbol=view.symbol)
+            if fill.client_order_id == view.client_order_id
+        ]
+        if view.filled > ZERO
+        else []
+    )
     with transaction.atomic(using=ALIAS):
         order = _locked(order_id)
         for fill in fills:
