@@ -116,7 +116,8 @@ def main() -> int:
 
     print(f"{count} market orders on the paper venue, one process, one connection per domain")
     print(
-        f"reference: bare paper order_submit   p50 {percentile(bare, 0.5):6.2f} ms  p99 {percentile(bare, 0.99):6.2f} ms"
+        f"reference: bare paper order_submit   p50 {percentile(bare, 0.5):6.2f} ms  "
+        f"p99 {percentile(bare, 0.99):6.2f} ms"
     )
     print(
         f"risk step from the database          p50 {percentile(risk_step, 0.5):6.2f} ms  "

@@ -66,3 +66,15 @@ def on_exchange_fill(envelope: EventEnvelope) -> None:
 def resume_orders() -> None:
     """Finish orders a crash or a transient exchange error left open (schedule it, or send after a restart)."""
     orders.orders_resume()
+
+
+@dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
+def twap_slice(parent_id: int, index: int) -> None:
+    """Place one TWAP slice, then schedule the next one `interval_seconds` later."""
+    parent = orders.twap_place_slice(parent_id, index)
+    if parent.slices is not None and index + 1 < parent.slices and parent.status not in orders.FINAL:
+        twap_slice.send_with_options(args=(parent_id, index + 1), delay=(parent.interval_seconds or 0) * 1000)
+
+
+def twap_start(parent_id: int) -> None:
+    twap_slice.send(parent_id, 0)

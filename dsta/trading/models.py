@@ -167,6 +167,11 @@ class Order(models.Model):
     last_error = models.CharField(max_length=300, blank=True, default="")
     strategy_instance_id = models.BigIntegerField(null=True, blank=True)
     user_id = models.BigIntegerField(null=True, blank=True)
+    # TWAP: the parent carries the plan and is never sent itself; its slices are child orders
+    algo = models.CharField(max_length=8, blank=True, default="")
+    slices = models.PositiveIntegerField(null=True, blank=True)
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -207,6 +207,7 @@ class NewOrder:
     client_order_id: str = ""
     strategy_instance_id: int | None = None
     user_id: int | None = None
+    parent_id: int | None = None
 
 
 def order_create(new: NewOrder) -> Order:
@@ -237,6 +238,7 @@ def order_create(new: NewOrder) -> Order:
                 "price": new.price,
                 "strategy_instance_id": new.strategy_instance_id,
                 "user_id": new.user_id,
+                "parent_id": new.parent_id,
             },
         )
     return order
@@ -264,8 +266,8 @@ def order_submit_step(order_id: int) -> Order:
     """Step 3: send a `submitted` order to the exchange under its client_order_id and record the answer.
     Business errors reject it; transient errors leave it `submitted` for `orders_resume`."""
     order = Order.objects.using(ALIAS).get(pk=order_id)
-    if order.status != S.SUBMITTED:
-        return order
+    if order.status != S.SUBMITTED or order.algo:
+        return order  # an algo parent is worked through its children
     request = OrderRequest(
         symbol=order.symbol,
         side=OrderSide(order.side),
@@ -367,7 +369,8 @@ def orders_resume() -> int:
     step, `submitted` ones are re-submitted with the same client_order_id (the exchange returns the order it
     already has), `partially_filled` ones are re-read. Returns how many orders it touched."""
     touched = 0
-    for order_id, status in Order.objects.using(ALIAS).exclude(status__in=FINAL).values_list("id", "status"):
+    active = Order.objects.using(ALIAS).exclude(status__in=FINAL).filter(algo="")
+    for order_id, status in active.values_list("id", "status"):
         if status == S.NEW:
             order_risk_step(order_id)
             order_submit_step(order_id)
@@ -399,6 +402,13 @@ def order_cancel(order_id: int, *, actor_id: int | None) -> Order:
         raise IllegalTransition(f"order {order_id} is already {order.status}")
     if order.status not in OPEN_STATUSES:
         raise IllegalTransition(f"order {order_id} is {order.status}; only submitted orders can be cancelled")
+    if order.algo:
+        # the parent is never at the exchange: cancelling it stops the slices not yet placed
+        with transaction.atomic(using=ALIAS):
+            order = _locked(order_id)
+            if order.status in OPEN_STATUSES:
+                transition(order, S.CANCELLED, reason="cancelled; remaining slices not placed")
+        return order
     try:
         view = exchange_api.order_cancel(venue=order.exchange, client_order_id=order.client_order_id)
     except OrderNotFound:
@@ -549,3 +559,84 @@ def positions_reconcile(*, exchange: str, repair: bool, actor_id: int | None) ->
         unknown_open_orders=sorted(exchange_open - local_open),
         missing_open_orders=sorted(local_open - exchange_open),
     )
+
+
+# -- TWAP ---------------------------------------------------------------------------------------------------
+
+QUANTUM = Decimal("0.0000000001")
+
+
+def twap_create(new: NewOrder, *, slices: int, duration_seconds: int) -> Order:
+    """A parent order risk-checked at its full size, to be worked as `slices` market child orders spread
+    evenly over `duration_seconds` (the `twap_slice` actor places them). Returns the parent."""
+    errors: dict[str, str] = {}
+    if not 1 <= slices <= 1000:
+        errors["slices"] = "between 1 and 1000"
+    if not 0 <= duration_seconds <= 7 * 86400:
+        errors["duration_seconds"] = "between 0 and 604800"
+    if new.order_type != "market":
+        errors["order_type"] = "TWAP slices are market orders"
+    if errors:
+        raise OrderInputError(errors)
+    parent = order_create(new)
+    Order.objects.using(ALIAS).filter(pk=parent.pk, algo="").update(
+        algo="twap", slices=slices, interval_seconds=duration_seconds // slices if slices else 0
+    )
+    return order_risk_step(parent.pk)
+
+
+def twap_slice_quantity(parent: Order, index: int) -> Decimal:
+    """Equal slices, quantised; the last one takes the remainder so the slices sum to the parent exactly."""
+    assert parent.slices
+    even = (parent.quantity / parent.slices).quantize(QUANTUM, rounding="ROUND_DOWN")
+    return parent.quantity - even * (parent.slices - 1) if index == parent.slices - 1 else even
+
+
+def twap_place_slice(parent_id: int, index: int) -> Order:
+    """Place slice `index` of a TWAP parent (idempotent: the child's client_order_id is derived from the
+    parent's, so a redelivered message finds the child it already placed) and roll the children up."""
+    parent = Order.objects.using(ALIAS).get(pk=parent_id)
+    if parent.algo != "twap" or parent.status not in OPEN_STATUSES:
+        return parent  # rejected by risk, cancelled, or done
+    child = order_create(
+        NewOrder(
+            exchange=parent.exchange,
+            symbol=parent.symbol,
+            side=parent.side,
+            order_type="market",
+            quantity=twap_slice_quantity(parent, index),
+            client_order_id=f"{parent.client_order_id}-{index}",
+            strategy_instance_id=parent.strategy_instance_id,
+            user_id=parent.user_id,
+            parent_id=parent.pk,
+        )
+    )
+    order_risk_step(child.pk)
+    order_submit_step(child.pk)
+    return twap_roll_up(parent_id)
+
+
+def twap_roll_up(parent_id: int) -> Order:
+    """The parent's fill, price and fees from its children; final once every slice is placed and final."""
+    with transaction.atomic(using=ALIAS):
+        parent = _locked(parent_id)
+        children = list(Order.objects.using(ALIAS).filter(parent_id=parent_id))
+        filled = sum((child.filled_quantity for child in children), ZERO)
+        notional = sum((child.filled_quantity * (child.average_price or ZERO) for child in children), ZERO)
+        parent.filled_quantity = filled
+        parent.average_price = notional / filled if filled else None
+        parent.fees = sum((child.fees for child in children), ZERO)
+        parent.save(using=ALIAS)
+        done = len(children) == parent.slices and all(child.status in FINAL for child in children)
+        if parent.status in FINAL:
+            return parent
+        if done and filled == parent.quantity:
+            transition(parent, S.FILLED, reason="every slice filled")
+        elif done:
+            target = S.CANCELLED if filled else S.REJECTED
+            if parent.status == S.PARTIALLY_FILLED and target == S.REJECTED:
+                target = S.CANCELLED
+            transition(parent, target, reason=f"slices done, {filled} of {parent.quantity} filled")
+        elif filled and parent.status == S.SUBMITTED:
+            transition(parent, S.PARTIALLY_FILLED, reason="a slice filled")
+    return parent

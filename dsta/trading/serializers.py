@@ -148,6 +148,16 @@ class OrderIntentSerializer(serializers.Serializer):
 class OrderCreateSerializer(OrderIntentSerializer):
     client_order_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
     strategy_instance_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    twap_slices = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    twap_duration_seconds = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False)
+
+    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+        attrs = super().validate(attrs)
+        if ("twap_slices" in attrs) != ("twap_duration_seconds" in attrs):
+            raise serializers.ValidationError({"twap_slices": ["give both twap_slices and twap_duration_seconds"]})
+        if "twap_slices" in attrs and attrs["order_type"] != "market":
+            raise serializers.ValidationError({"order_type": ["TWAP slices are market orders"]})
+        return attrs
 
 
 class OrderTransitionSerializer(serializers.ModelSerializer):
@@ -178,6 +188,10 @@ class OrderSerializer(serializers.ModelSerializer):
             "last_error",
             "strategy_instance_id",
             "user_id",
+            "algo",
+            "slices",
+            "interval_seconds",
+            "parent_id",
             "created_at",
             "updated_at",
             "transitions",

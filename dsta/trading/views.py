@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from dsta.core import api as core_api
 from dsta.exchange.contracts import ExchangeError
 from dsta.trading import orders, services
+from dsta.trading.actors import twap_start
 from dsta.trading.models import CircuitBreaker, Fill, Order, Position, RiskViolation, Signal, StrategyInstance
 from dsta.trading.serializers import (
     CircuitBreakerSerializer,
@@ -175,20 +176,26 @@ class OrdersView(APIView):
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        new = orders.NewOrder(
+            exchange=data["exchange"],
+            symbol=data["symbol"],
+            side=data["side"],
+            order_type=data["order_type"],
+            quantity=data["quantity"],
+            price=data.get("price"),
+            client_order_id=data.get("client_order_id", ""),
+            strategy_instance_id=data.get("strategy_instance_id"),
+            user_id=request.user.pk,
+        )
         try:
-            order = orders.order_place(
-                orders.NewOrder(
-                    exchange=data["exchange"],
-                    symbol=data["symbol"],
-                    side=data["side"],
-                    order_type=data["order_type"],
-                    quantity=data["quantity"],
-                    price=data.get("price"),
-                    client_order_id=data.get("client_order_id", ""),
-                    strategy_instance_id=data.get("strategy_instance_id"),
-                    user_id=request.user.pk,
+            if "twap_slices" in data:
+                order = orders.twap_create(
+                    new, slices=data["twap_slices"], duration_seconds=data["twap_duration_seconds"]
                 )
-            )
+                if order.status == "submitted":
+                    twap_start(order.pk)  # the worker places the slices
+            else:
+                order = orders.order_place(new)
         except orders.OrderInputError as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         core_api.audit_record(

@@ -108,3 +108,22 @@ def test_reconcile_reports_then_repairs(api):
     assert repaired["positions"][0]["repaired"] is True
     assert D(api.get("/api/v1/positions/BTC-USDT").json()[0]["quantity"]) == D(1)
     assert post(api, "/api/v1/positions/reconcile", {"exchange": "nowhere"}).status_code == 400
+
+
+def test_a_twap_order_is_accepted_as_a_parent_and_bad_plans_are_400(api):
+    import dramatiq
+
+    from dsta.trading import orders
+
+    dramatiq.get_broker().flush("trading")
+    body = {**BUY, "quantity": "2", "twap_slices": 4, "twap_duration_seconds": 60}
+    parent = post(api, "/api/v1/orders", body)
+    assert parent.status_code == 201, parent.content
+    assert (parent.json()["algo"], parent.json()["slices"], parent.json()["interval_seconds"]) == ("twap", 4, 15)
+    assert dramatiq.get_broker().client.llen("dramatiq:trading") == 1  # the first slice is queued
+    orders.twap_place_slice(parent.json()["id"], 0)  # what the worker does with it
+    assert [D(f["quantity"]) for f in api.get("/api/v1/fills").json()] == [D("0.5")]
+    dramatiq.get_broker().flush("trading")
+    assert post(api, "/api/v1/orders", {**BUY, "twap_slices": 4}).status_code == 400
+    bad = post(api, "/api/v1/orders", {**body, "order_type": "limit", "price": "99"})
+    assert bad.status_code == 400 and "order_type" in bad.json()
