@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connections
 
 from dsta.domains import DOMAINS
@@ -122,7 +124,9 @@ def test_crash_between_persist_and_confirm_never_duplicates_the_exchange_order(p
     request = OrderRequest(SYMBOL, OrderSide.BUY, OrderType.LIMIT, D(1), "crash-1", D("98"))
     exchange_api.order_submit(venue="paper", request=request)
     assert Order.objects.using("trading").get(pk=order.pk).exchange_order_id == ""
-    assert orders.orders_resume() == 1
+    out = StringIO()
+    call_command("orders_resume", stdout=out)
+    assert out.getvalue().strip() == "1 unfinished orders resumed"
     assert orders.orders_resume() == 1  # still open: re-read, still not resubmitted
     open_orders = exchange_api.orders_open_list(venue="paper", symbol=SYMBOL)
     assert [view.client_order_id for view in open_orders] == ["crash-1"]
