@@ -10,7 +10,10 @@ from dsta.exchange.contracts import OrderStatus as ExchangeStatus
 from dsta.exchange.events import FillRecorded, OrderUpdated
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
-from dsta.trading import orders, services
+from dsta.trading import services
+
+# `orders` reaches the exchange facade and so ccxt (seconds to import): loaded in the handlers, keeping
+# worker start fast.
 
 
 @event_handler(consumer="trading.mark_prices", events=[CandleClosed], using="trading")
@@ -31,6 +34,8 @@ def run_strategies_on_candle(envelope: EventEnvelope) -> None:
 
 @event_handler(consumer="trading.exchange_orders", events=[OrderUpdated], using="trading")
 def on_exchange_order_updated(envelope: EventEnvelope) -> None:
+    from dsta.trading import orders
+
     update = envelope.decode(OrderUpdated)
     orders.order_exchange_update(
         client_order_id=update.client_order_id,
@@ -43,6 +48,8 @@ def on_exchange_order_updated(envelope: EventEnvelope) -> None:
 
 @event_handler(consumer="trading.exchange_fills", events=[FillRecorded], using="trading")
 def on_exchange_fill(envelope: EventEnvelope) -> None:
+    from dsta.trading import orders
+
     fill = envelope.decode(FillRecorded)
     orders.fill_record(
         fill=FillView(
@@ -65,12 +72,16 @@ def on_exchange_fill(envelope: EventEnvelope) -> None:
 @dramatiq.actor(queue_name="trading", max_retries=3)
 def resume_orders() -> None:
     """Finish orders a crash or a transient exchange error left open (schedule it, or send after a restart)."""
+    from dsta.trading import orders
+
     orders.orders_resume()
 
 
 @dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
 def twap_slice(parent_id: int, index: int) -> None:
     """Place one TWAP slice, then schedule the next one `interval_seconds` later."""
+    from dsta.trading import orders
+
     parent = orders.twap_place_slice(parent_id, index)
     if parent.slices is not None and index + 1 < parent.slices and parent.status not in orders.FINAL:
         twap_slice.send_with_options(args=(parent_id, index + 1), delay=(parent.interval_seconds or 0) * 1000)
