@@ -114,6 +114,17 @@ MATRIX = [
     Row("api/v1/risk/circuit-breaker", "GET", "/api/v1/risk/circuit-breaker", READERS),
     Row("api/v1/risk/circuit-breaker", "POST", "/api/v1/risk/circuit-breaker", TRADER_UP),
     Row("api/v1/risk/violations", "GET", "/api/v1/risk/violations", READERS),
+    # trading: orders, fills, positions, P&L
+    Row("api/v1/risk/check", "POST", "/api/v1/risk/check", TRADER_UP),
+    Row("api/v1/orders", "POST", "/api/v1/orders", TRADER_UP),
+    Row("api/v1/orders/active", "GET", "/api/v1/orders/active", READERS),
+    Row("api/v1/orders/<int:order_id>", "GET", "/api/v1/orders/999999", READERS),
+    Row("api/v1/orders/<int:order_id>/cancel", "PUT", "/api/v1/orders/999999/cancel", TRADER_UP),
+    Row("api/v1/fills", "GET", "/api/v1/fills", READERS),
+    Row("api/v1/positions", "GET", "/api/v1/positions", READERS),
+    Row("api/v1/positions/reconcile", "POST", "/api/v1/positions/reconcile", TRADER_UP),
+    Row("api/v1/positions/<str:symbol>", "GET", "/api/v1/positions/BTC-USDT", READERS),
+    Row("api/v1/portfolio/pnl", "GET", "/api/v1/portfolio/pnl", READERS),
 ]
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import dramatiq
+
 from dsta.data.events import CandleClosed
+from dsta.exchange.contracts import FillView, OrderSide
+from dsta.exchange.contracts import OrderStatus as ExchangeStatus
+from dsta.exchange.events import FillRecorded, OrderUpdated
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
 from dsta.trading import services
+
+# `orders` reaches the exchange facade and so ccxt (seconds to import): loaded in the handlers, keeping
+# worker start fast.
 
 
 @event_handler(consumer="trading.mark_prices", events=[CandleClosed], using="trading")
@@ -22,3 +30,62 @@ def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     services.signals_on_candle(
         exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
     )
+
+
+@event_handler(consumer="trading.exchange_orders", events=[OrderUpdated], using="trading")
+def on_exchange_order_updated(envelope: EventEnvelope) -> None:
+    from dsta.trading import orders
+
+    update = envelope.decode(OrderUpdated)
+    orders.order_exchange_update(
+        client_order_id=update.client_order_id,
+        status=ExchangeStatus(update.status),
+        filled=update.filled,
+        average_price=update.average_price,
+        exchange_order_id=update.exchange_order_id,
+    )
+
+
+@event_handler(consumer="trading.exchange_fills", events=[FillRecorded], using="trading")
+def on_exchange_fill(envelope: EventEnvelope) -> None:
+    from dsta.trading import orders
+
+    fill = envelope.decode(FillRecorded)
+    orders.fill_record(
+        fill=FillView(
+            venue=fill.venue,
+            fill_id=fill.fill_id,
+            exchange_order_id=fill.exchange_order_id,
+            client_order_id=fill.client_order_id,
+            symbol=fill.symbol,
+            side=OrderSide(fill.side),
+            price=fill.price,
+            amount=fill.amount,
+            fee=fill.fee,
+            fee_asset=fill.fee_asset,
+            is_maker=fill.is_maker,
+            timestamp=fill.timestamp,
+        )
+    )
+
+
+@dramatiq.actor(queue_name="trading", max_retries=3)
+def resume_orders() -> None:
+    """Finish orders a crash or a transient exchange error left open (schedule it, or send after a restart)."""
+    from dsta.trading import orders
+
+    orders.orders_resume()
+
+
+@dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
+def twap_slice(parent_id: int, index: int) -> None:
+    """Place one TWAP slice, then schedule the next one `interval_seconds` later."""
+    from dsta.trading import orders
+
+    parent = orders.twap_place_slice(parent_id, index)
+    if parent.slices is not None and index + 1 < parent.slices and parent.status not in orders.FINAL:
+        twap_slice.send_with_options(args=(parent_id, index + 1), delay=(parent.interval_seconds or 0) * 1000)
+
+
+def twap_start(parent_id: int) -> None:
+    twap_slice.send(parent_id, 0)

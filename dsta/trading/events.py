@@ -63,3 +63,23 @@ class SignalEmitted(DomainEvent):
 
     def aggregate_key(self) -> str:
         return f"strategy:{self.instance_id}"
+
+
+@dataclass(frozen=True)
+class OrderStatusChanged(DomainEvent):
+    event_name = "trading.order_status"
+    event_version = 1
+
+    order_id: int
+    client_order_id: str
+    exchange: str
+    symbol: str
+    side: str
+    from_status: str
+    to_status: str
+    reason: str
+    filled_quantity: Decimal
+    average_price: Decimal | None
+
+    def aggregate_key(self) -> str:
+        return f"order:{self.order_id}"

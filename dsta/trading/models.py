@@ -132,3 +132,133 @@ class Signal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_id} @ {self.bar_time}: {self.target}"
+
+
+class OrderStatus(models.TextChoices):
+    NEW = "new"
+    PENDING_RISK = "pending_risk"
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+OPEN_STATUSES = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+
+
+class Order(models.Model):
+    """An order and its persisted state; every status change is an OrderTransition and a published event."""
+
+    id = models.BigAutoField(primary_key=True)
+    client_order_id = models.CharField(max_length=64, unique=True)
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4)
+    order_type = models.CharField(max_length=8)
+    quantity = models.DecimalField(max_digits=28, decimal_places=10)
+    price = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW)
+    filled_quantity = models.DecimalField(max_digits=28, decimal_places=10, default=0)
+    average_price = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    fees = models.DecimalField(max_digits=28, decimal_places=10, default=0)
+    exchange_order_id = models.CharField(max_length=64, blank=True, default="")
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    strategy_instance_id = models.BigIntegerField(null=True, blank=True)
+    user_id = models.BigIntegerField(null=True, blank=True)
+    # TWAP: the parent carries the plan and is never sent itself; its slices are child orders
+    algo = models.CharField(max_length=8, blank=True, default="")
+    slices = models.PositiveIntegerField(null=True, blank=True)
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "order"
+        indexes = [
+            models.Index(fields=["status"], name="order_status"),
+            models.Index(fields=["-created_at"], name="order_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.side} {self.quantity} {self.symbol} [{self.status}]"
+
+
+class OrderTransition(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=300, blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "order_transition"
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status} -> {self.to_status}"
+
+
+class Fill(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    exchange = models.CharField(max_length=32)
+    exchange_fill_id = models.CharField(max_length=64)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4)
+    quantity = models.DecimalField(max_digits=28, decimal_places=10)
+    price = models.DecimalField(max_digits=28, decimal_places=10)
+    fee = models.DecimalField(max_digits=28, decimal_places=10)  # in the quote currency
+    is_maker = models.BooleanField(default=False)
+    executed_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "fill"
+        constraints = [models.UniqueConstraint(fields=["exchange", "exchange_fill_id"], name="fill_once")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange_fill_id}: {self.side} {self.quantity} {self.symbol} @ {self.price}"
+
+
+class Position(models.Model):
+    """A position per market, always the result of `positions.PositionState.apply` over its fills."""
+
+    id = models.BigAutoField(primary_key=True)
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32)
+    quantity = models.DecimalField(max_digits=28, decimal_places=10, default=0)
+    average_price = models.DecimalField(max_digits=28, decimal_places=10, default=0)
+    realised_pnl = models.DecimalField(max_digits=28, decimal_places=10, default=0)
+    fees = models.DecimalField(max_digits=28, decimal_places=10, default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "position"
+        constraints = [models.UniqueConstraint(fields=["exchange", "symbol"], name="position_market_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol} {self.quantity}"
+
+
+class PnlSnapshot(models.Model):
+    """Portfolio P&L at a moment: one row per market and one total row (symbol "")."""
+
+    id = models.BigAutoField(primary_key=True)
+    taken_at = models.DateTimeField()
+    exchange = models.CharField(max_length=32, blank=True, default="")
+    symbol = models.CharField(max_length=32, blank=True, default="")
+    quantity = models.DecimalField(max_digits=28, decimal_places=10, default=0)
+    mark_price = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    realised_pnl = models.DecimalField(max_digits=28, decimal_places=10)
+    unrealised_pnl = models.DecimalField(max_digits=28, decimal_places=10)
+    fees = models.DecimalField(max_digits=28, decimal_places=10)
+
+    class Meta:
+        db_table = "pnl_snapshot"
+        indexes = [models.Index(fields=["-taken_at"], name="pnl_snapshot_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.taken_at} {self.symbol or 'total'}"

@@ -5,7 +5,17 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from dsta.data.contracts import TIMEFRAME_SECONDS
-from dsta.trading.models import RiskLimitSet, RiskViolation, Signal, StrategyInstance
+from dsta.trading.models import (
+    Fill,
+    Order,
+    OrderTransition,
+    PnlSnapshot,
+    Position,
+    RiskLimitSet,
+    RiskViolation,
+    Signal,
+    StrategyInstance,
+)
 
 
 class StrategyInstanceSerializer(serializers.ModelSerializer):
@@ -108,3 +118,128 @@ class RiskViolationSerializer(serializers.ModelSerializer):
     class Meta:
         model = RiskViolation
         fields = ["id", "rule", "message", "limit", "actual", "symbol", "limits_version", "created_at"]
+
+
+QUANTITY = {"max_digits": 28, "decimal_places": 10}
+
+
+class OrderIntentSerializer(serializers.Serializer):
+    """An order as a client asks for it (also the body of `/risk/check`)."""
+
+    exchange = serializers.CharField(max_length=32)
+    symbol = serializers.RegexField(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}$", max_length=32)
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    order_type = serializers.ChoiceField(choices=["market", "limit"], default="market")
+    quantity = serializers.DecimalField(**QUANTITY, min_value=Decimal("0.0000000001"))
+    price = serializers.DecimalField(**QUANTITY, min_value=Decimal("0.0000000001"), required=False, allow_null=True)
+
+    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+        from dsta.exchange import api as exchange_api
+
+        if attrs["exchange"] not in {venue.name for venue in exchange_api.venues_list()}:
+            raise serializers.ValidationError({"exchange": ["unknown exchange"]})
+        if attrs["order_type"] == "limit" and attrs.get("price") is None:
+            raise serializers.ValidationError({"price": ["a limit order needs a price"]})
+        if attrs["order_type"] == "market" and attrs.get("price") is not None:
+            raise serializers.ValidationError({"price": ["a market order takes no price"]})
+        return attrs
+
+
+class OrderCreateSerializer(OrderIntentSerializer):
+    client_order_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
+    strategy_instance_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    twap_slices = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    twap_duration_seconds = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False)
+
+    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+        attrs = super().validate(attrs)
+        if ("twap_slices" in attrs) != ("twap_duration_seconds" in attrs):
+            raise serializers.ValidationError({"twap_slices": ["give both twap_slices and twap_duration_seconds"]})
+        if "twap_slices" in attrs and attrs["order_type"] != "market":
+            raise serializers.ValidationError({"order_type": ["TWAP slices are market orders"]})
+        return attrs
+
+
+class OrderTransitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderTransition
+        fields = ["from_status", "to_status", "reason", "at"]
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    transitions = OrderTransitionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "client_order_id",
+            "exchange",
+            "symbol",
+            "side",
+            "order_type",
+            "quantity",
+            "price",
+            "status",
+            "filled_quantity",
+            "average_price",
+            "fees",
+            "exchange_order_id",
+            "last_error",
+            "strategy_instance_id",
+            "user_id",
+            "algo",
+            "slices",
+            "interval_seconds",
+            "parent_id",
+            "created_at",
+            "updated_at",
+            "transitions",
+        ]
+
+
+class FillSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Fill
+        fields = [
+            "id",
+            "exchange",
+            "exchange_fill_id",
+            "order_id",
+            "symbol",
+            "side",
+            "quantity",
+            "price",
+            "fee",
+            "is_maker",
+            "executed_at",
+        ]
+
+
+class PositionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Position
+        fields = ["exchange", "symbol", "quantity", "average_price", "realised_pnl", "fees", "updated_at"]
+
+
+class PnlSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PnlSnapshot
+        fields = ["taken_at", "exchange", "symbol", "quantity", "mark_price", "realised_pnl", "unrealised_pnl", "fees"]
+
+
+class ViolationSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    message = serializers.CharField()
+    limit = serializers.CharField()
+    actual = serializers.CharField()
+
+
+class RiskCheckResultSerializer(serializers.Serializer):
+    approved = serializers.BooleanField()
+    violations = ViolationSerializer(many=True)
+
+
+class ReconcileSerializer(serializers.Serializer):
+    exchange = serializers.CharField(max_length=32)
+    repair = serializers.BooleanField(default=False)

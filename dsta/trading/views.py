@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -7,11 +9,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dsta.trading import services
-from dsta.trading.models import CircuitBreaker, RiskViolation, Signal, StrategyInstance
+from dsta.core import api as core_api
+from dsta.exchange.contracts import ExchangeError
+from dsta.trading import orders, services
+from dsta.trading.actors import twap_start
+from dsta.trading.models import CircuitBreaker, Fill, Order, Position, RiskViolation, Signal, StrategyInstance
 from dsta.trading.serializers import (
     CircuitBreakerSerializer,
+    FillSerializer,
+    OrderCreateSerializer,
+    OrderIntentSerializer,
+    OrderSerializer,
     ParametersSerializer,
+    PnlSerializer,
+    PositionSerializer,
+    ReconcileSerializer,
+    RiskCheckResultSerializer,
     RiskLimitsSerializer,
     RiskLimitsUpdateSerializer,
     RiskViolationSerializer,
@@ -103,6 +116,12 @@ class RiskLimitsView(APIView):
         values = dict(serializer.validated_data)
         reason = values.pop("reason")
         limits = services.risk_limits_update(values=values, actor_id=request.user.pk, reason=reason)
+        core_api.audit_record(
+            actor_id=request.user.pk,
+            action="trading.risk_limits.update",
+            target=f"v{limits.version}",
+            details={"reason": reason, **{key: str(value) for key, value in values.items()}},
+        )
         return Response(RiskLimitsSerializer(limits).data)
 
 
@@ -123,6 +142,12 @@ class CircuitBreakerView(APIView):
             reason=serializer.validated_data["reason"],
             actor_id=request.user.pk,
         )
+        core_api.audit_record(
+            actor_id=request.user.pk,
+            action="trading.circuit_breaker.set",
+            target="circuit-breaker",
+            details={"is_open": breaker.is_open, "reason": breaker.reason},
+        )
         return Response(CircuitBreakerSerializer(breaker).data)
 
 
@@ -133,3 +158,191 @@ class RiskViolationsView(APIView):
     def get(self, request: Request) -> Response:
         violations = RiskViolation.objects.using(ALIAS).order_by("-created_at")[:PAGE]
         return Response(RiskViolationSerializer(violations, many=True).data)
+
+
+# -- orders, fills, positions, P&L --------------------------------------------------------------------------
+
+
+def _order_response(order: Order, *, status_code: int = status.HTTP_200_OK) -> Response:
+    order = Order.objects.using(ALIAS).prefetch_related("transitions").get(pk=order.pk)
+    return Response(OrderSerializer(order).data, status=status_code)
+
+
+class OrdersView(APIView):
+    required_permission = "trading.order.create"
+
+    @extend_schema(request=OrderCreateSerializer, responses=OrderSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        new = orders.NewOrder(
+            exchange=data["exchange"],
+            symbol=data["symbol"],
+            side=data["side"],
+            order_type=data["order_type"],
+            quantity=data["quantity"],
+            price=data.get("price"),
+            client_order_id=data.get("client_order_id", ""),
+            strategy_instance_id=data.get("strategy_instance_id"),
+            user_id=request.user.pk,
+        )
+        try:
+            if "twap_slices" in data:
+                order = orders.twap_create(
+                    new, slices=data["twap_slices"], duration_seconds=data["twap_duration_seconds"]
+                )
+                if order.status == "submitted":
+                    twap_start(order.pk)  # the worker places the slices
+            else:
+                order = orders.order_place(new)
+        except orders.OrderInputError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        core_api.audit_record(
+            actor_id=request.user.pk,
+            action="trading.order.place",
+            target=order.client_order_id,
+            details={"order_id": order.pk, "status": order.status, "symbol": order.symbol, "side": order.side},
+        )
+        return _order_response(order, status_code=status.HTTP_201_CREATED)
+
+
+class OrderDetailView(APIView):
+    required_permission = "trading.read"
+
+    @extend_schema(responses=OrderSerializer)
+    def get(self, request: Request, order_id: int) -> Response:
+        return _order_response(get_object_or_404(Order.objects.using(ALIAS), pk=order_id))
+
+
+class OrderCancelView(APIView):
+    required_permission = "trading.order.cancel"
+
+    @extend_schema(request=None, responses=OrderSerializer)
+    def put(self, request: Request, order_id: int) -> Response:
+        order = get_object_or_404(Order.objects.using(ALIAS), pk=order_id)
+        try:
+            order = orders.order_cancel(order.pk, actor_id=request.user.pk)
+        except orders.IllegalTransition as exc:
+            return Response({"status": [str(exc)]}, status=status.HTTP_409_CONFLICT)
+        core_api.audit_record(
+            actor_id=request.user.pk,
+            action="trading.order.cancel",
+            target=order.client_order_id,
+            details={"order_id": order.pk, "status": order.status},
+        )
+        return _order_response(order)
+
+
+class ActiveOrdersView(APIView):
+    required_permission = "trading.read"
+
+    @extend_schema(responses=OrderSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        active = (
+            Order.objects.using(ALIAS)
+            .exclude(status__in=orders.FINAL)
+            .prefetch_related("transitions")
+            .order_by("-created_at")[:PAGE]
+        )
+        return Response(OrderSerializer(active, many=True).data)
+
+
+class FillsView(APIView):
+    required_permission = "trading.read"
+
+    @extend_schema(responses=FillSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        fills = Fill.objects.using(ALIAS).order_by("-executed_at", "-id")
+        if "symbol" in request.query_params:
+            fills = fills.filter(symbol=request.query_params["symbol"].replace("-", "/"))
+        if "order_id" in request.query_params:
+            if not request.query_params["order_id"].isdigit():
+                return Response({"order_id": ["expected an integer"]}, status=status.HTTP_400_BAD_REQUEST)
+            fills = fills.filter(order_id=int(request.query_params["order_id"]))
+        return Response(FillSerializer(fills[:PAGE], many=True).data)
+
+
+class PositionsView(APIView):
+    required_permission = "trading.read"
+
+    @extend_schema(responses=PositionSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        positions = Position.objects.using(ALIAS).order_by("exchange", "symbol")
+        return Response(PositionSerializer(positions, many=True).data)
+
+
+class PositionDetailView(APIView):
+    required_permission = "trading.read"
+
+    @extend_schema(responses=PositionSerializer(many=True))
+    def get(self, request: Request, symbol: str) -> Response:
+        """The symbol's position on every exchange (BTC-USDT in the path for BTC/USDT)."""
+        positions = Position.objects.using(ALIAS).filter(symbol=symbol.replace("-", "/")).order_by("exchange")
+        if "exchange" in request.query_params:
+            positions = positions.filter(exchange=request.query_params["exchange"])
+        if not positions:
+            return Response({"detail": "no position in this symbol"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(PositionSerializer(positions, many=True).data)
+
+
+class PortfolioPnlView(APIView):
+    required_permission = "trading.read"
+
+    @extend_schema(responses=PnlSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """P&L now: one row per market and a total row (symbol ""), unrealised at the latest mark."""
+        return Response(PnlSerializer(orders.pnl_compute(), many=True).data)
+
+
+class RiskCheckView(APIView):
+    required_permission = "trading.risk.check"
+
+    @extend_schema(request=OrderIntentSerializer, responses=RiskCheckResultSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = OrderIntentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        decision = orders.risk_check(
+            exchange=data["exchange"],
+            symbol=data["symbol"],
+            side=data["side"],
+            order_type=data["order_type"],
+            quantity=data["quantity"],
+            price=data.get("price"),
+        )
+        body = {"approved": decision.approved, "violations": [asdict(v) for v in decision.violations]}
+        return Response(RiskCheckResultSerializer(body).data)
+
+
+class PositionsReconcileView(APIView):
+    required_permission = "trading.positions.reconcile"
+
+    @extend_schema(request=ReconcileSerializer, responses=None)
+    def post(self, request: Request) -> Response:
+        serializer = ReconcileSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            report = orders.positions_reconcile(
+                exchange=serializer.validated_data["exchange"],
+                repair=serializer.validated_data["repair"],
+                actor_id=request.user.pk,
+            )
+        except ExchangeError as exc:
+            return Response({"exchange": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {
+                "exchange": report.exchange,
+                "positions": [
+                    {
+                        "symbol": d.symbol,
+                        "recorded": str(d.recorded),
+                        "exchange": str(d.exchange),
+                        "repaired": d.repaired,
+                    }
+                    for d in report.positions
+                ],
+                "unknown_open_orders": report.unknown_open_orders,
+                "missing_open_orders": report.missing_open_orders,
+            }
+        )

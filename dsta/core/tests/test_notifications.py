@@ -211,7 +211,13 @@ def envelope(name: str, payload: dict) -> EventEnvelope:
     return EventEnvelope(str(uuid.uuid4()), name, 1, "trading", "risk:1", "2026-11-24T00:00:00+00:00", payload, 1)
 
 
-def test_risk_violations_and_fills_notify_the_configured_routes_once(django_capture_on_commit_callbacks):
+def test_risk_violations_and_fills_notify_the_configured_routes_once(django_capture_on_commit_callbacks, monkeypatch):
+    from dsta.kernel import handlers
+
+    # Only core's consumers: other domains also subscribe to these events (trading to exchange.fill), and
+    # this test's payloads are shaped for the notification router only.
+    core_only = {key: sub for key, sub in handlers._subscriptions.items() if sub.using == "default"}
+    monkeypatch.setattr(handlers, "_subscriptions", core_only)
     api.config_set(
         key=notifications.ROUTES_CONFIG_KEY,
         value={

@@ -1,0 +1,642 @@
+"""The order path: a persisted state machine, the placement saga (risk -> submitted -> exchange -> confirm),
+fills into positions, P&L snapshots and reconciliation against the exchange.
+
+The saga never creates a duplicate exchange order: the order is stored as `submitted` (with its
+client_order_id) before the exchange is called, the exchange deduplicates on that id, and a resume
+re-submits every order left `submitted` with the same id. Each step is its own function so a crash between
+any two can be replayed (tests do exactly that).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connections, transaction
+from django.db.models import Q
+
+from dsta.exchange import api as exchange_api
+from dsta.exchange.contracts import (
+    BusinessError,
+    FillView,
+    OrderNotFound,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    OrderView,
+    TransientError,
+)
+from dsta.exchange.contracts import OrderStatus as ExchangeStatus
+from dsta.kernel.clock import utc_now
+from dsta.kernel.outbox import publish
+from dsta.trading import risk
+from dsta.trading.events import OrderStatusChanged, RiskViolationRaised
+from dsta.trading.models import (
+    OPEN_STATUSES,
+    Fill,
+    MarkPrice,
+    Order,
+    OrderTransition,
+    PnlSnapshot,
+    Position,
+    RiskViolation,
+)
+from dsta.trading.models import OrderStatus as S
+from dsta.trading.positions import FillEvent, PositionState
+
+ALIAS = "trading"
+ZERO = Decimal(0)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset({S.PENDING_RISK, S.REJECTED}),
+    S.PENDING_RISK: frozenset({S.SUBMITTED, S.REJECTED}),
+    S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED}),
+    S.PARTIALLY_FILLED: frozenset({S.FILLED, S.CANCELLED, S.EXPIRED}),
+}
+FINAL = frozenset({S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED})
+_FROM_EXCHANGE = {
+    ExchangeStatus.OPEN: S.SUBMITTED,
+    ExchangeStatus.PARTIALLY_FILLED: S.PARTIALLY_FILLED,
+    ExchangeStatus.FILLED: S.FILLED,
+    ExchangeStatus.CANCELLED: S.CANCELLED,
+    ExchangeStatus.REJECTED: S.REJECTED,
+    ExchangeStatus.EXPIRED: S.EXPIRED,
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+class OrderInputError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+# -- state machine ------------------------------------------------------------------------------------------
+
+
+def transition(order: Order, to_status: str, *, reason: str = "") -> None:
+    """Move `order` (locked by the caller's transaction) to `to_status`; store the transition and publish it."""
+    if to_status not in TRANSITIONS.get(order.status, frozenset()):
+        raise IllegalTransition(f"order {order.pk}: {order.status} -> {to_status} is not allowed")
+    from_status = order.status
+    order.status = to_status
+    order.save(using=ALIAS)
+    OrderTransition.objects.using(ALIAS).create(
+        order=order, from_status=from_status, to_status=to_status, reason=reason[:300]
+    )
+    publish(
+        OrderStatusChanged(
+            order_id=order.pk,
+            client_order_id=order.client_order_id,
+            exchange=order.exchange,
+            symbol=order.symbol,
+            side=order.side,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason[:300],
+            filled_quantity=order.filled_quantity,
+            average_price=order.average_price,
+        ),
+        using=ALIAS,
+    )
+
+
+def _locked(order_id: int) -> Order:
+    return Order.objects.using(ALIAS).select_for_update().get(pk=order_id)
+
+
+# -- risk ---------------------------------------------------------------------------------------------------
+
+
+def current_limits() -> risk.RiskLimits:
+    from dsta.trading.services import risk_limits_current
+
+    row = risk_limits_current()
+    return risk.RiskLimits(
+        max_order_notional=row.max_order_notional,
+        max_position_notional=row.max_position_notional,
+        max_total_exposure=row.max_total_exposure,
+        max_open_orders=row.max_open_orders,
+        price_band_pct=row.price_band_pct,
+        max_orders_per_minute=row.max_orders_per_minute,
+        version=row.version,
+    )
+
+
+_SNAPSHOT_SQL = """
+SELECT
+    (SELECT coalesce(json_object_agg(symbol, quantity::text), '{}') FROM position WHERE exchange = %(exchange)s),
+    (SELECT coalesce(json_agg(json_build_array(exchange, symbol, price::text)), '[]') FROM mark_price),
+    (SELECT count(*) FROM "order"
+      WHERE exchange = %(exchange)s AND status IN ('submitted', 'partially_filled') AND id <> %(exclude)s),
+    (SELECT count(*) FROM "order" WHERE created_at >= now() - interval '1 minute' AND id <> %(exclude)s),
+    (SELECT json_build_array(is_open, reason) FROM circuit_breaker WHERE id = 1)
+"""
+
+
+def book_snapshot(*, exchange: str, exclude_order_id: int | None = None) -> risk.BookSnapshot:
+    """The account as the risk check sees it, read in one round trip: positions, marks, open orders, order
+    rate in the last minute, breaker."""
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(_SNAPSHOT_SQL, {"exchange": exchange, "exclude": exclude_order_id or 0})
+        positions, marks, open_orders, last_minute, breaker = cursor.fetchone()
+    # The venue's own marks win; other venues' marks stand in (the paper venue trades at real prices).
+    prices: dict[str, Decimal] = {}
+    for venue, symbol, price in marks:
+        if venue == exchange or symbol not in prices:
+            prices[symbol] = Decimal(price)
+    is_open, reason = breaker or (False, "")
+    return risk.BookSnapshot(
+        positions={symbol: Decimal(quantity) for symbol, quantity in positions.items()},
+        last_prices=prices,
+        open_orders=open_orders,
+        orders_last_minute=last_minute,
+        halted=is_open,
+        halt_reason=reason,
+    )
+
+
+def risk_check(
+    *, exchange: str, symbol: str, side: str, order_type: str, quantity: Decimal, price: Decimal | None
+) -> risk.RiskDecision:
+    """The pre-trade check against the current book, without placing or storing anything."""
+    intent = risk.OrderIntent(symbol, side, quantity, order_type, price)
+    return risk.check_order(intent, current_limits(), book_snapshot(exchange=exchange))
+
+
+def _record_violations(decision: risk.RiskDecision, *, limits_version: int, order: Order) -> None:
+    for violation in decision.violations:
+        row = RiskViolation.objects.using(ALIAS).create(
+            rule=violation.rule,
+            message=violation.message[:300],
+            limit=violation.limit[:60],
+            actual=violation.actual[:60],
+            symbol=order.symbol,
+            limits_version=limits_version,
+            context={"order_id": order.pk, "client_order_id": order.client_order_id},
+        )
+        publish(
+            RiskViolationRaised(
+                violation_id=row.pk,
+                rule=row.rule,
+                message=row.message,
+                symbol=row.symbol,
+                limit=row.limit,
+                actual=row.actual,
+            ),
+            using=ALIAS,
+        )
+
+
+# -- the saga -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    exchange: str
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Decimal
+    price: Decimal | None = None
+    client_order_id: str = ""
+    strategy_instance_id: int | None = None
+    user_id: int | None = None
+    parent_id: int | None = None
+
+
+def order_create(new: NewOrder) -> Order:
+    """Step 1: store the order as `new`. A repeated client_order_id returns the stored order (idempotent)."""
+    errors: dict[str, str] = {}
+    if new.side not in ("buy", "sell"):
+        errors["side"] = "expected buy or sell"
+    if new.order_type not in ("market", "limit"):
+        errors["order_type"] = "expected market or limit"
+    if new.quantity <= ZERO:
+        errors["quantity"] = "must be positive"
+    if new.order_type == "limit" and (new.price is None or new.price <= ZERO):
+        errors["price"] = "a limit order needs a positive price"
+    if new.order_type == "market" and new.price is not None:
+        errors["price"] = "a market order takes no price"
+    if errors:
+        raise OrderInputError(errors)
+    client_order_id = new.client_order_id or f"dsta-{uuid.uuid4().hex[:24]}"
+    with transaction.atomic(using=ALIAS):
+        order, created = Order.objects.using(ALIAS).get_or_create(
+            client_order_id=client_order_id,
+            defaults={
+                "exchange": new.exchange,
+                "symbol": new.symbol,
+                "side": new.side,
+                "order_type": new.order_type,
+                "quantity": new.quantity,
+                "price": new.price,
+                "strategy_instance_id": new.strategy_instance_id,
+                "user_id": new.user_id,
+                "parent_id": new.parent_id,
+            },
+        )
+    return order
+
+
+def order_risk_step(order_id: int) -> Order:
+    """Step 2: new -> pending_risk -> submitted (the intent is persisted) or rejected (violations stored)."""
+    limits = current_limits()
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        if order.status != S.NEW:
+            return order  # already past this step (a replay)
+        transition(order, S.PENDING_RISK, reason="pre-trade risk check")
+        intent = risk.OrderIntent(order.symbol, order.side, order.quantity, order.order_type, order.price)
+        decision = risk.check_order(intent, limits, book_snapshot(exchange=order.exchange, exclude_order_id=order.pk))
+        if decision.approved:
+            transition(order, S.SUBMITTED, reason=f"risk approved (limits v{limits.version})")
+        else:
+            _record_violations(decision, limits_version=limits.version, order=order)
+            transition(order, S.REJECTED, reason="; ".join(v.rule for v in decision.violations))
+    return order
+
+
+def order_submit_step(order_id: int) -> Order:
+    """Step 3: send a `submitted` order to the exchange under its client_order_id and record the answer.
+    Business errors reject it; transient errors leave it `submitted` for `orders_resume`."""
+    order = Order.objects.using(ALIAS).get(pk=order_id)
+    if order.status != S.SUBMITTED or order.algo:
+        return order  # an algo parent is worked through its children
+    request = OrderRequest(
+        symbol=order.symbol,
+        side=OrderSide(order.side),
+        order_type=OrderType(order.order_type),
+        amount=order.quantity,
+        client_order_id=order.client_order_id,
+        price=order.price,
+    )
+    try:
+        view = exchange_api.order_submit(venue=order.exchange, request=request)
+    except BusinessError as exc:
+        with transaction.atomic(using=ALIAS):
+            order = _locked(order_id)
+            if order.status == S.SUBMITTED:
+                order.last_error = str(exc)[:300]
+                transition(order, S.REJECTED, reason=f"exchange: {exc}")
+        return order
+    except TransientError as exc:
+        Order.objects.using(ALIAS).filter(pk=order_id).update(last_error=f"transient: {exc}"[:300])
+        order.refresh_from_db(using=ALIAS)
+        return order
+    return order_record_exchange_view(order_id, view)
+
+
+def order_record_exchange_view(order_id: int, view: OrderView) -> Order:
+    """Step 4 (confirm): store the exchange's answer and the order's new fills; move the status with it."""
+    # nothing filled: no need to read the venue's fills (that list grows with the account's history)
+    fills = (
+        [
+            fill
+            for fill in exchange_api.fills_list(venue=view.venue, symbol=view.symbol)
+            if fill.client_order_id == view.client_order_id
+        ]
+        if view.filled > ZERO
+        else []
+    )
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        for fill in fills:
+            _apply_fill(order, fill)
+        _confirm(order, view.status, view.filled, view.average_price, view.exchange_order_id)
+    return order
+
+
+def order_exchange_update(
+    *,
+    client_order_id: str,
+    status: ExchangeStatus,
+    filled: Decimal,
+    average_price: Decimal | None,
+    exchange_order_id: str,
+) -> bool:
+    """An `exchange.order_updated` event for one of our orders; False when the order is not ours."""
+    with transaction.atomic(using=ALIAS):
+        order = Order.objects.using(ALIAS).select_for_update().filter(client_order_id=client_order_id).first()
+        if order is None:
+            return False
+        _confirm(order, status, filled, average_price, exchange_order_id)
+    return True
+
+
+def fill_record(*, fill: FillView) -> bool:
+    """An `exchange.fill` event: store it once against its order and move the position. False when the fill
+    is known already or the order is not ours."""
+    with transaction.atomic(using=ALIAS):
+        order = Order.objects.using(ALIAS).select_for_update().filter(client_order_id=fill.client_order_id).first()
+        if order is None:
+            return False
+        applied = _apply_fill(order, fill)
+        order.save(using=ALIAS)
+    return applied
+
+
+def _confirm(
+    order: Order, status: ExchangeStatus, filled: Decimal, average_price: Decimal | None, exchange_order_id: str
+) -> None:
+    if order.status in (S.NEW, S.PENDING_RISK):
+        return  # an exchange answer cannot overtake our own risk step
+    order.exchange_order_id = exchange_order_id or order.exchange_order_id
+    order.last_error = ""
+    if filled >= order.filled_quantity:  # events may arrive after a newer direct read
+        order.filled_quantity, order.average_price = filled, average_price
+    order.save(using=ALIAS)
+    target = _FROM_EXCHANGE[status]
+    # an exchange still saying "open" about a partly filled order is no step back
+    if target != order.status and order.status not in FINAL and target != S.SUBMITTED:
+        transition(order, target, reason=f"exchange {status.value}")
+
+
+def order_place(new: NewOrder) -> Order:
+    """The whole saga in one call (the API's path)."""
+    order = order_create(new)
+    order = order_risk_step(order.pk)
+    return order_submit_step(order.pk)
+
+
+def orders_resume() -> int:
+    """Finish every order a crash or a transient error left behind: `new`/`pending_risk` rerun the risk
+    step, `submitted` ones are re-submitted with the same client_order_id (the exchange returns the order it
+    already has), `partially_filled` ones are re-read. Returns how many orders it touched."""
+    touched = 0
+    active = Order.objects.using(ALIAS).exclude(status__in=FINAL).filter(algo="")
+    for order_id, status in active.values_list("id", "status"):
+        if status == S.NEW:
+            order_risk_step(order_id)
+            order_submit_step(order_id)
+        elif status == S.PENDING_RISK:
+            # the risk step's transaction rolled back as a whole, so pending_risk is never committed alone
+            continue
+        elif status == S.SUBMITTED:
+            order_submit_step(order_id)
+        else:
+            order_sync(order_id)
+        touched += 1
+    return touched
+
+
+def order_sync(order_id: int) -> Order:
+    order = Order.objects.using(ALIAS).get(pk=order_id)
+    if order.status in FINAL:
+        return order
+    try:
+        view = exchange_api.order_get(venue=order.exchange, client_order_id=order.client_order_id)
+    except OrderNotFound:
+        return order_submit_step(order_id) if order.status == S.SUBMITTED else order
+    return order_record_exchange_view(order_id, view)
+
+
+def order_cancel(order_id: int, *, actor_id: int | None) -> Order:
+    order = Order.objects.using(ALIAS).get(pk=order_id)
+    if order.status in FINAL:
+        raise IllegalTransition(f"order {order_id} is already {order.status}")
+    if order.status not in OPEN_STATUSES:
+        raise IllegalTransition(f"order {order_id} is {order.status}; only submitted orders can be cancelled")
+    if order.algo:
+        # the parent is never at the exchange: cancelling it stops the slices not yet placed
+        with transaction.atomic(using=ALIAS):
+            order = _locked(order_id)
+            if order.status in OPEN_STATUSES:
+                transition(order, S.CANCELLED, reason="cancelled; remaining slices not placed")
+        return order
+    try:
+        view = exchange_api.order_cancel(venue=order.exchange, client_order_id=order.client_order_id)
+    except OrderNotFound:
+        # never reached the exchange: cancel it here so no resume submits it later
+        with transaction.atomic(using=ALIAS):
+            order = _locked(order_id)
+            if order.status == S.SUBMITTED:
+                transition(order, S.CANCELLED, reason="cancelled before reaching the exchange")
+        return order
+    return order_record_exchange_view(order_id, view)
+
+
+# -- fills and positions ------------------------------------------------------------------------------------
+
+
+def _apply_fill(order: Order, fill: FillView) -> bool:
+    """Store a fill once and move the position with it, in the caller's transaction. False if known."""
+    quote = order.symbol.split("/")[-1]
+    fee = fill.fee if fill.fee_asset in ("", quote) else fill.fee * fill.price
+    _, created = Fill.objects.using(ALIAS).get_or_create(
+        exchange=order.exchange,
+        exchange_fill_id=fill.fill_id,
+        defaults={
+            "order": order,
+            "symbol": order.symbol,
+            "side": fill.side.value,
+            "quantity": fill.amount,
+            "price": fill.price,
+            "fee": fee,
+            "is_maker": fill.is_maker,
+            "executed_at": fill.timestamp,
+        },
+    )
+    if not created:
+        return False
+    position, _ = (
+        Position.objects.using(ALIAS).select_for_update().get_or_create(exchange=order.exchange, symbol=order.symbol)
+    )
+    state = PositionState(
+        order.symbol, position.quantity, position.average_price, position.realised_pnl, position.fees
+    ).apply(FillEvent(order.symbol, fill.side.value, fill.amount, fill.price, fee))
+    position.quantity, position.average_price = state.quantity, state.average_price
+    position.realised_pnl, position.fees = state.realised_pnl, state.fees
+    position.save(using=ALIAS)
+    order.fees += fee
+    return True
+
+
+def _mark(exchange: str, symbol: str) -> Decimal | None:
+    rows = dict(MarkPrice.objects.using(ALIAS).filter(symbol=symbol).values_list("exchange", "price"))
+    return rows.get(exchange) or next(iter(rows.values()), None)
+
+
+def pnl_compute(*, at: datetime | None = None) -> list[PnlSnapshot]:
+    """P&L per market (realised, unrealised at the mark, fees) and a total row (symbol ""), unsaved."""
+    moment = at or utc_now()
+    rows: list[PnlSnapshot] = []
+    for position in Position.objects.using(ALIAS).order_by("exchange", "symbol"):
+        mark = _mark(position.exchange, position.symbol)
+        state = PositionState(
+            position.symbol, position.quantity, position.average_price, position.realised_pnl, position.fees
+        )
+        rows.append(
+            PnlSnapshot(
+                taken_at=moment,
+                exchange=position.exchange,
+                symbol=position.symbol,
+                quantity=position.quantity,
+                mark_price=mark,
+                realised_pnl=position.realised_pnl,
+                unrealised_pnl=state.unrealised_pnl(mark) if mark is not None else ZERO,
+                fees=position.fees,
+            )
+        )
+    total = PnlSnapshot(
+        taken_at=moment,
+        realised_pnl=sum((row.realised_pnl for row in rows), ZERO),
+        unrealised_pnl=sum((row.unrealised_pnl for row in rows), ZERO),
+        fees=sum((row.fees for row in rows), ZERO),
+    )
+    return [*rows, total]
+
+
+def pnl_snapshot_take(*, at: datetime | None = None) -> list[PnlSnapshot]:
+    """Store the portfolio P&L now (schedule it for a P&L history)."""
+    with transaction.atomic(using=ALIAS):
+        return PnlSnapshot.objects.using(ALIAS).bulk_create(pnl_compute(at=at))
+
+
+# -- reconciliation -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PositionDrift:
+    symbol: str
+    recorded: Decimal
+    exchange: Decimal
+    repaired: bool
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    exchange: str
+    positions: list[PositionDrift]
+    unknown_open_orders: list[str]  # open at the exchange, not open here
+    missing_open_orders: list[str]  # open here, not open at the exchange
+
+
+def positions_reconcile(*, exchange: str, repair: bool, actor_id: int | None) -> Reconciliation:
+    """Compare spot positions with the exchange's base-asset balances and open orders with the exchange's.
+    With `repair`, positions take the exchange's quantity (average cost and P&L are kept) and it is audited.
+    Spot balances are the truth only when the account holds nothing but what DSTA traded."""
+    from dsta.core import api as core_api
+
+    balances = {balance.asset: balance.total for balance in exchange_api.balance_get(venue=exchange)}
+    drifts: list[PositionDrift] = []
+    with transaction.atomic(using=ALIAS):
+        for position in Position.objects.using(ALIAS).select_for_update().filter(exchange=exchange):
+            actual = balances.get(position.symbol.split("/")[0], ZERO)
+            if actual == position.quantity:
+                continue
+            drifts.append(PositionDrift(position.symbol, position.quantity, actual, repair))
+            if repair:
+                position.quantity = actual
+                if actual == ZERO:
+                    position.average_price = ZERO
+                position.save(using=ALIAS)
+    exchange_open = {view.client_order_id for view in exchange_api.orders_open_list(venue=exchange)}
+    local_open = set(
+        Order.objects.using(ALIAS)
+        .filter(Q(exchange=exchange) & Q(status__in=OPEN_STATUSES))
+        .values_list("client_order_id", flat=True)
+    )
+    if repair and drifts:
+        core_api.audit_record(
+            actor_id=actor_id,
+            action="trading.positions.reconcile",
+            target=exchange,
+            details={
+                "drifts": [
+                    {"symbol": d.symbol, "recorded": str(d.recorded), "exchange": str(d.exchange)} for d in drifts
+                ]
+            },
+        )
+    return Reconciliation(
+        exchange=exchange,
+        positions=drifts,
+        unknown_open_orders=sorted(exchange_open - local_open),
+        missing_open_orders=sorted(local_open - exchange_open),
+    )
+
+
+# -- TWAP ---------------------------------------------------------------------------------------------------
+
+QUANTUM = Decimal("0.0000000001")
+
+
+def twap_create(new: NewOrder, *, slices: int, duration_seconds: int) -> Order:
+    """A parent order risk-checked at its full size, to be worked as `slices` market child orders spread
+    evenly over `duration_seconds` (the `twap_slice` actor places them). Returns the parent."""
+    errors: dict[str, str] = {}
+    if not 1 <= slices <= 1000:
+        errors["slices"] = "between 1 and 1000"
+    if not 0 <= duration_seconds <= 7 * 86400:
+        errors["duration_seconds"] = "between 0 and 604800"
+    if new.order_type != "market":
+        errors["order_type"] = "TWAP slices are market orders"
+    if errors:
+        raise OrderInputError(errors)
+    parent = order_create(new)
+    Order.objects.using(ALIAS).filter(pk=parent.pk, algo="").update(
+        algo="twap", slices=slices, interval_seconds=duration_seconds // slices if slices else 0
+    )
+    return order_risk_step(parent.pk)
+
+
+def twap_slice_quantity(parent: Order, index: int) -> Decimal:
+    """Equal slices, quantised; the last one takes the remainder so the slices sum to the parent exactly."""
+    assert parent.slices
+    even = (parent.quantity / parent.slices).quantize(QUANTUM, rounding="ROUND_DOWN")
+    return parent.quantity - even * (parent.slices - 1) if index == parent.slices - 1 else even
+
+
+def twap_place_slice(parent_id: int, index: int) -> Order:
+    """Place slice `index` of a TWAP parent (idempotent: the child's client_order_id is derived from the
+    parent's, so a redelivered message finds the child it already placed) and roll the children up."""
+    parent = Order.objects.using(ALIAS).get(pk=parent_id)
+    if parent.algo != "twap" or parent.status not in OPEN_STATUSES:
+        return parent  # rejected by risk, cancelled, or done
+    child = order_create(
+        NewOrder(
+            exchange=parent.exchange,
+            symbol=parent.symbol,
+            side=parent.side,
+            order_type="market",
+            quantity=twap_slice_quantity(parent, index),
+            client_order_id=f"{parent.client_order_id}-{index}",
+            strategy_instance_id=parent.strategy_instance_id,
+            user_id=parent.user_id,
+            parent_id=parent.pk,
+        )
+    )
+    order_risk_step(child.pk)
+    order_submit_step(child.pk)
+    return twap_roll_up(parent_id)
+
+
+def twap_roll_up(parent_id: int) -> Order:
+    """The parent's fill, price and fees from its children; final once every slice is placed and final."""
+    with transaction.atomic(using=ALIAS):
+        parent = _locked(parent_id)
+        children = list(Order.objects.using(ALIAS).filter(parent_id=parent_id))
+        filled = sum((child.filled_quantity for child in children), ZERO)
+        notional = sum((child.filled_quantity * (child.average_price or ZERO) for child in children), ZERO)
+        parent.filled_quantity = filled
+        parent.average_price = notional / filled if filled else None
+        parent.fees = sum((child.fees for child in children), ZERO)
+        parent.save(using=ALIAS)
+        done = len(children) == parent.slices and all(child.status in FINAL for child in children)
+        if parent.status in FINAL:
+            return parent
+        if done and filled == parent.quantity:
+            transition(parent, S.FILLED, reason="every slice filled")
+        elif done:
+            target = S.CANCELLED if filled else S.REJECTED
+            if parent.status == S.PARTIALLY_FILLED and target == S.REJECTED:
+                target = S.CANCELLED
+            transition(parent, target, reason=f"slices done, {filled} of {parent.quantity} filled")
+        elif filled and parent.status == S.SUBMITTED:
+            transition(parent, S.PARTIALLY_FILLED, reason="a slice filled")
+    return parent
