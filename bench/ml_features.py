@@ -71,7 +71,7 @@ def main() -> None:
     rows = extract_all()
     best, median = timed(extract_all)
     print(
-        f"features_extract, 5 symbols x 1 year 1h ({rows:,} rows, 14 features, stored):"
+        f"features_extract, 5 symbols x 1 year 1h ({rows:,} rows, 12 features, stored):"
         f" best {best:.3f} s, median {median:.3f} s"
     )
 
