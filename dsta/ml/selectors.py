@@ -15,7 +15,8 @@ ALIAS = "ml"
 
 
 def _utc(times: np.ndarray, index: int) -> datetime:
-    return times[index].astype("datetime64[us]").item().replace(tzinfo=UTC)
+    moment: datetime = times[index].astype("datetime64[us]").item()
+    return moment.replace(tzinfo=UTC)
 
 
 def _times(row: FeatureMatrix) -> np.ndarray:

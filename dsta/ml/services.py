@@ -267,7 +267,7 @@ def _artefact(model: MLModel) -> dict[str, Any]:
     if cached is not None and cached[0] == model.artefact_path:
         return cached[1]
     with _ARTEFACTS_LOCK:
-        artefact = joblib.load(model.artefact_path)
+        artefact: dict[str, Any] = joblib.load(model.artefact_path)
         _ARTEFACTS[model.pk] = (model.artefact_path, artefact)
     return artefact
 

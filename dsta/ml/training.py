@@ -31,7 +31,8 @@ class Fitted:
 
 
 def _complete_rows(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-    return np.isfinite(values).all(axis=1)
+    complete: npt.NDArray[np.bool_] = np.isfinite(values).all(axis=1)  # type: ignore[assignment]
+    return complete
 
 
 def fit_regime(
@@ -126,14 +127,11 @@ def fit_direction(
     importance = permutation_importance(
         fitted, x[last_test], y[last_test], scoring="accuracy", n_repeats=5, random_state=seed
     )
-    ranked = sorted(
-        (
-            {"feature": name, "importance": float(mean), "std": float(std)}
-            for name, mean, std in zip(columns, importance.importances_mean, importance.importances_std, strict=True)
-        ),
-        key=lambda row: row["importance"],
-        reverse=True,
-    )
+    scored = zip(columns, importance.importances_mean, importance.importances_std, strict=True)
+    ranked = [
+        {"feature": name, "importance": float(mean), "std": float(std)}
+        for name, mean, std in sorted(scored, key=lambda item: float(item[1]), reverse=True)
+    ]
     best_baseline = max(float(np.mean(majority)), float(np.mean(persistence)))
     metrics = {
         "rows": int(len(x)),
