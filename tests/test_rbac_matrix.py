@@ -126,6 +126,8 @@ MATRIX = [
     Row("api/v1/ml/models/<int:model_id>", "GET", "/api/v1/ml/models/999999", READERS),
     Row("api/v1/ml/models/<int:model_id>", "DELETE", "/api/v1/ml/models/999999", RESEARCH),
     Row("api/v1/ml/models/<int:model_id>/promote", "POST", "/api/v1/ml/models/999999/promote", RESEARCH),
+    Row("api/v1/ml/ab-splits/<str:name>", "PUT", "/api/v1/ml/ab-splits/btc-direction", RESEARCH),
+    Row("api/v1/ml/ab-splits/<str:name>", "DELETE", "/api/v1/ml/ab-splits/btc-direction", RESEARCH),
     Row("api/v1/ml/predict", "POST", "/api/v1/ml/predict", RESEARCH),
     Row("api/v1/ml/predict/batch", "POST", "/api/v1/ml/predict/batch", RESEARCH),
     Row("api/v1/ml/predictions/<uuid:prediction_id>", "GET", f"/api/v1/ml/predictions/{NO_ID}", READERS),

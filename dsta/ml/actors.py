@@ -7,6 +7,9 @@ from typing import Any
 import dramatiq
 from django.db import transaction
 
+from dsta.data.events import CandleClosed
+from dsta.kernel.events import EventEnvelope
+from dsta.kernel.handlers import event_handler
 from dsta.ml import services
 from dsta.ml.contracts import TrainingJobInfo
 
@@ -28,3 +31,11 @@ def training_request(*, wait: bool, **job: Any) -> TrainingJobInfo:
     if wait:
         services.training_job_run(job_id=info.job_id)
     return info
+
+
+@event_handler(consumer="ml.live_predictions", events=[CandleClosed], using="ml")
+def predict_on_candle(envelope: EventEnvelope) -> None:
+    candle = envelope.decode(CandleClosed)
+    services.predictions_on_candle(
+        exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
+    )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from dsta.ml import selectors, services
-from dsta.ml.contracts import FeatureMatrixInfo, FeatureTable, ModelInfo, PredictionResult, TrainingJobInfo
+from dsta.ml.contracts import ABSplitInfo, FeatureMatrixInfo, FeatureTable, ModelInfo, PredictionResult, TrainingJobInfo
 
 DEFAULT_FEATURE_SET = "core"
 DEFAULT_FEATURE_SET_VERSION = 1
@@ -124,3 +124,13 @@ def predict(
 
 def prediction_get(*, prediction_id: str) -> PredictionResult | None:
     return selectors.prediction_get(prediction_id=prediction_id)
+
+
+def ab_split_set(*, name: str, model_a_id: int, model_b_id: int, share_b: float) -> ABSplitInfo:
+    """Send a share of `name`'s predictions (by name, and live ones) to version B. Raises MLInputError."""
+    split = services.ab_split_set(name=name, model_a_id=model_a_id, model_b_id=model_b_id, share_b=share_b)
+    return ABSplitInfo(name=split.name, model_a_id=split.model_a_id, model_b_id=split.model_b_id, share_b=split.share_b)
+
+
+def ab_split_clear(*, name: str) -> bool:
+    return services.ab_split_clear(name=name)

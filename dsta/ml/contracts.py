@@ -94,4 +94,14 @@ class PredictionResult:
     label: str
     probability: float | None
     output: dict[str, Any]
+    source: str  # "request" or "live"
+    arm: str  # "a" or "b" when an A/B split chose the version, else ""
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class ABSplitInfo:
+    name: str
+    model_a_id: int
+    model_b_id: int
+    share_b: float

@@ -119,7 +119,24 @@ class MLModel(models.Model):
         return f"{self.name} v{self.version} ({self.status})"
 
 
+class ABSplit(models.Model):
+    """Predictions by `name` go to version B with probability `share_b`, else to version A."""
+
+    name = models.CharField(max_length=100, unique=True)
+    model_a = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="+")
+    model_b = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="+")
+    share_b = models.FloatField()
+    created_at = models.DateTimeField(default=utc_now)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.model_a_id} / {self.model_b_id} ({self.share_b:.0%} B)"
+
+
 class Prediction(models.Model):
+    class Source(models.TextChoices):
+        REQUEST = "request"
+        LIVE = "live"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="predictions")
     exchange = models.CharField(max_length=40)
@@ -129,10 +146,20 @@ class Prediction(models.Model):
     label = models.CharField(max_length=40)
     probability = models.FloatField(null=True, blank=True)
     output = models.JSONField(default=dict)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.REQUEST)
+    arm = models.CharField(max_length=1, blank=True, default="")  # "a" or "b" when an A/B split chose the model
     created_at = models.DateTimeField(default=utc_now)
 
     class Meta:
         indexes = [models.Index(fields=["model", "-created_at"], name="ml_prediction_recent")]
+        constraints = [
+            # A redelivered candle event cannot make a second live prediction for the same model and bar.
+            models.UniqueConstraint(
+                fields=["model", "exchange", "symbol", "timeframe", "bar_time"],
+                condition=models.Q(source="live"),
+                name="ml_prediction_live_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_id} {self.symbol} {self.bar_time:%Y-%m-%d %H:%M} {self.label}"

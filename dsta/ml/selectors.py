@@ -140,6 +140,8 @@ def prediction_result(prediction: Prediction, model: MLModel) -> PredictionResul
         label=prediction.label,
         probability=prediction.probability,
         output=dict(prediction.output),
+        source=prediction.source,
+        arm=prediction.arm,
         created_at=prediction.created_at,
     )
 

@@ -73,3 +73,9 @@ class ImportanceQuerySerializer(serializers.Serializer):
         if attrs["model_id"] is None and not attrs["name"]:
             raise serializers.ValidationError({"model_id": ["give model_id or name"]})
         return attrs
+
+
+class ABSplitSerializer(serializers.Serializer):
+    model_a = serializers.IntegerField()
+    model_b = serializers.IntegerField()
+    share_b = serializers.FloatField(min_value=0, max_value=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,9 +18,11 @@ from django.db.models import Max
 from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleFrame
 from dsta.kernel.clock import utc_now
+from dsta.kernel.outbox import publish
 from dsta.ml import features, selectors, training
 from dsta.ml.contracts import FeatureMatrixInfo, MLInputError, ModelInfo, PredictionResult, TrainingJobInfo
-from dsta.ml.models import FeatureMatrix, FeatureSet, MLModel, Prediction, TrainingJob
+from dsta.ml.events import PredictionMade
+from dsta.ml.models import ABSplit, FeatureMatrix, FeatureSet, MLModel, Prediction, TrainingJob
 
 ALIAS = "ml"
 
@@ -273,6 +276,7 @@ def _artefact(model: MLModel) -> dict[str, Any]:
 
 
 def model_resolve(*, model_id: int | None, name: str | None) -> MLModel:
+    """By id; by name: its production version, else its latest non-archived one."""
     models = MLModel.objects.using(ALIAS)
     if model_id is not None:
         model = models.filter(pk=model_id).first()
@@ -288,6 +292,41 @@ def model_resolve(*, model_id: int | None, name: str | None) -> MLModel:
     return model
 
 
+def ab_split_set(*, name: str, model_a_id: int, model_b_id: int, share_b: float) -> ABSplit:
+    errors: dict[str, list[str]] = {}
+    versions = {model.pk: model for model in MLModel.objects.using(ALIAS).filter(pk__in=[model_a_id, model_b_id])}
+    for field, model_id in (("model_a", model_a_id), ("model_b", model_b_id)):
+        model = versions.get(model_id)
+        if model is None or model.name != name:
+            errors[field] = [f"no version of {name} with id {model_id}"]
+    if model_a_id == model_b_id:
+        errors["model_b"] = ["must differ from model_a"]
+    if not 0 <= share_b <= 1:
+        errors["share_b"] = ["a share from 0 to 1"]
+    if errors:
+        raise MLInputError(errors)
+    split, _ = ABSplit.objects.using(ALIAS).update_or_create(
+        name=name, defaults={"model_a_id": model_a_id, "model_b_id": model_b_id, "share_b": share_b}
+    )
+    return split
+
+
+def ab_split_clear(*, name: str) -> bool:
+    deleted, _ = ABSplit.objects.using(ALIAS).filter(name=name).delete()
+    return bool(deleted)
+
+
+def _arm(split: ABSplit, key: str) -> str:
+    """A stable draw per request key (series and bar): replaying a bar reaches the same version."""
+    digest = hashlib.blake2b(f"{split.name}|{key}".encode(), digest_size=8).digest()
+    return "b" if int.from_bytes(digest, "big") / 2**64 < split.share_b else "a"
+
+
+def _split_choice(split: ABSplit, *, exchange: str, symbol: str, timeframe: str, at: datetime) -> tuple[MLModel, str]:
+    arm = _arm(split, f"{exchange}|{symbol}|{timeframe}|{at.isoformat()}")
+    return (split.model_b if arm == "b" else split.model_a), arm
+
+
 def predict(
     *,
     model_id: int | None = None,
@@ -298,17 +337,32 @@ def predict(
     at: datetime | None = None,
 ) -> PredictionResult:
     """The model's output for the bar opened at `at` (default: the series' last stored bar), from the bars up to
-    and including it; the prediction is stored and returned with its id."""
-    model = model_resolve(model_id=model_id, name=name)
+    and including it; by name, an A/B split (when set) picks the version. The prediction is stored."""
+    split = None
+    if model_id is None and name:
+        split = ABSplit.objects.using(ALIAS).select_related("model_a", "model_b").filter(name=name).first()
+    model = split.model_a if split is not None else model_resolve(model_id=model_id, name=name)
     exchange, symbol = exchange or model.exchange, symbol or model.symbol
     timeframe = timeframe or model.timeframe
     if timeframe not in TIMEFRAME_SECONDS:
         raise MLInputError({"timeframe": [f"unknown timeframe {timeframe!r}"]})
-    step = timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
     if at is None:
         at = selectors.last_bar_time(exchange=exchange, symbol=symbol, timeframe=timeframe)
         if at is None:
             raise MLInputError({"symbol": [f"no {timeframe} candles stored for {exchange} {symbol}"]})
+    arm = ""
+    if split is not None:
+        model, arm = _split_choice(split, exchange=exchange, symbol=symbol, timeframe=timeframe, at=at)
+    prediction = _predict_with(
+        model, exchange=exchange, symbol=symbol, timeframe=timeframe, at=at, source=Prediction.Source.REQUEST, arm=arm
+    )
+    return selectors.prediction_result(prediction, model)
+
+
+def _predict_with(
+    model: MLModel, *, exchange: str, symbol: str, timeframe: str, at: datetime, source: str, arm: str
+) -> Prediction:
+    step = timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
     frame = _frame(
         exchange=exchange,
         symbol=symbol,
@@ -325,7 +379,7 @@ def predict(
     if not np.isfinite(row).all():
         raise MLInputError({"at": [f"not enough history before {at.isoformat()} for the model's features"]})
     label, probability, output = _apply(artefact, row)
-    prediction = Prediction.objects.using(ALIAS).create(
+    return Prediction.objects.using(ALIAS).create(
         model=model,
         exchange=exchange,
         symbol=symbol,
@@ -334,8 +388,69 @@ def predict(
         label=label,
         probability=probability,
         output=output,
+        source=source,
+        arm=arm,
     )
-    return selectors.prediction_result(prediction, model)
+
+
+def predictions_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime) -> int:
+    """Live predictions at a closed bar: every model name with a production version on this series (its A/B
+    split deciding the version when set), each stored and published as `ml.prediction` in one transaction.
+    A bar already predicted (a redelivered event) or without enough history is skipped. Returns how many."""
+    made = 0
+    names = list(
+        MLModel.objects.using(ALIAS)
+        .filter(status=MLModel.Status.PRODUCTION, exchange=exchange, symbol=symbol, timeframe=timeframe)
+        .values_list("name", flat=True)
+    )
+    for name in names:
+        split = ABSplit.objects.using(ALIAS).select_related("model_a", "model_b").filter(name=name).first()
+        if split is not None:
+            model, arm = _split_choice(split, exchange=exchange, symbol=symbol, timeframe=timeframe, at=bar_time)
+        else:
+            model, arm = MLModel.objects.using(ALIAS).get(name=name, status=MLModel.Status.PRODUCTION), ""
+        done = Prediction.objects.using(ALIAS).filter(
+            model=model,
+            source=Prediction.Source.LIVE,
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            bar_time=bar_time,
+        )
+        if done.exists():
+            continue
+        try:
+            with transaction.atomic(using=ALIAS):
+                prediction = _predict_with(
+                    model,
+                    exchange=exchange,
+                    symbol=symbol,
+                    timeframe=timeframe,
+                    at=bar_time,
+                    source=Prediction.Source.LIVE,
+                    arm=arm,
+                )
+                publish(
+                    PredictionMade(
+                        prediction_id=str(prediction.pk),
+                        model_id=model.pk,
+                        model_name=model.name,
+                        model_version=model.version,
+                        kind=model.kind,
+                        label=prediction.label,
+                        probability=prediction.probability,
+                        output=prediction.output,
+                        exchange=exchange,
+                        symbol=symbol,
+                        timeframe=timeframe,
+                        bar_time=bar_time,
+                    ),
+                    using=ALIAS,
+                )
+        except MLInputError:
+            continue  # the series is still too short for this model's features
+        made += 1
+    return made
 
 
 def _apply(artefact: dict[str, Any], row: npt.NDArray[Any]) -> tuple[str, float, dict[str, Any]]:

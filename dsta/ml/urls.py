@@ -13,6 +13,7 @@ urlpatterns = [
     path("models/rollback", views.ModelRollbackView.as_view(), name="ml-model-rollback"),
     path("models/<int:model_id>", views.ModelDetailView.as_view(), name="ml-model-detail"),
     path("models/<int:model_id>/promote", views.ModelPromoteView.as_view(), name="ml-model-promote"),
+    path("ab-splits/<str:name>", views.ABSplitView.as_view(), name="ml-ab-split"),
     path("predict", views.PredictView.as_view(), name="ml-predict"),
     path("predict/batch", views.PredictBatchView.as_view(), name="ml-predict-batch"),
     path("predictions/<uuid:prediction_id>", views.PredictionDetailView.as_view(), name="ml-prediction-detail"),

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from dsta.ml import api, services
 from dsta.ml.contracts import MLInputError, TrainingJobInfo
 from dsta.ml.serializers import (
+    ABSplitSerializer,
     FeaturesExtractSerializer,
     FeaturesQuerySerializer,
     ImportanceQuerySerializer,
@@ -268,3 +269,23 @@ class PredictionDetailView(APIView):
         if result is None:
             raise NotFound("no such prediction")
         return Response(asdict(result))
+
+
+class ABSplitView(APIView):
+    required_permission = MANAGE
+
+    @extend_schema(request=ABSplitSerializer)
+    def put(self, request: Request, name: str) -> Response:
+        data = _valid(ABSplitSerializer, request.data)
+        try:
+            split = api.ab_split_set(
+                name=name, model_a_id=data["model_a"], model_b_id=data["model_b"], share_b=data["share_b"]
+            )
+        except MLInputError as exc:
+            return _bad(exc)
+        return Response(asdict(split))
+
+    def delete(self, request: Request, name: str) -> Response:
+        if not api.ab_split_clear(name=name):
+            raise NotFound("no A/B split for this model name")
+        return Response(status=status.HTTP_204_NO_CONTENT)
