@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
@@ -184,6 +183,8 @@ def model_register(*, job: TrainingJob, artefact: dict[str, Any], metrics: dict[
         version = latest + 1
         path = _models_dir() / job.model_name / f"v{version}-{job.pk}.joblib"
         path.parent.mkdir(parents=True, exist_ok=True)
+        import joblib  # here, not at module level: workers that never train or predict skip it
+
         joblib.dump(artefact, path)
         try:
             with transaction.atomic(using=ALIAS):
@@ -269,6 +270,8 @@ def _artefact(model: MLModel) -> dict[str, Any]:
     cached = _ARTEFACTS.get(model.pk)
     if cached is not None and cached[0] == model.artefact_path:
         return cached[1]
+    import joblib
+
     with _ARTEFACTS_LOCK:
         artefact: dict[str, Any] = joblib.load(model.artefact_path)
         _ARTEFACTS[model.pk] = (model.artefact_path, artefact)

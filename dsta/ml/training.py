@@ -9,13 +9,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.inspection import permutation_importance
-from sklearn.linear_model import LogisticRegression
-from sklearn.mixture import GaussianMixture
-from sklearn.model_selection import TimeSeriesSplit
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+
+# scikit-learn is imported inside the fitting functions: every worker process imports this domain's actors,
+# and only a training job needs the library (it would add seconds to each worker's start).
 
 KINDS = ("regime", "direction")
 CLASSIFIERS = ("logistic", "gradient_boosting")
@@ -40,6 +36,11 @@ def fit_regime(
 ) -> Fitted:
     """Gaussian mixture over (return, volatility); the baseline is one Gaussian (a market with no regimes).
     Scored by the held-out mean log-likelihood per bar."""
+    from sklearn.mixture import GaussianMixture
+    from sklearn.model_selection import TimeSeriesSplit
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     x = values[:, [columns.index(name) for name in REGIME_COLUMNS]]
     x = x[_complete_rows(x)]
     if len(x) < folds * 20:
@@ -99,6 +100,13 @@ def fit_direction(
 ) -> Fitted:
     """Will the next bar close higher than this one? Features at bar t, target from close[t+1] vs close[t].
     Baselines: the training fold's majority class, and persistence (the next move repeats the last one)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import TimeSeriesSplit
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     target = np.zeros(len(close), dtype=int)
     target[:-1] = (close[1:] > close[:-1]).astype(int)
     usable = _complete_rows(values)
