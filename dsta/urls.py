@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/v1/", include("dsta.core.urls")),
     path("api/v1/analytics/", include((analytics_urlpatterns, "analytics"), namespace=None)),
     path("api/v1/exchange/", include("dsta.exchange.urls")),
+    path("api/v1/ml/", include("dsta.ml.urls")),
 ]

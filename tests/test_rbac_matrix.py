@@ -125,6 +125,24 @@ MATRIX = [
     Row("api/v1/positions/reconcile", "POST", "/api/v1/positions/reconcile", TRADER_UP),
     Row("api/v1/positions/<str:symbol>", "GET", "/api/v1/positions/BTC-USDT", READERS),
     Row("api/v1/portfolio/pnl", "GET", "/api/v1/portfolio/pnl", READERS),
+    # ml: features, training, registry, predictions
+    Row("api/v1/ml/features/<str:symbol>", "GET", "/api/v1/ml/features/BTC-USDT", READERS),
+    Row("api/v1/ml/features/extract", "POST", "/api/v1/ml/features/extract", RESEARCH),
+    Row("api/v1/ml/importance", "GET", "/api/v1/ml/importance?model_id=999999", READERS),
+    Row("api/v1/ml/train", "POST", "/api/v1/ml/train", RESEARCH),
+    Row("api/v1/ml/training/<uuid:job_id>/status", "GET", f"/api/v1/ml/training/{NO_ID}/status", READERS),
+    Row("api/v1/ml/training/<uuid:job_id>/metrics", "GET", f"/api/v1/ml/training/{NO_ID}/metrics", READERS),
+    Row("api/v1/ml/models", "GET", "/api/v1/ml/models", READERS),
+    Row("api/v1/ml/models", "POST", "/api/v1/ml/models", RESEARCH),
+    Row("api/v1/ml/models/rollback", "POST", "/api/v1/ml/models/rollback", RESEARCH),
+    Row("api/v1/ml/models/<int:model_id>", "GET", "/api/v1/ml/models/999999", READERS),
+    Row("api/v1/ml/models/<int:model_id>", "DELETE", "/api/v1/ml/models/999999", RESEARCH),
+    Row("api/v1/ml/models/<int:model_id>/promote", "POST", "/api/v1/ml/models/999999/promote", RESEARCH),
+    Row("api/v1/ml/ab-splits/<str:name>", "PUT", "/api/v1/ml/ab-splits/btc-direction", RESEARCH),
+    Row("api/v1/ml/ab-splits/<str:name>", "DELETE", "/api/v1/ml/ab-splits/btc-direction", RESEARCH),
+    Row("api/v1/ml/predict", "POST", "/api/v1/ml/predict", RESEARCH),
+    Row("api/v1/ml/predict/batch", "POST", "/api/v1/ml/predict/batch", RESEARCH),
+    Row("api/v1/ml/predictions/<uuid:prediction_id>", "GET", f"/api/v1/ml/predictions/{NO_ID}", READERS),
 ]
 
 

@@ -1,1 +1,41 @@
 """Dramatiq actors and event handlers of the ml domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from django.db import transaction
+
+from dsta.data.events import CandleClosed
+from dsta.kernel.events import EventEnvelope
+from dsta.kernel.handlers import event_handler
+from dsta.ml import services
+from dsta.ml.contracts import TrainingJobInfo
+
+ML_QUEUE = "ml"
+
+
+@dramatiq.actor(queue_name=ML_QUEUE, max_retries=2, min_backoff=1_000, time_limit=3_600_000)
+def training_job_execute(job_id: str) -> None:
+    services.training_job_run(job_id=job_id)
+
+
+def training_request(*, wait: bool, **job: Any) -> TrainingJobInfo:
+    """The job row commits first, then its message goes out (on commit), so a worker never misses the row.
+    `wait` trains in this process instead (small models, tests, the CLI)."""
+    with transaction.atomic(using=services.ALIAS):
+        info = services.training_job_create(**job)
+        if not wait:
+            transaction.on_commit(lambda: training_job_execute.send(info.job_id), using=services.ALIAS)
+    if wait:
+        services.training_job_run(job_id=info.job_id)
+    return info
+
+
+@event_handler(consumer="ml.live_predictions", events=[CandleClosed], using="ml")
+def predict_on_candle(envelope: EventEnvelope) -> None:
+    candle = envelope.decode(CandleClosed)
+    services.predictions_on_candle(
+        exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
+    )
