@@ -9,7 +9,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_REDIS_DB = 14
+# Overridable so that benchmarks from two checkouts at once do not share a Redis database.
+BENCH_REDIS_DB = int(os.environ.get("DSTA_BENCH_REDIS_DB", "14"))
 
 
 def configure_environment() -> None:
