@@ -17,6 +17,8 @@ from dsta.domains import DOMAINS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("DSTA_STATE_DIR", BASE_DIR / ".dsta"))
+# Where torch models train and predict: auto (CUDA when available, else CPU), cpu or cuda.
+ML_DEVICE = os.environ.get("DSTA_ML_DEVICE", "auto")
 
 EMBEDDED_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/dsta"
 EMBEDDED_REDIS_URL = "redis://127.0.0.1:56379/0"

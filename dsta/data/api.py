@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
+
 from dsta.data import selectors, services
 from dsta.data.contracts import (
     BacktestRequest,
@@ -17,9 +19,11 @@ from dsta.data.contracts import (
     OrderBookSnapshot,
     QualityReport,
     SeriesSummary,
+    SimulatedBook,
     StrategyParameters,
     StrategySignal,
     StrategySpec,
+    TargetReplay,
     TickerSnapshot,
 )
 
@@ -152,3 +156,40 @@ def ticker_record(*, ticker: TickerSnapshot) -> None:
 
 def ticker_latest(*, exchange: str, symbol: str) -> TickerSnapshot | None:
     return selectors.ticker_latest(exchange=exchange, symbol=symbol)
+
+
+def backtest_fill(
+    *, book: SimulatedBook, target: float, price: float, index: int, commission: float, slippage: float
+) -> SimulatedBook:
+    """Move `book` to `target` (signed fraction of equity) with one market fill at `price`, costed exactly as
+    the backtest engine fills (commission on notional, slippage against the trader)."""
+    from dsta.data.backtesting.replay import fill_market
+
+    return fill_market(book, target=target, price=price, index=index, commission=commission, slippage=slippage)
+
+
+def backtest_replay_targets(
+    *,
+    open: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    targets: np.ndarray,
+    initial_cash: float = 10_000.0,
+    commission: float = 0.001,
+    slippage: float = 0.0,
+) -> TargetReplay:
+    """Run exposure targets (one per bar, decided at its close; NaN holds) through the event-driven engine:
+    fills at the next bar's open, the position settled at the last close. Raises ValueError on bad shapes."""
+    from dsta.data.backtesting.replay import replay_targets
+
+    return replay_targets(
+        open=open,
+        high=high,
+        low=low,
+        close=close,
+        targets=targets,
+        initial_cash=initial_cash,
+        commission=commission,
+        slippage=slippage,
+    )

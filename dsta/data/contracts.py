@@ -333,3 +333,26 @@ class ReportInfo:
     timeframe: str
     path: str
     error: str
+
+
+@dataclass(frozen=True)
+class SimulatedBook:
+    """Cash and position of one simulated account between fills of the backtest engine's fill model
+    (`api.backtest_fill`); the entry fields track the open round trip as the engine does."""
+
+    cash: float
+    qty: float = 0.0
+    entry_index: int = -1
+    cash_at_entry: float = 0.0
+    entry_notional: float = 0.0
+    entry_qty: float = 0.0
+    fees: float = 0.0
+
+
+@dataclass(frozen=True)
+class TargetReplay:
+    """A sequence of exposure targets run through the event-driven engine (`api.backtest_replay_targets`)."""
+
+    equity: np.ndarray  # marked at each bar's close, the open position settled at the last close
+    trades: int
+    fees: float

@@ -18,7 +18,7 @@ from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleFrame
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish
-from dsta.ml import features, selectors, training
+from dsta.ml import deep, features, selectors, training
 from dsta.ml.contracts import FeatureMatrixInfo, MLInputError, ModelInfo, PredictionResult, TrainingJobInfo
 from dsta.ml.events import PredictionMade
 from dsta.ml.models import ABSplit, FeatureMatrix, FeatureSet, MLModel, Prediction, TrainingJob
@@ -115,6 +115,12 @@ def training_job_create(
         errors["params"] = ["regimes must be an integer from 2 to 8"]
     if not (isinstance(params.get("folds", 5), int) and 2 <= params.get("folds", 5) <= 20):
         errors.setdefault("params", []).append("folds must be an integer from 2 to 20")
+    if kind in deep.TORCH_KINDS:
+        errors.setdefault("params", []).extend(_torch_param_errors(kind, params))
+        if not errors["params"]:
+            del errors["params"]
+        if not deep.torch_available():
+            errors["kind"] = [deep.torch_missing_message(kind)]
     if errors:
         raise MLInputError(errors)
     job = TrainingJob.objects.using(ALIAS).create(
@@ -131,6 +137,85 @@ def training_job_create(
     return selectors.training_job_info(job)
 
 
+# Bounds of the torch kinds' parameters: name -> (type, minimum, maximum).
+_TORCH_PARAMS: dict[str, dict[str, tuple[type, float, float]]] = {
+    "torch_direction": {
+        "window": (int, 1, 64),
+        "hidden": (int, 4, 512),
+        "epochs": (int, 1, 500),
+        "seed": (int, 0, 2**31 - 1),
+        "bars": (int, 200, 10_000_000),
+    },
+    "rl_agent": {
+        "window": (int, 1, 64),
+        "hidden": (int, 4, 512),
+        "episodes": (int, 1, 500),
+        "seed": (int, 0, 2**31 - 1),
+        "bars": (int, 300, 10_000_000),
+        "train_fraction": (float, 0.5, 0.9),
+        "commission": (float, 0.0, 0.01),
+        "slippage": (float, 0.0, 0.01),
+        "allow_short": (bool, 0, 1),
+    },
+}
+
+
+def _torch_param_errors(kind: str, params: dict[str, Any]) -> list[str]:
+    known = _TORCH_PARAMS[kind]
+    allowed = {*known, "folds"} if kind == "torch_direction" else set(known)  # the RL agent has no CV folds
+    errors = [f"unknown parameter {name!r} for {kind}" for name in params if name not in allowed]
+    for name, (kind_of, low, high) in known.items():
+        if name not in params:
+            continue
+        value = params[name]
+        if kind_of is bool:
+            if not isinstance(value, bool):
+                errors.append(f"{name} must be true or false")
+            continue
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if kind_of is int and not (numeric and float(value).is_integer()):
+            errors.append(f"{name} must be an integer from {low:g} to {high:g}")
+        elif not numeric or not low <= value <= high:
+            errors.append(f"{name} must be a number from {low:g} to {high:g}")
+    return errors
+
+
+def _fit(job: TrainingJob, frame: CandleFrame, columns: list[str], values: npt.NDArray[Any]) -> training.Fitted:
+    params = job.params
+    if job.kind == "regime":
+        return training.fit_regime(columns, values, regimes=params.get("regimes", 3), folds=params.get("folds", 5))
+    if job.kind == "direction":
+        return training.fit_direction(
+            columns,
+            values,
+            frame.close,
+            classifier=params.get("classifier", "logistic"),
+            folds=params.get("folds", 5),
+        )
+    if not deep.torch_available():
+        raise RuntimeError(deep.torch_missing_message(job.kind))
+    last = slice(-int(params["bars"]), None) if params.get("bars") else slice(None)  # the latest bars only
+    options = {name: params[name] for name in _TORCH_PARAMS[job.kind] if name in params and name != "bars"}
+    if job.kind == "torch_direction":
+        fitted: training.Fitted = deep.fit_torch_direction(
+            columns, values[last], frame.close[last], folds=params.get("folds", 5), **options
+        )
+        return fitted
+    from dsta.ml import rl
+
+    fitted = rl.fit_rl_agent(
+        columns,
+        values[last],
+        open=frame.open[last],
+        high=frame.high[last],
+        low=frame.low[last],
+        close=frame.close[last],
+        open_time=frame.open_time[last],
+        **options,
+    )
+    return fitted
+
+
 def training_job_run(*, job_id: str) -> None:
     """Fit the job's model and register it as a new staging version; a failure is recorded on the job."""
     updated = (
@@ -145,19 +230,7 @@ def training_job_run(*, job_id: str) -> None:
         definition = _definition(job.feature_set, job.feature_set_version)
         frame = _frame(exchange=job.exchange, symbol=job.symbol, timeframe=job.timeframe, start=None, end=None)
         columns, values = _compute(frame, definition)
-        params = job.params
-        if job.kind == "regime":
-            fitted = training.fit_regime(
-                columns, values, regimes=params.get("regimes", 3), folds=params.get("folds", 5)
-            )
-        else:
-            fitted = training.fit_direction(
-                columns,
-                values,
-                frame.close,
-                classifier=params.get("classifier", "logistic"),
-                folds=params.get("folds", 5),
-            )
+        fitted = _fit(job, frame, columns, values)
         model = model_register(job=job, artefact=fitted.artefact, metrics=fitted.metrics)
     except Exception as exc:  # noqa: BLE001  (any failure ends the job as failed, with the reason kept)
         TrainingJob.objects.using(ALIAS).filter(pk=job_id).update(
@@ -181,11 +254,15 @@ def model_register(*, job: TrainingJob, artefact: dict[str, Any], metrics: dict[
     for _attempt in range(5):
         latest = MLModel.objects.using(ALIAS).filter(name=job.model_name).aggregate(v=Max("version"))["v"] or 0
         version = latest + 1
-        path = _models_dir() / job.model_name / f"v{version}-{job.pk}.joblib"
+        torch_model = artefact["kind"] in deep.TORCH_KINDS
+        path = _models_dir() / job.model_name / f"v{version}-{job.pk}.{'pt' if torch_model else 'joblib'}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        import joblib  # here, not at module level: workers that never train or predict skip it
+        if torch_model:
+            deep.artefact_save(artefact, path)  # state_dict + metadata
+        else:
+            import joblib  # here, not at module level: workers that never train or predict skip it
 
-        joblib.dump(artefact, path)
+            joblib.dump(artefact, path)
         try:
             with transaction.atomic(using=ALIAS):
                 model = MLModel.objects.using(ALIAS).create(
@@ -270,10 +347,15 @@ def _artefact(model: MLModel) -> dict[str, Any]:
     cached = _ARTEFACTS.get(model.pk)
     if cached is not None and cached[0] == model.artefact_path:
         return cached[1]
-    import joblib
-
     with _ARTEFACTS_LOCK:
-        artefact: dict[str, Any] = joblib.load(model.artefact_path)
+        if model.kind in deep.TORCH_KINDS:
+            if not deep.torch_available():
+                raise MLInputError({"model": [deep.torch_missing_message(model.kind)]})
+            artefact = deep.artefact_load(model.artefact_path)  # the network rebuilt once, on its device
+        else:
+            import joblib
+
+            artefact = joblib.load(model.artefact_path)
         _ARTEFACTS[model.pk] = (model.artefact_path, artefact)
     return artefact
 
@@ -366,22 +448,30 @@ def _predict_with(
     model: MLModel, *, exchange: str, symbol: str, timeframe: str, at: datetime, source: str, arm: str
 ) -> Prediction:
     step = timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
+    artefact = _artefact(model)
+    history = deep.history_needed(artefact) if model.kind in deep.TORCH_KINDS else 1
     frame = _frame(
         exchange=exchange,
         symbol=symbol,
         timeframe=timeframe,
-        start=at - step * (features.WARMUP_BARS - 1),
+        start=at - step * (features.WARMUP_BARS + history - 2),
         end=at + step,
     )
     last_time = frame.open_time[-1].astype("datetime64[us]").item().replace(tzinfo=UTC)
     if last_time != at:
         raise MLInputError({"at": [f"no {timeframe} bar of {exchange} {symbol} opens at {at.isoformat()}"]})
     columns, values = _compute(frame, _definition(model.feature_set, model.feature_set_version))
-    artefact = _artefact(model)
-    row = values[-1:, [columns.index(name) for name in artefact["columns"]]]
-    if not np.isfinite(row).all():
+    row = values[-history:, [columns.index(name) for name in artefact["columns"]]]
+    if len(row) < history or not np.isfinite(row).all():
         raise MLInputError({"at": [f"not enough history before {at.isoformat()} for the model's features"]})
-    label, probability, output = _apply(artefact, row)
+    if model.kind == "rl_agent":
+        from dsta.ml import rl
+
+        label, probability, output = rl.apply(artefact, row)
+    elif model.kind in deep.TORCH_KINDS:
+        label, probability, output = deep.apply(artefact, row)
+    else:
+        label, probability, output = _apply(artefact, row)
     return Prediction.objects.using(ALIAS).create(
         model=model,
         exchange=exchange,
