@@ -211,7 +211,10 @@ def fit_rl_agent(
                 d = torch.as_tensor(dones[chosen], device=device)
                 with torch.no_grad():
                     goal = r + gamma * (1 - d) * frozen(s2).max(dim=1).values
-                loss = torch.nn.functional.smooth_l1_loss(net(s).gather(1, a.unsqueeze(1)).squeeze(1), goal)
+                # The taken action's value by a one-hot product: gather's backward is a scatter-add, which is
+                # not deterministic on CUDA.
+                taken = (net(s) * torch.nn.functional.one_hot(a, len(targets))).sum(dim=1)
+                loss = torch.nn.functional.smooth_l1_loss(taken, goal)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()

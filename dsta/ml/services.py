@@ -195,7 +195,11 @@ def _fit(job: TrainingJob, frame: CandleFrame, columns: list[str], values: npt.N
     if not deep.torch_available():
         raise RuntimeError(deep.torch_missing_message(job.kind))
     last = slice(-int(params["bars"]), None) if params.get("bars") else slice(None)  # the latest bars only
-    options = {name: params[name] for name in _TORCH_PARAMS[job.kind] if name in params and name != "bars"}
+    options = {  # cast: JSON may carry 4.0 for an integer parameter
+        name: kind_of(params[name])
+        for name, (kind_of, _low, _high) in _TORCH_PARAMS[job.kind].items()
+        if name in params and name != "bars"
+    }
     if job.kind == "torch_direction":
         fitted: training.Fitted = deep.fit_torch_direction(
             columns, values[last], frame.close[last], folds=params.get("folds", 5), **options

@@ -16,7 +16,7 @@ from dsta.domains import DOMAINS
 from dsta.kernel.tests import processes
 from dsta.ml import api as ml_api
 from dsta.ml import services
-from dsta.ml.models import TrainingJob
+from dsta.ml.models import Prediction, TrainingJob
 
 ALL = [domain.alias for domain in DOMAINS]
 BAR = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -144,6 +144,11 @@ def test_rl_agent_is_evaluated_out_of_sample_against_baselines(api, btc_candles,
     assert set(q_values) == {"flat", "long"} and max(q_values, key=q_values.get) == prediction.label
     latest = api.post("/api/v1/ml/predict", {"name": "btc-dqn"}, content_type="application/json")
     assert latest.status_code == 201 and latest.json()["label"] in ("flat", "long")
+    # In production it acts on every closed bar of its series, as the sklearn models do.
+    ml_api.model_promote(model_id=job["model_id"])
+    assert services.predictions_on_candle(exchange="binance", symbol="BTC/USDT", timeframe="1h", bar_time=BAR) == 1
+    live = Prediction.objects.using("ml").get(model_id=job["model_id"], source="live", bar_time=BAR)
+    assert (live.label, live.output) == (prediction.label, prediction.output)
 
 
 @pytest.mark.django_db(databases=ALL)
