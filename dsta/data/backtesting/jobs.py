@@ -99,6 +99,15 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
                 "decisions_changed": sum(bias.decisions_changed for bias in checks),
             }
         traded = ", ".join(job.symbols) if job.symbols else job.symbol
+        report_settings: dict[str, object] = {
+            "engine": outcome.result.path,
+            "commission": str(job.commission),
+            "slippage": str(job.slippage),
+            "fill at": job.fill_at,
+            "initial cash": str(job.initial_cash),
+        }
+        if job.symbols:
+            report_settings["portfolio"] = "one shared cash account; targets are fractions of its equity"
         report = (
             render_report(
                 title=f"{job.strategy} {job.params} on {job.exchange} {traded} {job.timeframe}",
@@ -107,16 +116,7 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
                 trades=outcome.result.trades,
                 trade_symbols=outcome.trade_symbols or None,
                 metrics=outcome.metrics.as_dict(),
-                settings={
-                    "engine": outcome.result.path,
-                    "commission": str(job.commission),
-                    "slippage": str(job.slippage),
-                    "fill at": job.fill_at,
-                    "initial cash": str(job.initial_cash),
-                }
-                | (
-                    {"portfolio": "one shared cash account; targets are fractions of its equity"} if job.symbols else {}
-                ),
+                settings=report_settings,
             )
             if full
             else ""

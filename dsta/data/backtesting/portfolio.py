@@ -121,7 +121,10 @@ def run_shared_cash(
                 bars,
                 strategy,
                 context,
-                *(column.tolist() for column in (bars.open, bars.high, bars.low, bars.close)),
+                opens=bars.open.tolist(),
+                highs=bars.high.tolist(),
+                lows=bars.low.tolist(),
+                closes=bars.close.tolist(),
                 warmup=max(strategy.warmup(), config.trade_from),
             )
         )
