@@ -102,6 +102,8 @@ class BacktestRequest:
     slippage: Decimal = Decimal("0")
     fill_at: str = "next_open"
     engine: str = "auto"  # auto (fast path when the strategy has one), event, fast
+    # Two or more: one shared-cash portfolio over these symbols (`symbol` is then the first of them).
+    symbols: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class BacktestTradeView:
     return_pct: float
     fees: Decimal
     exit_reason: str
+    symbol: str = ""  # the traded symbol (a portfolio backtest has several)
 
 
 @dataclass(frozen=True)

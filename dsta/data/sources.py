@@ -27,7 +27,7 @@ class ExchangeCandleSource:
     """Bars from the exchange domain's facade (ccxt underneath)."""
 
     def fetch(self, *, exchange: str, symbol: str, timeframe: str, since: datetime, limit: int) -> list[CandleBar]:
-        from dsta.exchange.api import ohlcv_fetch  # type: ignore[attr-defined]  # arrives with the exchange facade
+        from dsta.exchange.api import ohlcv_fetch
 
         bars = ohlcv_fetch(venue=exchange, symbol=symbol, timeframe=timeframe, since=since, limit=limit)
         return [

@@ -40,16 +40,29 @@ class TradeRecord:
 
 
 def rebalance(
-    book: Book, *, target: float, price: float, index: int, costs: Costs, reason: str = "signal"
+    book: Book,
+    *,
+    target: float,
+    price: float,
+    index: int,
+    costs: Costs,
+    reason: str = "signal",
+    other_value: float = 0.0,
+    cap_to_cash: bool = False,
 ) -> TradeRecord | None:
     """Move to `target` (fraction of equity, signed) at `price`. Returns the round trip this closed, if any
-    (a flip from long to short closes the long, then opens the short)."""
+    (a flip from long to short closes the long, then opens the short).
+
+    A portfolio passes the marked value of its other positions (`other_value`: equity is the whole account's)
+    and `cap_to_cash`: a buy never spends more than the cash on hand, so the account never borrows."""
     closed = None
     if book.qty != 0 and (target == 0 or (target > 0) != (book.qty > 0)):
         closed = close_position(book, price=price, index=index, costs=costs, reason=reason)
     if target != 0:
-        equity = book.cash + book.qty * price
+        equity = book.cash + book.qty * price + other_value
         difference = target * equity - book.qty * price
+        if cap_to_cash and difference > book.cash:
+            difference = max(book.cash, 0.0)
         if difference > 0:
             _fill(
                 book,

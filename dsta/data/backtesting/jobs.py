@@ -42,6 +42,7 @@ def job_create(
         params=strategy.params,
         exchange=request.exchange,
         symbol=request.symbol,
+        symbols=list(request.symbols),
         timeframe=request.timeframe,
         start=request.start,
         end=request.end,
@@ -68,6 +69,7 @@ def request_of(job: BacktestJob) -> BacktestRequest:
         slippage=job.slippage,
         fill_at=job.fill_at,
         engine=job.engine,
+        symbols=tuple(job.symbols),
     )
 
 
@@ -86,27 +88,35 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
         analysis: dict[str, object] = {}
         full = job.kind == BacktestJob.Kind.SINGLE
         if full:
-            bias = detect_lookahead(strategy_build(job.strategy, job.params), outcome.bars)
+            checks = [
+                detect_lookahead(strategy_build(job.strategy, job.params), bars)
+                for bars in (outcome.bars_by_symbol.values() if job.symbols else [outcome.bars])
+            ]
             analysis["lookahead"] = {
-                "checked_points": bias.checked_points,
-                "has_bias": bias.has_bias,
-                "biased_indicators": bias.biased_indicators,
-                "decisions_changed": bias.decisions_changed,
+                "checked_points": sum(bias.checked_points for bias in checks),
+                "has_bias": any(bias.has_bias for bias in checks),
+                "biased_indicators": sorted({name for bias in checks for name in bias.biased_indicators}),
+                "decisions_changed": sum(bias.decisions_changed for bias in checks),
             }
+        traded = ", ".join(job.symbols) if job.symbols else job.symbol
+        report_settings: dict[str, object] = {
+            "engine": outcome.result.path,
+            "commission": str(job.commission),
+            "slippage": str(job.slippage),
+            "fill at": job.fill_at,
+            "initial cash": str(job.initial_cash),
+        }
+        if job.symbols:
+            report_settings["portfolio"] = "one shared cash account; targets are fractions of its equity"
         report = (
             render_report(
-                title=f"{job.strategy} {job.params} on {job.exchange} {job.symbol} {job.timeframe}",
+                title=f"{job.strategy} {job.params} on {job.exchange} {traded} {job.timeframe}",
                 bars=outcome.bars,
                 equity=outcome.result.equity,
                 trades=outcome.result.trades,
+                trade_symbols=outcome.trade_symbols or None,
                 metrics=outcome.metrics.as_dict(),
-                settings={
-                    "engine": outcome.result.path,
-                    "commission": str(job.commission),
-                    "slippage": str(job.slippage),
-                    "fill at": job.fill_at,
-                    "initial cash": str(job.initial_cash),
-                },
+                settings=report_settings,
             )
             if full
             else ""
@@ -139,10 +149,12 @@ def _store(
     with transaction.atomic(using=ALIAS):
         BacktestTrade.objects.using(ALIAS).filter(job=job).delete()
         trades = result.trades if with_details else []
+        symbols = outcome.trade_symbols or [job.symbol] * len(trades)
         BacktestTrade.objects.using(ALIAS).bulk_create(
             BacktestTrade(
                 job=job,
                 sequence=number,
+                symbol=symbols[number],
                 side=trade.side,
                 entry_time=times[trade.entry_index].replace(tzinfo=UTC),
                 exit_time=times[trade.exit_index].replace(tzinfo=UTC),
@@ -209,6 +221,7 @@ def job_trades(job: BacktestJob) -> list[BacktestTradeView]:
             t.return_pct,
             t.fees,
             t.exit_reason,
+            t.symbol or job.symbol,
         )
         for t in BacktestTrade.objects.using(ALIAS).filter(job=job).order_by("sequence")
     ]

@@ -22,7 +22,10 @@ def render_report(
     trades: Sequence[TradeRecord],
     metrics: dict[str, float | int],
     settings: dict[str, object],
+    trade_symbols: Sequence[str] | None = None,
 ) -> str:
+    """`trade_symbols` (a portfolio's): the symbol of each trade; the price panel then shows the
+    equal-weight basket in `bars`, and trades are listed with their symbol instead of marked on it."""
     plt = pyplot()
     times = bars.time_ms.astype("datetime64[ms]")
     stride = max(1, len(bars) // MAX_POINTS)
@@ -30,7 +33,7 @@ def render_report(
         3, 1, figsize=(12, 9), sharex=True, gridspec_kw={"height_ratios": [3, 2, 1]}
     )
     price_axis.plot(times[::stride], bars.close[::stride], linewidth=0.8, color="#333333", label="close")
-    shown = trades if len(trades) <= 600 else trades[:: len(trades) // 600 + 1]
+    shown = [] if trade_symbols else trades if len(trades) <= 600 else trades[:: len(trades) // 600 + 1]
     if shown:
         entries = np.array([trade.entry_index for trade in shown])
         exits = np.array([trade.exit_index for trade in shown])
@@ -52,7 +55,7 @@ def render_report(
             label="exit",
             zorder=3,
         )
-    price_axis.set_ylabel("price")
+    price_axis.set_ylabel("equal-weight basket (100 = start)" if trade_symbols else "price")
     price_axis.legend(loc="upper left")
     equity_axis.plot(times[::stride], equity[::stride], linewidth=1.0, color="#2166ac")
     equity_axis.set_ylabel("equity")
@@ -66,12 +69,14 @@ def render_report(
         shown_value = f"{value:,.4f}" if isinstance(value, float) else str(value)
         return f"<tr><th>{html.escape(name)}</th><td>{html.escape(shown_value)}</td></tr>"
 
+    symbol_cells = [f"<td>{html.escape(s)}</td>" for s in trade_symbols] if trade_symbols else [""] * len(trades)
     trade_rows = "".join(
-        f"<tr><td>{times[t.entry_index]}</td><td>{times[t.exit_index]}</td><td>{t.side}</td>"
+        f"<tr>{symbol_cells[number]}<td>{times[t.entry_index]}</td><td>{times[t.exit_index]}</td><td>{t.side}</td>"
         f"<td>{t.qty:.8f}</td><td>{t.entry_price:.8g}</td><td>{t.exit_price:.8g}</td><td>{t.pnl:,.2f}</td>"
         f"<td>{t.return_pct:.2f}%</td><td>{t.exit_reason}</td></tr>"
-        for t in trades[:1000]
+        for number, t in enumerate(trades[:1000])
     )
+    symbol_header = "<th>symbol</th>" if trade_symbols else ""
     more = f"<p>{len(trades) - 1000} more trades not listed.</p>" if len(trades) > 1000 else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -81,6 +86,6 @@ td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}}</style></
 <h2>Settings</h2><table>{"".join(row(k, v) for k, v in settings.items())}</table>
 <h2>Metrics</h2><table>{"".join(row(k, v) for k, v in metrics.items())}</table>
 <h2>Charts</h2><img alt="price with trades, equity and drawdown" src="{chart}">
-<h2>Trades</h2><table><tr><th>entry</th><th>exit</th><th>side</th><th>qty</th><th>entry price</th>
+<h2>Trades</h2><table><tr>{symbol_header}<th>entry</th><th>exit</th><th>side</th><th>qty</th><th>entry price</th>
 <th>exit price</th><th>pnl</th><th>return</th><th>exit</th></tr>{trade_rows}</table>{more}
 </body></html>"""

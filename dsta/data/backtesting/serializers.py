@@ -36,11 +36,35 @@ class BacktestRequestSerializer(serializers.Serializer):
 
     def to_request(self) -> BacktestRequest:
         data = dict(self.validated_data)
-        return BacktestRequest(**{key: data[key] for key in BacktestRequest.__dataclass_fields__})
+        return BacktestRequest(**{key: data[key] for key in BacktestRequest.__dataclass_fields__ if key in data})
 
 
 class RunSerializer(BacktestRequestSerializer):
+    symbol = serializers.CharField(max_length=32, required=False)
+    symbols = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        min_length=1,
+        max_length=10,
+        help_text="two or more: one shared-cash portfolio backtest over these symbols",
+    )
     wait = serializers.BooleanField(default=False, help_text="run inline and answer with the results")
+
+    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+        attrs = super().validate(attrs)
+        symbols = attrs.get("symbols")
+        if symbols is None:
+            if not attrs.get("symbol"):
+                raise serializers.ValidationError({"symbol": "give symbol, or symbols for a portfolio"})
+            attrs["symbols"] = ()
+            return attrs
+        if len(set(symbols)) != len(symbols):
+            raise serializers.ValidationError({"symbols": "each symbol once"})
+        if attrs.get("symbol") and attrs["symbol"] != symbols[0]:
+            raise serializers.ValidationError({"symbol": "give symbol or symbols, not both"})
+        attrs["symbol"] = symbols[0]
+        attrs["symbols"] = tuple(symbols) if len(symbols) > 1 else ()
+        return attrs
 
 
 class OptimiseSerializer(BacktestRequestSerializer):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from dsta.data import analytics
-from dsta.data.tests.helpers import import_series, read_with_pandas
+from dsta.data.tests.helpers import data_file, import_series, read_with_pandas
 
 EQUITY = np.array([100.0, 110.0, 99.0, 108.9, 130.68])  # returns +10%, -10%, +10%, +20%
 
@@ -135,3 +135,22 @@ def test_analytics_need_authentication(client):
     assert (
         client.get("/api/v1/analytics/sharpe?symbol=BTC/USDT&timeframe=1h").status_code == 401
     )  # anonymous: no credentials
+
+
+@pytest.mark.django_db(databases=["data"], transaction=True)
+def test_correlation_reads_in_parallel_outside_a_transaction_and_agrees_with_one_connection():
+    from django.db import connections
+
+    from dsta.data import selectors
+
+    symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    for symbol in symbols:
+        import_series(symbol)
+    assert not connections["data"].in_atomic_block  # so the two-connection read is the one under test
+    parallel = selectors._real_closes_of("binance", symbols, "1h", None, None)
+    single = selectors._read_real_closes("binance", symbols, "1h", None, None)
+    assert list(parallel) == symbols
+    for symbol in symbols:
+        expected = read_with_pandas(data_file(symbol, "1h"))["close"].to_numpy()
+        np.testing.assert_array_equal(parallel[symbol][1], single[symbol][1])
+        np.testing.assert_allclose(parallel[symbol][1], expected)

@@ -234,3 +234,87 @@ def test_walk_forward_endpoint_stitches_out_of_sample_windows(api, btc_candles):
     assert api.post("/api/v1/backtest/walk-forward", bad, content_type="application/json").status_code == 400
     tiny = {**body, "in_sample_bars": 12_000, "out_of_sample_bars": 1_000}
     assert api.post("/api/v1/backtest/walk-forward", tiny, content_type="application/json").status_code == 400
+
+
+# --- shared-cash portfolios -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def btc_and_eth_candles(btc_candles):
+    candles_import_file(path=DEMO_DIR / "ETH_USDT-1h.csv.gz", exchange="binance", symbol="ETH/USDT", timeframe="1h")
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_portfolio_backtest_runs_from_the_api_with_shared_cash_and_stores_trades_per_symbol(api, btc_and_eth_candles):
+    from dsta.data.backtesting.engine import BacktestConfig
+    from dsta.data.backtesting.portfolio import run_shared_cash
+    from dsta.data.bars import load_bars
+    from dsta.data.strategies.builtin import SmaCross
+
+    symbols = ["BTC/USDT", "ETH/USDT"]
+    body = {**RUN, "symbols": symbols, "wait": True}
+    del body["symbol"]
+    response = api.post("/api/v1/backtest/run", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    summary = response.json()
+    assert summary["status"] == "succeeded" and summary["engine_used"] == "portfolio"
+    assert summary["request"]["symbols"] == symbols
+
+    bars = {symbol: load_bars(exchange="binance", symbol=symbol, timeframe="1h") for symbol in symbols}
+    expected = run_shared_cash(
+        strategies={symbol: SmaCross(fast=10, slow=20) for symbol in symbols},
+        bars_by_symbol=bars,
+        config=BacktestConfig(initial_cash=10_000, commission=0.001),
+    )
+    results = api.get(f"/api/v1/backtest/{summary['job_id']}/results?trades=100000&equity_points=100000").json()
+    assert results["trades_total"] == len(expected.trades) == summary["metrics"]["trades"]
+    assert [trade["symbol"] for trade in results["trades"]] == expected.trade_symbols
+    assert {trade["symbol"] for trade in results["trades"]} == set(symbols)
+    assert float(results["trades"][0]["pnl"]) == pytest.approx(expected.trades[0].pnl, abs=1e-6)
+    curve = results["equity_curve"]
+    assert len(curve) == len(expected.equity) and curve[0][1] == 10_000
+    assert curve[-1][1] == pytest.approx(expected.equity[-1])
+    report = api.get(f"/api/v1/backtest/{summary['job_id']}/report")
+    html = b"".join(report.streaming_content).decode()
+    assert report.status_code == 200 and "<th>symbol</th>" in html and "<td>ETH/USDT</td>" in html
+    assert "BTC/USDT, ETH/USDT" in html
+
+
+@pytest.mark.django_db(databases=ALL)
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"symbols": ["BTC/USDT", "BTC/USDT"]}, "symbols"),
+        ({"symbols": ["BTC/USDT", "ETH/USDT"], "engine": "fast"}, "engine"),
+        ({"symbols": ["BTC/USDT", "NONE/USDT"]}, "symbols"),
+        ({"symbols": []}, "symbols"),
+        ({"symbols": ["ETH/USDT", "BTC/USDT"], "symbol": "BTC/USDT"}, "symbol"),
+    ],
+)
+def test_bad_portfolio_input_is_a_400_naming_the_field(api, btc_candles, change, field):
+    response = api.post("/api/v1/backtest/run", {**RUN, **change, "wait": True}, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_backtest_command_runs_a_portfolio_with_repeated_symbols(btc_and_eth_candles):
+    out = io.StringIO()
+    call_command(
+        "backtest",
+        "--strategy=sma_cross",
+        "--symbol=BTC/USDT",
+        "--symbol=ETH/USDT",
+        "--timeframe=1h",
+        "--param=fast=10",
+        "--param=slow=20",
+        "--no-progress",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "(portfolio engine) over BTC/USDT, ETH/USDT (shared cash)" in text and "report: " in text
+    job = BacktestJob.objects.using("data").get()
+    assert job.symbols == ["BTC/USDT", "ETH/USDT"]
+    assert set(job.trades.values_list("symbol", flat=True)) == {"BTC/USDT", "ETH/USDT"}
+    with pytest.raises(CommandError, match="each symbol once"):
+        call_command("backtest", "--strategy=sma_cross", "--symbol=BTC/USDT", "--symbol=BTC/USDT", "--timeframe=1h")

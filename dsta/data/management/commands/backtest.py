@@ -49,7 +49,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--strategy", required=True, help="e.g. sma_cross, rsi_reversion")
-        parser.add_argument("--symbol", required=True)
+        parser.add_argument(
+            "--symbol",
+            action="append",
+            required=True,
+            help="repeat for a portfolio: one shared cash account over the symbols (e.g. --symbol BTC/USDT"
+            " --symbol ETH/USDT)",
+        )
         parser.add_argument("--timeframe", required=True)
         parser.add_argument("--exchange", default="binance")
         parser.add_argument("--param", action="append", default=[], help="NAME=VALUE, repeatable")
@@ -63,11 +69,16 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: object, **options: object) -> None:
+        given = options["symbol"]  # a list from the command line; call_command may pass one string
+        symbols = [given] if isinstance(given, str) else list(given)  # type: ignore[call-overload]
+        if len(set(symbols)) != len(symbols):
+            raise CommandError("--symbol: each symbol once")
         request = BacktestRequest(
             strategy=str(options["strategy"]),
             params=_parse_params(options["param"]),  # type: ignore[arg-type]
             exchange=str(options["exchange"]),
-            symbol=str(options["symbol"]),
+            symbol=symbols[0],
+            symbols=tuple(symbols) if len(symbols) > 1 else (),
             timeframe=str(options["timeframe"]),
             start=_date("start", options["start"]),
             end=_date("end", options["end"]),  # type: ignore[arg-type]
@@ -90,7 +101,8 @@ class Command(BaseCommand):
             raise CommandError("; ".join(f"{field}: {message}" for field, message in exc.errors.items())) from exc
         result = BacktestResult.objects.using("data").get(job=job)
         job.refresh_from_db()
-        self.stdout.write(f"backtest {job.pk} ({job.engine_used} engine)")
+        traded = f" over {', '.join(symbols)} (shared cash)" if len(symbols) > 1 else ""
+        self.stdout.write(f"backtest {job.pk} ({job.engine_used} engine){traded}")
         width = max(len(name) for name in result.metrics)
         for name in Metrics.__dataclass_fields__:
             value = result.metrics[name]
