@@ -14,7 +14,9 @@ from dsta.data.contracts import (
     BacktestTradeView,
     CandleBar,
     CandleFrame,
+    ChartSeries,
     GapSpan,
+    InvalidBacktestRequest,
     InvalidStrategyParameters,
     OrderBookSnapshot,
     QualityReport,
@@ -193,3 +195,42 @@ def backtest_replay_targets(
         commission=commission,
         slippage=slippage,
     )
+
+
+def backtest_start(*, request: BacktestRequest, user_id: int | None = None) -> BacktestSummary:
+    """Queue a backtest for the worker pool and return its summary at once (status `queued`); poll
+    `backtest_get` for progress. Raises InvalidBacktestRequest on bad input."""
+    from dsta.data.backtesting import jobs
+    from dsta.data.backtesting.actors import run_backtest_job
+    from dsta.data.backtesting.runner import BacktestInputError
+
+    try:
+        job = jobs.job_create(request, user_id=user_id)
+    except BacktestInputError as exc:
+        raise InvalidBacktestRequest(exc.errors) from None
+    run_backtest_job.send(str(job.pk))
+    return jobs.job_summary(job)
+
+
+def backtest_report_html(*, job_id: str) -> str | None:
+    """The finished backtest's HTML report (price with trades, equity, drawdown, trade list), or None."""
+    from dsta.data.models import BacktestResult
+
+    path = BacktestResult.objects.using("data").filter(job_id=job_id).values_list("report_path", flat=True).first()
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as report:
+        return report.read()
+
+
+def chart_series(*, exchange: str, symbol: str, timeframe: str, bars: int = 300, sma_period: int = 20) -> ChartSeries:
+    """The last `bars` candles and their SMA(`sma_period`) of the close, for a chart."""
+    import numpy as np
+
+    candles = selectors.candles_latest(exchange=exchange, symbol=symbol, timeframe=timeframe, limit=bars)
+    closes = np.array([float(bar.close) for bar in candles], dtype=np.float64)
+    sma: list[float | None] = [None] * len(closes)
+    if sma_period > 0 and len(closes) >= sma_period:
+        sums = np.convolve(closes, np.ones(sma_period) / sma_period, mode="valid")
+        sma[sma_period - 1 :] = [float(value) for value in sums]
+    return ChartSeries(exchange, symbol, timeframe, tuple(candles), sma_period, tuple(sma))
