@@ -149,10 +149,10 @@ def test_dashboard_shows_an_open_circuit_breaker():
     assert 'data-testid="breaker">OPEN<' in page and "exchange outage" in page
 
 
-def test_chart_page_embeds_candles_and_the_sma_from_the_data_facade():
+def test_chart_page_embeds_candles_and_the_sma_from_the_data_facade(tmp_path):
     import json
 
-    web_seed.seed_candles()
+    web_seed.seed_candles(tmp_path)
     client = signed_in("viewer")
     response = client.get("/chart/", {"series": "binance|BTC/USDT|1h"})
     assert response.status_code == 200
@@ -168,8 +168,8 @@ def test_chart_page_embeds_candles_and_the_sma_from_the_data_facade():
     assert client.get("/chart/", {"series": "binance|NOPE/USDT|1h"}).status_code == 404
 
 
-def test_a_viewer_cannot_start_a_backtest():
-    web_seed.seed_candles()
+def test_a_viewer_cannot_start_a_backtest(tmp_path):
+    web_seed.seed_candles(tmp_path)
     from dsta.data.models import BacktestJob
 
     response = signed_in("viewer").post(
@@ -180,8 +180,8 @@ def test_a_viewer_cannot_start_a_backtest():
     assert not BacktestJob.objects.using("data").exists()
 
 
-def test_backtest_form_reports_bad_parameters_as_field_errors():
-    web_seed.seed_candles()
+def test_backtest_form_reports_bad_parameters_as_field_errors(tmp_path):
+    web_seed.seed_candles(tmp_path)
     client = signed_in("analyst")
     form = {"strategy": "sma_cross", "series": "binance|BTC/USDT|1h", "initial_cash": "10000", "commission": "0.001"}
     bad_syntax = client.post("/backtests/", {**form, "params": "fast=ten"})
@@ -192,10 +192,10 @@ def test_backtest_form_reports_bad_parameters_as_field_errors():
     assert unknown_market.status_code == 400 and b"Select a valid choice" in unknown_market.content
 
 
-def test_backtest_form_queues_a_job_then_the_detail_page_polls_until_it_shows_the_report():
+def test_backtest_form_queues_a_job_then_the_detail_page_polls_until_it_shows_the_report(tmp_path):
     from dsta.data import api as data_api
 
-    web_seed.seed_candles()
+    web_seed.seed_candles(tmp_path)
     client = signed_in("analyst")
     response = client.post(
         "/backtests/",

@@ -3,6 +3,7 @@ model and a notification, written through facades where one exists and as plain 
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -52,8 +53,13 @@ def seed_trading() -> None:
     )
 
 
-def seed_candles() -> None:
-    call_command("import_ohlcv", str(DEMO_BTC), exchange="binance", symbol="BTC/USDT", timeframe="1h", no_progress=True)
+def seed_candles(directory: Path, *, rows: int = 600) -> None:
+    """The first `rows` real BTC/USDT 1h bars of the bundled demo file, imported as `import_ohlcv` does."""
+    with gzip.open(DEMO_BTC, "rt") as source:
+        lines = [line for _, line in zip(range(rows + 1), source, strict=False)]
+    path = directory / "BTC_USDT-1h.csv"
+    path.write_text("".join(lines))
+    call_command("import_ohlcv", str(path), exchange="binance", symbol="BTC/USDT", timeframe="1h", no_progress=True)
 
 
 def seed_ml_model() -> None:
