@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -200,15 +201,17 @@ def backtest_replay_targets(
 def backtest_start(*, request: BacktestRequest, user_id: int | None = None) -> BacktestSummary:
     """Queue a backtest for the worker pool and return its summary at once (status `queued`); poll
     `backtest_get` for progress. Raises InvalidBacktestRequest on bad input."""
+    import dramatiq
+
     from dsta.data.backtesting import jobs
-    from dsta.data.backtesting.actors import run_backtest_job
     from dsta.data.backtesting.runner import BacktestInputError
 
     try:
         job = jobs.job_create(request, user_id=user_id)
     except BacktestInputError as exc:
         raise InvalidBacktestRequest(exc.errors) from None
-    run_backtest_job.send(str(job.pk))
+    # The actor (dsta.data.backtesting.actors, declared at app start) by name, as the REST view sends it.
+    dramatiq.get_broker().get_actor("run_backtest_job").send(str(job.pk))
     return jobs.job_summary(job)
 
 
@@ -216,7 +219,8 @@ def backtest_report_html(*, job_id: str) -> str | None:
     """The finished backtest's HTML report (price with trades, equity, drawdown, trade list), or None."""
     from dsta.data.models import BacktestResult
 
-    path = BacktestResult.objects.using("data").filter(job_id=job_id).values_list("report_path", flat=True).first()
+    result = BacktestResult.objects.using("data").filter(job_id=uuid.UUID(job_id))
+    path = result.values_list("report_path", flat=True).first()
     if not path:
         return None
     with open(path, encoding="utf-8") as report:
