@@ -66,7 +66,7 @@ def server(children, tmp_path, clean_broker):
     children(processes.relay(tmp_path))
     base = f"http://127.0.0.1:{port}"
     print(f"[e2e] {time.monotonic():.1f} started")
-    assert processes.wait_until(lambda: answers(f"{base}/healthz"), timeout=60), uvicorn.log_tail()
+    assert processes.wait_until(lambda: answers(f"{base}/healthz"), timeout=120), uvicorn.log_tail()
     print(f"[e2e] {time.monotonic():.1f} web up")
     return base
 
@@ -183,7 +183,14 @@ def test_browser_flow_from_login_to_live_chart_backtest_report_models_and_notifi
     expect(page).to_have_url(re.compile(r"/backtests/[0-9a-f-]{36}/$"))
     expect(page.get_by_test_id("backtest-state")).to_have_text("succeeded", timeout=60_000)
     expect(page.locator("#metrics")).to_contain_text("total_return_pct")
-    assert page.locator("#trades tbody tr").count() > 0
+    job_id = page.url.rstrip("/").split("/")[-1]
+    trades = data_api.backtest_trades(job_id=job_id)
+    assert trades and page.locator("#trades tbody tr").count() == min(len(trades), 200)
+    expect(page.get_by_test_id("equity-status")).to_contain_text(
+        f"601 equity points · {len(trades)} trades marked"  # the 600 seeded bars and the one published live
+    )
+    expect(page.locator("#equity-chart canvas").first).to_be_visible()
+    expect(page.locator("#drawdown-chart canvas").first).to_be_visible()
     report = page.frame_locator("#report")
     expect(report.locator("h1")).to_contain_text("sma_cross")
     expect(report.locator("img").first).to_be_visible()

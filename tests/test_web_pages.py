@@ -193,6 +193,8 @@ def test_backtest_form_reports_bad_parameters_as_field_errors(tmp_path):
 
 
 def test_backtest_form_queues_a_job_then_the_detail_page_polls_until_it_shows_the_report(tmp_path):
+    import json
+
     from dsta.data import api as data_api
 
     web_seed.seed_candles(tmp_path)
@@ -223,6 +225,12 @@ def test_backtest_form_queues_a_job_then_the_detail_page_polls_until_it_shows_th
     assert trades and f"Trades ({min(len(trades), 200)}" in done
     assert f"{trades[0].entry_time:%Y-%m-%d %H:%M}" in done
     assert "total_return_pct" in done
+    chart = json.loads(re.search(r'id="equity-data" type="application/json">(.*?)</script>', done).group(1))
+    assert len(chart["equity"]) == 600  # one point per bar of the 600 seeded
+    assert len(chart["markers"]) == 2 * len(trades)
+    assert min(point["value"] for point in chart["drawdown"]) < 0 == max(point["value"] for point in chart["drawdown"])
+    times = [point["time"] for point in chart["equity"]]
+    assert all(marker["time"] in times for marker in chart["markers"])
     report = client.get(f"/backtests/{job_id}/report")
     assert report.status_code == 200 and report["X-Frame-Options"] == "SAMEORIGIN"
     assert b"drawdown" in report.content and b"data:image/png;base64," in report.content

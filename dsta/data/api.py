@@ -16,6 +16,7 @@ from dsta.data.contracts import (
     CandleBar,
     CandleFrame,
     ChartSeries,
+    EquityCurve,
     GapSpan,
     InvalidBacktestRequest,
     InvalidStrategyParameters,
@@ -238,3 +239,24 @@ def chart_series(*, exchange: str, symbol: str, timeframe: str, bars: int = 300,
         sums = np.convolve(closes, np.ones(sma_period) / sma_period, mode="valid")
         sma[sma_period - 1 :] = [float(value) for value in sums]
     return ChartSeries(exchange, symbol, timeframe, tuple(candles), sma_period, tuple(sma))
+
+
+def backtest_equity(*, job_id: str, points: int = 1_000) -> EquityCurve | None:
+    """A finished backtest's equity curve (None before it finishes), strided to at most `points` points."""
+    from datetime import UTC
+
+    import numpy as np
+
+    from dsta.data.models import BacktestResult
+
+    result = BacktestResult.objects.using("data").filter(job_id=uuid.UUID(job_id)).only("equity", "bar_times").first()
+    if result is None or not result.equity:
+        return None
+    equity = np.frombuffer(result.equity, dtype="<f8")
+    times = np.frombuffer(result.bar_times, dtype="<i8")
+    stride = max(1, -(-len(equity) // max(points, 1)))
+    return EquityCurve(
+        job_id=job_id,
+        times=tuple(datetime.fromtimestamp(int(ms) / 1000, tz=UTC) for ms in times[::stride]),
+        equity=tuple(float(value) for value in equity[::stride]),
+    )

@@ -376,3 +376,12 @@ class ChartSeries:
     candles: tuple[CandleBar, ...]
     sma_period: int
     sma: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class EquityCurve:
+    """A finished backtest's equity at each bar's close (strided to at most the asked number of points)."""
+
+    job_id: str
+    times: tuple[datetime, ...]
+    equity: tuple[float, ...]

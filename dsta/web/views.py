@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from datetime import datetime
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -13,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from dsta.core import api as core_api
 from dsta.core.contracts import LoginRefused
 from dsta.data import api as data_api
-from dsta.data.contracts import BacktestStatus, InvalidBacktestRequest
+from dsta.data.contracts import BacktestStatus, BacktestTradeView, InvalidBacktestRequest
 from dsta.ml import api as ml_api
 from dsta.trading import api as trading_api
 from dsta.web.access import navigation, page_permission
@@ -21,6 +24,7 @@ from dsta.web.forms import BacktestForm, LoginForm, series_key
 
 CHART_BARS = 300
 SMA_PERIOD = 20
+EQUITY_POINTS = 2_000
 
 
 def page(request: HttpRequest, template: str, context: dict[str, object], *, status: int = 200) -> HttpResponse:
@@ -160,13 +164,64 @@ def backtests(request: HttpRequest) -> HttpResponse:
     return page(request, "web/backtests.html", {"form": form})
 
 
+def _equity_chart(job_id: str, trades: list[BacktestTradeView]) -> dict[str, object] | None:
+    """Equity, drawdown (%) and the trades as markers on the equity line, for lightweight-charts."""
+    curve = data_api.backtest_equity(job_id=job_id, points=EQUITY_POINTS)
+    if curve is None or not curve.times:
+        return None
+    seconds = [int(moment.timestamp()) for moment in curve.times]
+    peak = float("-inf")
+    drawdown = []
+    for value in curve.equity:
+        peak = max(peak, value)
+        drawdown.append(round((value / peak - 1) * 100, 4) if peak > 0 else 0.0)
+
+    def on_curve(moment: datetime) -> int:  # markers sit on a point of the (strided) curve
+        index = min(bisect_left(seconds, int(moment.timestamp())), len(seconds) - 1)
+        return seconds[index]
+
+    markers = sorted(
+        [
+            {
+                "time": on_curve(t.entry_time),
+                "position": "belowBar",
+                "color": "#1a9850",
+                "shape": "arrowUp",
+                "text": "in",
+            }
+            for t in trades
+        ]
+        + [
+            {
+                "time": on_curve(t.exit_time),
+                "position": "aboveBar",
+                "color": "#d73027",
+                "shape": "arrowDown",
+                "text": "out",
+            }
+            for t in trades
+        ],
+        key=lambda marker: marker["time"],
+    )
+    return {
+        "equity": [{"time": t, "value": v} for t, v in zip(seconds, curve.equity, strict=True)],
+        "drawdown": [{"time": t, "value": v} for t, v in zip(seconds, drawdown, strict=True)],
+        "markers": markers,
+    }
+
+
 def _backtest_context(job_id: str) -> dict[str, object]:
     summary = data_api.backtest_get(job_id=job_id)
     if summary is None:
         raise Http404("no such backtest")
     done = summary.status in (BacktestStatus.SUCCEEDED, BacktestStatus.FAILED)
-    trades = data_api.backtest_trades(job_id=job_id)[:200] if summary.status == BacktestStatus.SUCCEEDED else []
-    return {"job": summary, "done": done, "trades": trades, "progress_pct": round(summary.progress * 100)}
+    context: dict[str, object] = {"job": summary, "done": done, "progress_pct": round(summary.progress * 100)}
+    if summary.status == BacktestStatus.SUCCEEDED:
+        trades = data_api.backtest_trades(job_id=job_id)
+        context["trades"] = trades[:200]
+        context["trades_total"] = len(trades)
+        context["equity_chart"] = _equity_chart(job_id, trades)
+    return context
 
 
 @page_permission("data.backtest.read")
