@@ -80,6 +80,7 @@ def browser_page():
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(20_000)
         yield page
+        shot(page, "99-last-page")  # where the flow ended, which is what to look at when it failed
         browser.close()
 
 

@@ -89,10 +89,15 @@ def test_login_with_the_form_then_logout(client):
     assert client.get("/chart/").status_code == 302
     right = client.post("/login/", {"username": user.username, "password": PASSWORD, "next": "/chart/"})
     assert right.status_code == 302 and right["Location"] == "/chart/"
+    from dsta.core.models import AuditEntry
+
+    actions = list(AuditEntry.objects.filter(actor_id=user.pk).values_list("action", "details"))
+    assert ("auth.login_failed", {"locked": False}) in actions and ("auth.login", {"via": "session"}) in actions
     assert client.get("/").status_code == 200
     assert client.get("/logout/").status_code == 405  # logging out changes state: POST only
     assert client.post("/logout/").status_code == 302
     assert client.get("/").status_code == 302
+    assert AuditEntry.objects.filter(actor_id=user.pk, action="auth.logout", details={"via": "session"}).exists()
 
 
 def test_login_refuses_an_offsite_next_and_a_missing_field(client):
