@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "dsta.data",
     "dsta.trading",
     "dsta.ml",
+    "dsta.web",  # the server-rendered web app: a presentation layer over the facades, no models
 ]
 
 MIDDLEWARE = [
@@ -62,6 +63,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "dsta.urls"
+LOGIN_URL = "/login/"
 WSGI_APPLICATION = "dsta.wsgi.application"
 ASGI_APPLICATION = "dsta.asgi.application"
 

@@ -18,4 +18,5 @@ urlpatterns = [
     path("api/v1/analytics/", include((analytics_urlpatterns, "analytics"), namespace=None)),
     path("api/v1/exchange/", include("dsta.exchange.urls")),
     path("api/v1/ml/", include("dsta.ml.urls")),
+    path("", include("dsta.web.urls")),  # the web app: dashboard at /, /login/, /chart/, /backtests/ ...
 ]

@@ -293,7 +293,29 @@ def _run_app() -> int:
     return exit_code
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> bool:
+    """The browser tests drive Debian's chromium package: install it when we can (root with apt-get)."""
+    if CHROMIUM.exists():
+        return True
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+        say("installing chromium for the browser tests: " + " ".join(install))
+        if subprocess.run(install, env=apt_env).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=apt_env)
+            subprocess.run(install, env=apt_env)
+    return CHROMIUM.exists()
+
+
 def command_test(pytest_args: list[str]) -> int:
+    if not ensure_chromium():
+        if os.environ.get("CI") == "true":
+            say(f"FAILED: {CHROMIUM} is missing and could not be installed (apt-get install chromium, as root)")
+            return 1
+        say(f"{CHROMIUM} is missing and could not be installed: the browser (e2e) tests will be skipped")
     # Tests get their own Redis database so they never drain a running app's queues.
     env = embedded_environment(redis_db=15)
     steps = [

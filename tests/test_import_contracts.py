@@ -53,6 +53,9 @@ def test_contracts_are_kept_by_the_tree(tree_copy):
         ("core/api.py", "from dsta.trading import api", "dsta.core is not allowed to import dsta.trading"),
         ("kernel/clock.py", "import dsta.data.api", "dsta.kernel is not allowed to import dsta.data"),
         ("ml/api.py", "from dsta.trading import contracts", "dsta.ml is not allowed to import dsta.trading"),
+        # The web app sits above every domain and reads them through their facades only.
+        ("web/views.py", "from dsta.trading.models import Position", "dsta.trading.models"),
+        ("trading/api.py", "from dsta.web import views", "dsta.trading is not allowed to import dsta.web"),
     ],
 )
 def test_a_boundary_violation_turns_the_build_red(tree_copy, importer, statement, expected):

@@ -151,7 +151,9 @@ def _record_failure(username: str, ip: str) -> bool:
     return False
 
 
-def login(*, username: str, password: str, ip: str) -> TokenPair:
+def credentials_check(*, username: str, password: str, ip: str) -> User:
+    """The active user behind a username and password, under the same throttle and lockout for every way
+    of signing in (tokens or a browser session). Raises LoginThrottled or AuthError."""
     _check_throttle(username, ip)
     user = authenticate(username=username, password=password)
     if user is None or not user.is_active:
@@ -162,6 +164,11 @@ def login(*, username: str, password: str, ip: str) -> TokenPair:
         )
         raise AuthError("invalid_credentials", "username or password is wrong")
     redis_client().delete(_login_keys(username, ip)[0])
+    return user
+
+
+def login(*, username: str, password: str, ip: str) -> TokenPair:
+    user = credentials_check(username=username, password=password, ip=ip)
     pair = tokens_issue(user=user)
     audit.record(actor_id=user.pk, action="auth.login", target=f"user:{user.pk}", ip=ip)
     return pair

@@ -104,3 +104,27 @@ class NotificationReceipt:
     recipient: str
     status: str
     deduplicated: bool
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    """A notification as the web app lists it (the delivery log stays in core)."""
+
+    notification_id: int
+    channel: str
+    recipient: str
+    subject: str
+    priority: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str
+
+
+class LoginRefused(ValueError):
+    """Raised by `core.api.session_login`: wrong credentials, or throttled (`retry_after` seconds)."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -359,3 +359,32 @@ class TargetReplay:
     equity: np.ndarray  # marked at each bar's close, the open position settled at the last close
     trades: int
     fees: float
+
+
+class InvalidBacktestRequest(ValueError):
+    """Raised by `data.api.backtest_start`; `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ChartSeries:
+    """The latest bars of a series with a simple moving average of the closes (None while it warms up)."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    candles: tuple[CandleBar, ...]
+    sma_period: int
+    sma: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class EquityCurve:
+    """A finished backtest's equity at each bar's close (strided to at most the asked number of points)."""
+
+    job_id: str
+    times: tuple[datetime, ...]
+    equity: tuple[float, ...]

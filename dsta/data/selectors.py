@@ -481,3 +481,14 @@ def correlation_get(
         rolling=[[round(float(v), 6) for v in row] for row in rolling],
         full_period=[[round(float(v), 6) for v in row] for row in full],
     )
+
+
+def candles_latest(*, exchange: str, symbol: str, timeframe: str, limit: int) -> list[CandleBar]:
+    """The last `limit` bars of a series, in time order."""
+    rows = (
+        Candle.objects.using(ALIAS)
+        .filter(exchange=exchange, symbol=symbol, timeframe=timeframe)
+        .order_by("-open_time")
+        .values_list("open_time", "open", "high", "low", "close", "volume")[:limit]
+    )
+    return [CandleBar(exchange, symbol, timeframe, *row) for row in reversed(rows)]

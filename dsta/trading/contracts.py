@@ -13,3 +13,67 @@ class MarkPriceView:
     symbol: str
     price: Decimal
     as_of: datetime
+
+
+@dataclass(frozen=True)
+class PnlLine:
+    """P&L of one market now, or the portfolio total (exchange and symbol "")."""
+
+    exchange: str
+    symbol: str
+    quantity: Decimal
+    mark_price: Decimal | None
+    realised_pnl: Decimal
+    unrealised_pnl: Decimal
+    fees: Decimal
+
+
+@dataclass(frozen=True)
+class PositionView:
+    exchange: str
+    symbol: str
+    quantity: Decimal
+    average_price: Decimal
+    realised_pnl: Decimal
+    fees: Decimal
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderView:
+    order_id: int
+    client_order_id: str
+    exchange: str
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Decimal
+    price: Decimal | None
+    status: str
+    filled_quantity: Decimal
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RiskViolationView:
+    rule: str
+    message: str
+    symbol: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RiskState:
+    """The limits in force, the kill switch (circuit breaker) and the latest violations."""
+
+    limits_version: int
+    max_order_notional: Decimal
+    max_position_notional: Decimal
+    max_total_exposure: Decimal
+    max_open_orders: int
+    max_orders_per_minute: int
+    max_drawdown_pct: Decimal
+    circuit_breaker_open: bool
+    circuit_breaker_reason: str
+    circuit_breaker_changed_at: datetime | None
+    recent_violations: tuple[RiskViolationView, ...]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dsta.trading.contracts import MarkPriceView
-from dsta.trading.models import MarkPrice
+from dsta.trading.contracts import MarkPriceView, OrderView, PositionView, RiskState, RiskViolationView
+from dsta.trading.models import CircuitBreaker, MarkPrice, Order, Position, RiskLimitSet, RiskViolation
 
 ALIAS = "trading"
 
@@ -13,3 +13,51 @@ def mark_price_get(*, exchange: str, symbol: str) -> MarkPriceView | None:
     if row is None:
         return None
     return MarkPriceView(row.exchange, row.symbol, row.price, row.as_of)
+
+
+def positions_list() -> list[PositionView]:
+    rows = Position.objects.using(ALIAS).order_by("exchange", "symbol")
+    return [
+        PositionView(
+            row.exchange, row.symbol, row.quantity, row.average_price, row.realised_pnl, row.fees, row.updated_at
+        )
+        for row in rows
+    ]
+
+
+def orders_open_list(*, final_statuses: frozenset[str], limit: int) -> list[OrderView]:
+    rows = Order.objects.using(ALIAS).exclude(status__in=final_statuses).order_by("-created_at")[:limit]
+    return [
+        OrderView(
+            order_id=row.pk,
+            client_order_id=row.client_order_id,
+            exchange=row.exchange,
+            symbol=row.symbol,
+            side=row.side,
+            order_type=row.order_type,
+            quantity=row.quantity,
+            price=row.price,
+            status=row.status,
+            filled_quantity=row.filled_quantity,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
+
+
+def risk_state(*, limits: RiskLimitSet, violations: int) -> RiskState:
+    breaker = CircuitBreaker.objects.using(ALIAS).filter(pk=1).first()
+    recent = RiskViolation.objects.using(ALIAS).order_by("-created_at")[:violations]
+    return RiskState(
+        limits_version=limits.version,
+        max_order_notional=limits.max_order_notional,
+        max_position_notional=limits.max_position_notional,
+        max_total_exposure=limits.max_total_exposure,
+        max_open_orders=limits.max_open_orders,
+        max_orders_per_minute=limits.max_orders_per_minute,
+        max_drawdown_pct=limits.max_drawdown_pct,
+        circuit_breaker_open=bool(breaker and breaker.is_open),
+        circuit_breaker_reason=breaker.reason if breaker else "",
+        circuit_breaker_changed_at=breaker.changed_at if breaker else None,
+        recent_violations=tuple(RiskViolationView(v.rule, v.message, v.symbol, v.created_at) for v in recent),
+    )
