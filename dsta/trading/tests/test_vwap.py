@@ -181,7 +181,11 @@ def test_children_wait_for_their_due_time(paper, worker):
     parent = wait_final(parent.pk)
     children = list(Order.objects.using("trading").filter(parent=parent).order_by("id"))
     assert len(children) == 2 and sum(c.quantity for c in children) == D("0.5")
-    assert (children[1].created_at - children[0].created_at).total_seconds() >= 0.9
+    due = list(
+        AlgoSlice.objects.using("trading").filter(parent=parent).order_by("index").values_list("due_at", flat=True)
+    )
+    assert due[1] - due[0] == timedelta(seconds=1)
+    assert all(child.created_at >= at for child, at in zip(children, due, strict=True))  # none went early
     assert parent.status == "filled"
 
 
