@@ -171,9 +171,9 @@ def vwap_create(
     if errors:
         raise orders.OrderInputError(errors)
     begin = start or utc_now()
-    existing = Order.objects.using(ALIAS).filter(client_order_id=new.client_order_id, algo="vwap").first()
+    existing = Order.objects.using(ALIAS).filter(client_order_id=new.client_order_id).first()
     if new.client_order_id and existing is not None:
-        return existing  # a repeated request
+        return existing  # a repeated client_order_id returns the stored order, as for any order
     profile = volume_profile(exchange=new.exchange, symbol=new.symbol, lookback_days=lookback_days, end=begin)
     plan = vwap_plan(
         quantity=new.quantity,
