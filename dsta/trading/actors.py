@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+from django.db import transaction
 
 from dsta.data.events import CandleClosed
 from dsta.exchange.contracts import FillView, OrderSide
@@ -22,6 +23,22 @@ def on_candle_closed(envelope: EventEnvelope) -> None:
     services.mark_price_record(
         exchange=candle.exchange, symbol=candle.symbol, price=candle.close, as_of=candle.open_time
     )
+    from dsta.trading import drawdown
+
+    drawdown.drawdown_check()  # the mark moved the portfolio's equity
+
+
+@event_handler(consumer="trading.stops", events=[CandleClosed], using="trading")
+def run_stops_on_candle(envelope: EventEnvelope) -> None:
+    from dsta.trading import stops
+
+    candle = envelope.decode(CandleClosed)
+    created = stops.stops_on_price(
+        exchange=candle.exchange, symbol=candle.symbol, price=candle.close, at=candle.open_time
+    )
+    for order_id in created:
+        # after the trigger commits; a lost message leaves the order `new` for `resume_orders`
+        transaction.on_commit(lambda order_id=order_id: place_stop_order.send(order_id), using="trading")
 
 
 @event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")
@@ -89,3 +106,48 @@ def twap_slice(parent_id: int, index: int) -> None:
 
 def twap_start(parent_id: int) -> None:
     twap_slice.send(parent_id, 0)
+
+
+@dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
+def vwap_slice(parent_id: int, index: int) -> None:
+    """Place one VWAP child, then schedule the next one at its due time."""
+    from dsta.trading import orders, vwap
+
+    parent = vwap.vwap_place_slice(parent_id, index)
+    if parent.status in orders.FINAL:
+        return
+    delay = vwap.next_slice_delay_ms(parent_id, index + 1)
+    if delay is not None:
+        vwap_slice.send_with_options(args=(parent_id, index + 1), delay=delay)
+
+
+def vwap_start(parent_id: int) -> None:
+    from dsta.trading import vwap
+
+    vwap_slice.send_with_options(args=(parent_id, 0), delay=vwap.next_slice_delay_ms(parent_id, 0) or 0)
+
+
+@dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
+def place_stop_order(order_id: int) -> None:
+    """Run a triggered stop's closing order through the saga."""
+    from dsta.trading import stops
+
+    stops.stop_order_run(order_id)
+
+
+@dramatiq.actor(queue_name="trading", max_retries=1)
+def snapshot_pnl() -> None:
+    """Store the portfolio P&L and check the drawdown (the scheduler sends it every minute)."""
+    from dsta.trading import drawdown, orders
+
+    orders.pnl_snapshot_take()
+    drawdown.drawdown_check()
+
+
+@dramatiq.actor(queue_name="trading", max_retries=1)
+def sync_fills() -> None:
+    """Pull new fills from live venues for every market with an active order or a position there; the
+    `exchange.fill` events they publish come back to `on_exchange_fill`."""
+    from dsta.trading import jobs
+
+    jobs.live_fills_sync()

@@ -42,6 +42,8 @@ class RiskLimitSet(models.Model):
     price_band_pct = models.DecimalField(max_digits=8, decimal_places=4)
     max_orders_per_minute = models.PositiveIntegerField()
     max_drawdown_pct = models.DecimalField(max_digits=8, decimal_places=4)
+    # the account capital the drawdown is measured on: equity = capital + realised + unrealised P&L
+    drawdown_capital = models.DecimalField(max_digits=28, decimal_places=10, default=100000)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by_id = models.BigIntegerField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True, default="")
@@ -262,3 +264,80 @@ class PnlSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.taken_at} {self.symbol or 'total'}"
+
+
+class AlgoSlice(models.Model):
+    """One planned child of an execution-algorithm parent (VWAP): its size, its volume share, when it is due."""
+
+    id = models.BigAutoField(primary_key=True)
+    parent = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="algo_slices")
+    index = models.PositiveIntegerField()
+    quantity = models.DecimalField(max_digits=28, decimal_places=10)
+    weight = models.DecimalField(max_digits=20, decimal_places=12)
+    due_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "algo_slice"
+        constraints = [models.UniqueConstraint(fields=["parent", "index"], name="algo_slice_once")]
+
+    def __str__(self) -> str:
+        return f"{self.parent_id}#{self.index}: {self.quantity} at {self.due_at}"
+
+
+class DrawdownState(models.Model):
+    """One row: the portfolio's equity peak and the latest drawdown from it."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    peak_equity = models.DecimalField(max_digits=28, decimal_places=10)
+    peak_at = models.DateTimeField()
+    equity = models.DecimalField(max_digits=28, decimal_places=10)
+    drawdown_pct = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    # the peak a breach already tripped the breaker for: a breaker closed by hand stays closed until a new
+    # peak forms (the operator has seen this drawdown)
+    tripped_peak = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "drawdown_state"
+
+    def __str__(self) -> str:
+        return f"peak {self.peak_equity}, drawdown {self.drawdown_pct}%"
+
+
+class StopKind(models.TextChoices):
+    STOP_LOSS = "stop_loss"
+    TRAILING_STOP = "trailing_stop"
+
+
+class StopStatus(models.TextChoices):
+    ACTIVE = "active"
+    TRIGGERED = "triggered"
+    CANCELLED = "cancelled"
+
+
+class PositionStop(models.Model):
+    """A stop-loss or trailing stop on a position: when the mark crosses `stop_price` a market order closes
+    the position through the saga. A trailing stop ratchets `stop_price` with the best mark seen."""
+
+    id = models.BigAutoField(primary_key=True)
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32)
+    kind = models.CharField(max_length=16, choices=StopKind.choices)
+    close_side = models.CharField(max_length=4)  # sell closes a long, buy closes a short
+    stop_price = models.DecimalField(max_digits=28, decimal_places=10)
+    trail_pct = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    water_mark = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    status = models.CharField(max_length=12, choices=StopStatus.choices, default=StopStatus.ACTIVE)
+    trigger_price = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "position_stop"
+        indexes = [models.Index(fields=["exchange", "symbol", "status"], name="position_stop_market")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.symbol} @ {self.stop_price} [{self.status}]"

@@ -1,7 +1,12 @@
 """Dry-run trading over recorded candles: each bar goes through `data.candle_close`, drives the paper venue,
 asks the strategy for its decision at the bar's close (the live path, `strategy_signal`) and turns a change
-of target exposure into a market order through the full saga (risk, submit, fill, position). A market order
-waits at the paper venue and fills at the next bar's open, like the backtest's `next_open` fills."""
+of target exposure into an order through the full saga (risk, submit, fill, position).
+
+Execution and sizing follow the backtest's `next_open` rule exactly: the decision taken at a bar's close is
+executed at the next bar's open, sized on the equity at that open (buys net of the fee). The paper venue is
+given a book at the open that takes a limit order at the open price: it fills at the open, at the bar's
+time, and (unlike a waiting market buy, which reserves a 5% price buffer) it can spend all the cash.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +22,15 @@ from django.db import transaction
 from dsta.data import api as data_api
 from dsta.data.contracts import CandleBar
 from dsta.exchange import api as exchange_api
-from dsta.exchange.contracts import OhlcvBar
+from dsta.exchange.contracts import OhlcvBar, OrderBook, PriceLevel
 from dsta.trading import orders, services
 from dsta.trading.models import Fill
 
 ALIAS = "trading"
 VENUE = "paper"
 FEE = Decimal("0.001")
-# A waiting market buy reserves 5% above the last price at the paper venue; size buys to fit under it.
-BUY_RESERVE = Decimal("1.05")
 STEP = Decimal("0.000001")
+OPEN_BOOK_DEPTH = Decimal(10**9)  # the book at the open never runs out: the backtest fills any size there
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
 
@@ -78,23 +82,27 @@ def replay(
 ) -> ReplayResult:
     """Replay `bars` (one market, oldest first) on a freshly reset paper venue funded with `initial_cash`."""
     symbol = bars[0].symbol
-    base_asset, quote_asset = symbol.split("/")
+    quote_asset = symbol.split("/")[1]
     exchange_api.paper_reset(taker_fee=FEE, maker_fee=FEE, slippage_bps=Decimal(0), slippage_jitter_bps=Decimal(0))
     exchange_api.paper_deposit(asset=quote_asset, amount=initial_cash)
     placed: list[int] = []
     rejected = 0
     held_target: Decimal | None = Decimal(0)
+    pending: Decimal | None = None  # a target decided at the last close, executed at this bar's open
     for bar in bars:
         data_api.candle_close(bar=bar)
+        if pending is not None:
+            order = _execute_at_open(bar, pending, run_id=run_id)
+            if order is not None:
+                placed.append(order.pk)
+                rejected += order.status == "rejected"
+            pending = None
         exchange_api.paper_price_feed(
             symbol=symbol, bar=OhlcvBar(bar.open_time, bar.open, bar.high, bar.low, bar.close, bar.volume)
         )
-        for order_id in placed[-1:]:
-            orders.order_sync(order_id)  # the waiting order filled at this bar's open
         with transaction.atomic(using=ALIAS):
             services.mark_price_record(exchange=bar.exchange, symbol=symbol, price=bar.close, as_of=bar.open_time)
-        balances = {b.asset: b.total for b in exchange_api.balance_get(venue=VENUE)}
-        cash, base = balances.get(quote_asset, Decimal(0)), balances.get(base_asset, Decimal(0))
+        base = _balances(symbol)[0]
         try:
             signal = data_api.strategy_signal(
                 strategy=strategy,
@@ -111,30 +119,10 @@ def replay(
             continue
         if signal.target < 0:
             raise ValueError("the paper venue is spot only: this replay does not short")
-        equity = cash + base * bar.close
-        difference = signal.target * equity - base * bar.close
-        if difference > 0:
-            side, quantity = "buy", (difference / (bar.close * BUY_RESERVE * (1 + FEE))).quantize(STEP, ROUND_DOWN)
-        else:
-            side = "sell"
-            quantity = base if signal.target == 0 else (-difference / bar.close).quantize(STEP, ROUND_DOWN)
-        held_target = signal.target
-        if quantity <= 0:
-            continue
-        order = orders.order_place(
-            orders.NewOrder(
-                exchange=VENUE,
-                symbol=symbol,
-                side=side,
-                order_type="market",
-                quantity=quantity,
-                client_order_id=f"{run_id}-{int(bar.open_time.timestamp())}",
-            )
-        )
-        placed.append(order.pk)
-        rejected += order.status == "rejected"
+        pending = held_target = signal.target
     fills = Fill.objects.using(ALIAS).filter(order_id__in=placed).order_by("executed_at", "id")
     balances = {b.asset: b.total for b in exchange_api.balance_get(venue=VENUE)}
+    base_asset, quote_asset = symbol.split("/")
     return ReplayResult(
         bars=len(bars),
         orders_placed=len(placed),
@@ -143,3 +131,40 @@ def replay(
         cash=balances.get(quote_asset, Decimal(0)),
         base=balances.get(base_asset, Decimal(0)),
     )
+
+
+def _balances(symbol: str) -> tuple[Decimal, Decimal]:
+    """(base, quote) held at the paper venue."""
+    base_asset, quote_asset = symbol.split("/")
+    balances = {b.asset: b.total for b in exchange_api.balance_get(venue=VENUE)}
+    return balances.get(base_asset, Decimal(0)), balances.get(quote_asset, Decimal(0))
+
+
+def _execute_at_open(bar: CandleBar, target: Decimal, *, run_id: str) -> orders.Order | None:
+    """Move to `target` (fraction of equity) at `bar.open`, sized as the backtest's `rebalance`."""
+    price = bar.open
+    # the last bar's book is stale: clear it so the order rests until this bar's book arrives
+    exchange_api.paper_book_feed(book=OrderBook(VENUE, bar.symbol, bar.open_time, (), ()))
+    base, cash = _balances(bar.symbol)
+    difference = target * (cash + base * price) - base * price
+    if difference > 0:
+        side, quantity = "buy", (difference / (price * (1 + FEE))).quantize(STEP, ROUND_DOWN)
+    else:
+        side = "sell"
+        quantity = base if target == 0 else (-difference / price).quantize(STEP, ROUND_DOWN)
+    if quantity <= 0:
+        return None
+    order = orders.order_place(
+        orders.NewOrder(
+            exchange=VENUE,
+            symbol=bar.symbol,
+            side=side,
+            order_type="limit",
+            quantity=quantity,
+            price=price,
+            client_order_id=f"{run_id}-{int(bar.open_time.timestamp())}",
+        )
+    )
+    level = (PriceLevel(price, OPEN_BOOK_DEPTH),)
+    exchange_api.paper_book_feed(book=OrderBook(VENUE, bar.symbol, bar.open_time, level, level))
+    return orders.order_sync(order.pk)  # filled by the book at the open

@@ -11,6 +11,7 @@ from dsta.trading.models import (
     OrderTransition,
     PnlSnapshot,
     Position,
+    PositionStop,
     RiskLimitSet,
     RiskViolation,
     Signal,
@@ -75,6 +76,7 @@ class RiskLimitsSerializer(serializers.ModelSerializer):
             "price_band_pct",
             "max_orders_per_minute",
             "max_drawdown_pct",
+            "drawdown_capital",
             "created_at",
             "created_by_id",
             "reason",
@@ -99,6 +101,9 @@ class RiskLimitsUpdateSerializer(serializers.Serializer):
     max_orders_per_minute = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False)
     max_drawdown_pct = serializers.DecimalField(
         max_digits=8, decimal_places=4, min_value=Decimal("0"), max_value=Decimal("100"), required=False
+    )
+    drawdown_capital = serializers.DecimalField(
+        max_digits=28, decimal_places=10, min_value=Decimal("0.0000000001"), required=False
     )
     reason = serializers.CharField(max_length=300, required=False, default="")
 
@@ -150,6 +155,9 @@ class OrderCreateSerializer(OrderIntentSerializer):
     strategy_instance_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     twap_slices = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     twap_duration_seconds = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False)
+    vwap_slices = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    vwap_duration_seconds = serializers.IntegerField(min_value=1, max_value=7 * 86400, required=False)
+    vwap_lookback_days = serializers.IntegerField(min_value=1, max_value=365, required=False)
 
     def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
         attrs = super().validate(attrs)
@@ -157,6 +165,14 @@ class OrderCreateSerializer(OrderIntentSerializer):
             raise serializers.ValidationError({"twap_slices": ["give both twap_slices and twap_duration_seconds"]})
         if "twap_slices" in attrs and attrs["order_type"] != "market":
             raise serializers.ValidationError({"order_type": ["TWAP slices are market orders"]})
+        if ("vwap_slices" in attrs) != ("vwap_duration_seconds" in attrs):
+            raise serializers.ValidationError({"vwap_slices": ["give both vwap_slices and vwap_duration_seconds"]})
+        if "vwap_lookback_days" in attrs and "vwap_slices" not in attrs:
+            raise serializers.ValidationError({"vwap_lookback_days": ["only for a VWAP order (vwap_slices)"]})
+        if "vwap_slices" in attrs and "twap_slices" in attrs:
+            raise serializers.ValidationError({"vwap_slices": ["an order is either TWAP or VWAP"]})
+        if "vwap_slices" in attrs and attrs["order_type"] != "market":
+            raise serializers.ValidationError({"order_type": ["VWAP slices are market orders"]})
         return attrs
 
 
@@ -243,3 +259,45 @@ class RiskCheckResultSerializer(serializers.Serializer):
 class ReconcileSerializer(serializers.Serializer):
     exchange = serializers.CharField(max_length=32)
     repair = serializers.BooleanField(default=False)
+
+
+class PositionStopCreateSerializer(serializers.Serializer):
+    exchange = serializers.CharField(max_length=32)
+    kind = serializers.ChoiceField(choices=["stop_loss", "trailing_stop"])
+    stop_price = serializers.DecimalField(**QUANTITY, min_value=Decimal("0.0000000001"), required=False)
+    trail_pct = serializers.DecimalField(
+        max_digits=8, decimal_places=4, min_value=Decimal("0.0001"), max_value=Decimal("99.9999"), required=False
+    )
+
+    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+        if attrs["kind"] == "stop_loss" and "stop_price" not in attrs:
+            raise serializers.ValidationError({"stop_price": ["a stop-loss needs stop_price"]})
+        if attrs["kind"] == "trailing_stop" and "trail_pct" not in attrs:
+            raise serializers.ValidationError({"trail_pct": ["a trailing stop needs trail_pct"]})
+        if attrs["kind"] == "stop_loss" and "trail_pct" in attrs:
+            raise serializers.ValidationError({"trail_pct": ["only for a trailing stop"]})
+        if attrs["kind"] == "trailing_stop" and "stop_price" in attrs:
+            raise serializers.ValidationError({"stop_price": ["a trailing stop follows the price; give trail_pct"]})
+        return attrs
+
+
+class PositionStopSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PositionStop
+        fields = [
+            "id",
+            "exchange",
+            "symbol",
+            "kind",
+            "close_side",
+            "stop_price",
+            "trail_pct",
+            "water_mark",
+            "status",
+            "trigger_price",
+            "triggered_at",
+            "order_id",
+            "created_by_id",
+            "created_at",
+            "updated_at",
+        ]

@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 from dsta.data import api as data_api
 from dsta.data.contracts import InvalidStrategyParameters
 from dsta.kernel.outbox import publish
-from dsta.trading.events import CircuitBreakerChanged, RiskLimitsChanged, SignalEmitted
-from dsta.trading.models import CircuitBreaker, MarkPrice, RiskLimitSet, Signal, StrategyInstance
+from dsta.trading.events import CircuitBreakerChanged, RiskLimitsChanged, RiskViolationRaised, SignalEmitted
+from dsta.trading.models import CircuitBreaker, MarkPrice, RiskLimitSet, RiskViolation, Signal, StrategyInstance
 
 ALIAS = "trading"
 
@@ -24,6 +24,7 @@ DEFAULT_LIMITS = {
     "price_band_pct": Decimal("5"),
     "max_orders_per_minute": 60,
     "max_drawdown_pct": Decimal("20"),
+    "drawdown_capital": Decimal("100000"),
 }
 
 
@@ -75,6 +76,41 @@ def circuit_breaker_set(*, is_open: bool, reason: str, actor_id: int | None) -> 
         if changed:
             publish(CircuitBreakerChanged(is_open=is_open, reason=reason), using=ALIAS)
     return breaker
+
+
+def risk_violation_record(
+    *,
+    rule: str,
+    message: str,
+    limit: str,
+    actual: str,
+    symbol: str,
+    limits_version: int,
+    context: dict[str, Any],
+) -> RiskViolation:
+    """Store a violation found outside the pre-trade check (drawdown, stops) and publish it for notifications."""
+    with transaction.atomic(using=ALIAS):
+        row = RiskViolation.objects.using(ALIAS).create(
+            rule=rule,
+            message=message[:300],
+            limit=limit[:60],
+            actual=actual[:60],
+            symbol=symbol,
+            limits_version=limits_version,
+            context=context,
+        )
+        publish(
+            RiskViolationRaised(
+                violation_id=row.pk,
+                rule=row.rule,
+                message=row.message,
+                symbol=row.symbol,
+                limit=row.limit,
+                actual=row.actual,
+            ),
+            using=ALIAS,
+        )
+    return row
 
 
 def strategy_instance_create(

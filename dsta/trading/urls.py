@@ -19,5 +19,11 @@ urlpatterns = [
     path("positions", views.PositionsView.as_view(), name="positions"),
     path("positions/reconcile", views.PositionsReconcileView.as_view(), name="positions-reconcile"),
     path("positions/<str:symbol>", views.PositionDetailView.as_view(), name="position-detail"),
+    path("positions/<str:symbol>/stops", views.PositionStopsView.as_view(), name="position-stops"),
+    path(
+        "positions/<str:symbol>/stops/<int:stop_id>/cancel",
+        views.PositionStopCancelView.as_view(),
+        name="position-stop-cancel",
+    ),
     path("portfolio/pnl", views.PortfolioPnlView.as_view(), name="portfolio-pnl"),
 ]

@@ -12,8 +12,17 @@ from rest_framework.views import APIView
 from dsta.core import api as core_api
 from dsta.exchange.contracts import ExchangeError
 from dsta.trading import orders, services
-from dsta.trading.actors import twap_start
-from dsta.trading.models import CircuitBreaker, Fill, Order, Position, RiskViolation, Signal, StrategyInstance
+from dsta.trading.actors import twap_start, vwap_start
+from dsta.trading.models import (
+    CircuitBreaker,
+    Fill,
+    Order,
+    Position,
+    PositionStop,
+    RiskViolation,
+    Signal,
+    StrategyInstance,
+)
 from dsta.trading.serializers import (
     CircuitBreakerSerializer,
     FillSerializer,
@@ -23,6 +32,8 @@ from dsta.trading.serializers import (
     ParametersSerializer,
     PnlSerializer,
     PositionSerializer,
+    PositionStopCreateSerializer,
+    PositionStopSerializer,
     ReconcileSerializer,
     RiskCheckResultSerializer,
     RiskLimitsSerializer,
@@ -194,6 +205,17 @@ class OrdersView(APIView):
                 )
                 if order.status == "submitted":
                     twap_start(order.pk)  # the worker places the slices
+            elif "vwap_slices" in data:
+                from dsta.trading import vwap
+
+                order = vwap.vwap_create(
+                    new,
+                    slices=data["vwap_slices"],
+                    duration_seconds=data["vwap_duration_seconds"],
+                    lookback_days=data.get("vwap_lookback_days", vwap.DEFAULT_LOOKBACK_DAYS),
+                )
+                if order.status == "submitted":
+                    vwap_start(order.pk)  # the worker places the children at their due times
             else:
                 order = orders.order_place(new)
         except orders.OrderInputError as exc:
@@ -346,3 +368,63 @@ class PositionsReconcileView(APIView):
                 "missing_open_orders": report.missing_open_orders,
             }
         )
+
+
+class PositionStopsView(APIView):
+    required_permission = {"GET": "trading.read", "POST": "trading.stop.manage"}
+
+    @extend_schema(responses=PositionStopSerializer(many=True))
+    def get(self, request: Request, symbol: str) -> Response:
+        """The stops of the symbol's positions, newest first (BTC-USDT in the path for BTC/USDT)."""
+        found = PositionStop.objects.using(ALIAS).filter(symbol=symbol.replace("-", "/")).order_by("-id")
+        if "status" in request.query_params:
+            found = found.filter(status=request.query_params["status"])
+        return Response(PositionStopSerializer(found[:PAGE], many=True).data)
+
+    @extend_schema(request=PositionStopCreateSerializer, responses=PositionStopSerializer)
+    def post(self, request: Request, symbol: str) -> Response:
+        """Attach a stop-loss (stop_price) or a trailing stop (trail_pct) to the open position."""
+        from dsta.trading import stops
+
+        serializer = PositionStopCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            stop = stops.stop_attach(
+                exchange=data["exchange"],
+                symbol=symbol.replace("-", "/"),
+                kind=data["kind"],
+                stop_price=data.get("stop_price"),
+                trail_pct=data.get("trail_pct"),
+                actor_id=request.user.pk,
+            )
+        except stops.StopInputError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        core_api.audit_record(
+            actor_id=request.user.pk,
+            action="trading.stop.attach",
+            target=f"{stop.exchange}:{stop.symbol}",
+            details={"stop_id": stop.pk, "kind": stop.kind, "stop_price": str(stop.stop_price)},
+        )
+        return Response(PositionStopSerializer(stop).data, status=status.HTTP_201_CREATED)
+
+
+class PositionStopCancelView(APIView):
+    required_permission = "trading.stop.manage"
+
+    @extend_schema(request=None, responses=PositionStopSerializer)
+    def put(self, request: Request, symbol: str, stop_id: int) -> Response:
+        from dsta.trading import stops
+
+        get_object_or_404(PositionStop.objects.using(ALIAS), pk=stop_id, symbol=symbol.replace("-", "/"))
+        try:
+            stop = stops.stop_cancel(stop_id=stop_id)
+        except stops.StopInputError as exc:
+            return Response(exc.errors, status=status.HTTP_409_CONFLICT)
+        core_api.audit_record(
+            actor_id=request.user.pk,
+            action="trading.stop.cancel",
+            target=f"{stop.exchange}:{stop.symbol}",
+            details={"stop_id": stop.pk},
+        )
+        return Response(PositionStopSerializer(stop).data)

@@ -62,12 +62,15 @@ def test_dry_run_trades_match_the_backtest_on_the_same_candles():
     for trade in trades:
         expected += [("buy", trade.entry_time, trade.entry_price), ("sell", trade.exit_time, trade.exit_price)]
     orders = Order.objects.using("trading").filter(client_order_id__startswith="dry-").order_by("created_at")
-    fills = [
-        (fill.side, fill.executed_at, fill.price) for order in orders for fill in order.fills.using("trading").all()
-    ]
+    fills = [fill for order in orders for fill in order.fills.using("trading").all()]
     # A position still open at the end is closed by the backtest (end_of_data) but left open by the dry run.
-    assert fills[: len(expected)] == expected
+    assert [(fill.side, fill.executed_at, fill.price) for fill in fills[: len(expected)]] == expected
     assert len(fills) - len(expected) in (0, 1)
+    # Sized as the backtest sizes (equity at the fill price, buys net of the fee): the same quantities, to
+    # the dry run's 0.000001 lot (the backtest computes in floats).
+    quantities = [(fill.quantity, trade.qty) for fill, trade in zip(fills[::2], trades, strict=False)]
+    quantities += [(fill.quantity, trade.qty) for fill, trade in zip(fills[1::2], trades, strict=False)]
+    assert quantities and all(abs(ours - theirs) <= Decimal("0.000002") for ours, theirs in quantities), quantities
 
 
 def test_refuses_to_run_without_dry_run_and_names_bad_input():
