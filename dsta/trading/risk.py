@@ -57,7 +57,7 @@ class RiskDecision:
 
 def check_order(intent: OrderIntent, limits: RiskLimits, book: BookSnapshot) -> RiskDecision:
     violations: list[Violation] = []
-    if book.halted:
+    if book.halted and not _only_reduces(intent, book):
         violations.append(Violation("circuit_breaker", f"trading is halted: {book.halt_reason or 'breaker open'}"))
     if intent.quantity <= ZERO:
         violations.append(Violation("quantity", "quantity must be positive", actual=str(intent.quantity)))
@@ -124,3 +124,12 @@ def check_order(intent: OrderIntent, limits: RiskLimits, book: BookSnapshot) -> 
             )
         )
     return RiskDecision(not violations, tuple(violations))
+
+
+def _only_reduces(intent: OrderIntent, book: BookSnapshot) -> bool:
+    """A halt stops new risk, not its removal: an order that shrinks a position without flipping it (a stop-loss
+    closing a long, say) still goes through an open breaker."""
+    held = book.positions.get(intent.symbol, ZERO)
+    if intent.side == "sell":
+        return held > ZERO and intent.quantity <= held
+    return held < ZERO and intent.quantity <= -held

@@ -55,6 +55,15 @@ def test_each_rule_refuses_what_it_guards(intent, book, expected):
     assert rules(intent, book) == expected
 
 
+def test_an_open_breaker_lets_only_position_reducing_orders_through():
+    halted = replace(BOOK, halted=True, positions={"BTC/USDT": D("0.15"), "ETH/USDT": D("-2")})
+    assert rules(OrderIntent("BTC/USDT", "sell", D("0.15"), "market"), halted) == set()
+    assert rules(OrderIntent("ETH/USDT", "buy", D("1"), "market"), halted) == set()
+    assert rules(OrderIntent("BTC/USDT", "sell", D("0.16"), "market"), halted) == {"circuit_breaker"}  # flips
+    assert rules(OrderIntent("BTC/USDT", "buy", D("0.01"), "market"), halted) == {"circuit_breaker"}
+    assert rules(OrderIntent("ETH/USDT", "sell", D("0.1"), "market"), halted) == {"circuit_breaker"}
+
+
 def test_selling_down_a_position_reduces_exposure():
     heavy = replace(BOOK, positions={"BTC/USDT": D("0.39"), "ETH/USDT": D("2")})
     assert rules(OrderIntent("BTC/USDT", "sell", D("0.1"), "market"), heavy) == set()
