@@ -236,6 +236,11 @@ if SENTRY_DSN:
 # Observability (dsta/observability): /metrics access, heartbeats, access log, tracing exporter.
 DSTA_METRICS_ALLOWED_IPS = os.environ.get("DSTA_METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 DSTA_METRICS_TOKEN = os.environ.get("DSTA_METRICS_TOKEN", "")
+# Worker and relay serve their own metrics on this port when they run apart from the web (0: off).
+DSTA_METRICS_PORT = int(os.environ.get("DSTA_METRICS_PORT", "0"))
+DSTA_METRICS_ADDR = os.environ.get("DSTA_METRICS_ADDR", "127.0.0.1")
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus_client's multiprocess mode (see README)
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 DSTA_HEARTBEAT_SECONDS = float(os.environ.get("DSTA_HEARTBEAT_SECONDS", "5"))
 DSTA_HEARTBEAT_STALE_SECONDS = float(os.environ.get("DSTA_HEARTBEAT_STALE_SECONDS", "30"))
 DSTA_ACCESS_LOG = os.environ.get("DSTA_ACCESS_LOG", "1") == "1"

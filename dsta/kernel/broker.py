@@ -29,8 +29,10 @@ class WorkerHeartbeatMiddleware(Middleware):
         self._thread: Any = None
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
-        from dsta.kernel.metrics import HeartbeatThread
+        from dsta.kernel.metrics import HeartbeatThread, start_metrics_server
 
+        if settings.DSTA_METRICS_PORT:
+            start_metrics_server(settings.DSTA_METRICS_PORT)
         self._thread = HeartbeatThread("worker", every=settings.DSTA_HEARTBEAT_SECONDS).start()
 
     def before_worker_shutdown(self, broker: Any, worker: Any) -> None:

@@ -18,7 +18,8 @@ import time
 import redis
 import structlog
 from django.conf import settings
-from prometheus_client import Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,23 @@ EVENTS_HANDLED = Counter(
 EVENT_HANDLER_FAILURES = Counter(
     "dsta_event_handler_failures_total", "Events a consumer failed to apply (retried by the broker)", ["consumer"]
 )
+
+
+def start_metrics_server(port: int) -> bool:
+    """Serve this host's metrics on `port` (`DSTA_METRICS_PORT`: worker and relay in containers of their own,
+    where the web's /metrics cannot read their multiprocess directory). With several worker processes the
+    first to bind the port serves the directory for all. Returns whether this process serves."""
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    try:
+        start_http_server(port, addr=settings.DSTA_METRICS_ADDR, registry=registry)
+    except OSError:
+        return False
+    log.info("metrics_server_started", port=port)
+    return True
+
 
 HEARTBEAT_KEY = "dsta:heartbeat:{component}"
 FORGET_AFTER_SECONDS = 24 * 3600
