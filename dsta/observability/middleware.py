@@ -6,6 +6,8 @@ few microseconds plus the access log line (`DSTA_ACCESS_LOG=0` turns that off).
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -43,9 +45,39 @@ log = structlog.get_logger("dsta.request")
 _propagator = TraceContextTextMapPropagator()
 
 
+class _Ids:
+    """Request ids: a random prefix per process and a counter (unique without a syscall per request)."""
+
+    pid = 0
+    prefix = ""
+    counter = itertools.count()
+
+
+def _new_request_id() -> str:
+    if _Ids.pid != os.getpid():  # a forked child draws its own prefix
+        _Ids.pid, _Ids.prefix, _Ids.counter = os.getpid(), uuid.uuid4().hex[:16], itertools.count()
+    return f"{_Ids.prefix}{next(_Ids.counter):016x}"
+
+
 def _request_id(request: HttpRequest) -> str:
-    incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-    return incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    incoming = request.META.get("HTTP_X_REQUEST_ID")
+    return incoming if incoming and _VALID_REQUEST_ID.fullmatch(incoming) else _new_request_id()
+
+
+_request_counters: dict[tuple[str, str, int], Any] = {}
+_latency_histograms: dict[tuple[str, str], Any] = {}
+
+
+def _count(route: str, method: str, status: int, elapsed: float) -> None:
+    """The labelled children, cached: `labels()` takes a lock and builds keys on every call."""
+    counter = _request_counters.get((route, method, status))
+    if counter is None:
+        counter = _request_counters[(route, method, status)] = HTTP_REQUESTS.labels(route, method, str(status))
+    counter.inc()
+    histogram = _latency_histograms.get((route, method))
+    if histogram is None:
+        histogram = _latency_histograms[(route, method)] = HTTP_LATENCY.labels(route, method)
+    histogram.observe(elapsed)
 
 
 def _route(request: HttpRequest) -> str:
@@ -87,8 +119,7 @@ class _RequestScope:
         route = _route(request)
         method = request.method or "GET"
         status = response.status_code if response is not None else 500
-        HTTP_REQUESTS.labels(route, method, str(status)).inc()
-        HTTP_LATENCY.labels(route, method).observe(elapsed)
+        _count(route, method, status, elapsed)
         if response is not None:
             response[REQUEST_ID_HEADER] = self.request_id
         user_id = _user_id(request)
