@@ -49,9 +49,11 @@ INSTALLED_APPS = [
     "dsta.trading",
     "dsta.ml",
     "dsta.web",  # the server-rendered web app: a presentation layer over the facades, no models
+    "dsta.observability",
 ]
 
 MIDDLEWARE = [
+    "dsta.observability.middleware.request_observability",  # first: request id, log context, metrics, span
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -235,9 +237,27 @@ configure_logging(level=LOG_LEVEL, json=LOG_JSON)
 
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
 if SENTRY_DSN:
-    import sentry_sdk
+    from dsta.kernel.telemetry import init_sentry  # noqa: E402
 
-    sentry_sdk.init(dsn=SENTRY_DSN, traces_sample_rate=float(os.environ.get("SENTRY_TRACES_RATE", "0")))
+    init_sentry(
+        dsn=SENTRY_DSN,
+        traces_sample_rate=float(os.environ.get("SENTRY_TRACES_RATE", "0")),
+        environment=os.environ.get("SENTRY_ENVIRONMENT") or None,
+    )
+
+# Observability (dsta/observability): /metrics access, heartbeats, access log, tracing exporter.
+DSTA_METRICS_ALLOWED_IPS = os.environ.get("DSTA_METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+DSTA_METRICS_TOKEN = os.environ.get("DSTA_METRICS_TOKEN", "")
+# Worker and relay serve their own metrics on this port when they run apart from the web (0: off).
+DSTA_METRICS_PORT = int(os.environ.get("DSTA_METRICS_PORT", "0"))
+DSTA_METRICS_ADDR = os.environ.get("DSTA_METRICS_ADDR", "127.0.0.1")
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus_client's multiprocess mode (see README)
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+DSTA_HEARTBEAT_SECONDS = float(os.environ.get("DSTA_HEARTBEAT_SECONDS", "5"))
+DSTA_HEARTBEAT_STALE_SECONDS = float(os.environ.get("DSTA_HEARTBEAT_STALE_SECONDS", "30"))
+DSTA_ACCESS_LOG = os.environ.get("DSTA_ACCESS_LOG", "1") == "1"
+DSTA_OTEL_EXPORTER = os.environ.get("DSTA_OTEL_EXPORTER", "none")
+DSTA_OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "dsta")
 
 # Market data (data domain): where sync and gap filling fetch bars (`exchange`, or `csv:<directory>` to replay
 # exchange-downloaded files), and where rendered reports are stored (filesystem unless S3 is configured).

@@ -246,6 +246,11 @@ def _run_app() -> int:
     manage(env, "load_demo_data")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     password = ensure_admin(env)
+    # One multiprocess directory for web, worker and relay: the web's /metrics sums every process's samples.
+    metrics_dir = STATE_DIR / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     children = {
         "web": [
             sys.executable,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
@@ -90,4 +91,7 @@ class RBACPermission(BasePermission):
         needed = required_permission(view, request.method or "GET")
         if needed is None:
             return False
-        return api.permission_check(principal=request_principal(request), permission=needed)
+        principal = request_principal(request)
+        if principal is not None:  # every log line (and event) of the rest of the request names the caller
+            structlog.contextvars.bind_contextvars(user_id=principal.user_id)
+        return api.permission_check(principal=principal, permission=needed)

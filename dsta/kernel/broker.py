@@ -22,6 +22,25 @@ class DjangoConnectionsMiddleware(Middleware):
     after_skip_message = after_process_message
 
 
+class WorkerHeartbeatMiddleware(Middleware):
+    """Each worker process beats in Redis every few seconds while it runs (see kernel/metrics.py)."""
+
+    def __init__(self) -> None:
+        self._thread: Any = None
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        from dsta.kernel.metrics import HeartbeatThread, start_metrics_server
+
+        if settings.DSTA_METRICS_PORT:
+            start_metrics_server(settings.DSTA_METRICS_PORT)
+        self._thread = HeartbeatThread("worker", every=settings.DSTA_HEARTBEAT_SECONDS).start()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
+
+
 def build_broker() -> dramatiq.Broker:
     if settings.DSTA_BROKER == "rabbitmq":
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -38,6 +57,7 @@ def build_broker() -> dramatiq.Broker:
     else:
         raise ValueError(f"DSTA_BROKER must be 'redis' or 'rabbitmq', not {settings.DSTA_BROKER!r}")
     broker.add_middleware(DjangoConnectionsMiddleware())
+    broker.add_middleware(WorkerHeartbeatMiddleware())
     return broker
 
 

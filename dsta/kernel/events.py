@@ -62,13 +62,17 @@ class EventEnvelope:
     occurred_at: str
     payload: dict[str, Any]
     sequence: int  # position in the source outbox
+    # Where the event came from: request_id, user_id, W3C traceparent (see kernel/telemetry.py). Optional, so
+    # rows stored and messages queued before it existed still read.
+    context: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_message(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> EventEnvelope:
-        return cls(**message)
+        known = {key: value for key, value in message.items() if key in _ENVELOPE_FIELDS}
+        return cls(**known)  # a newer sender may add envelope fields; this reader ignores them
 
     def decode(self, event_type: type[E]) -> E:
         """Rebuild the publisher's dataclass, converting fields back through their annotated types."""
@@ -81,6 +85,9 @@ class EventEnvelope:
                 continue  # a newer publisher may add fields; older consumers ignore them
             values[name] = _coerce(hints[name], raw)
         return event_type(**values)
+
+
+_ENVELOPE_FIELDS = frozenset(field.name for field in dataclasses.fields(EventEnvelope))
 
 
 def _coerce(annotation: Any, raw: Any) -> Any:

@@ -18,6 +18,7 @@ import structlog
 from django.db import connections, transaction
 
 from dsta.domains import DOMAIN_BY_ALIAS
+from dsta.kernel import metrics, telemetry
 from dsta.kernel.events import DomainEvent, EventEnvelope
 
 log = structlog.get_logger(__name__)
@@ -77,11 +78,13 @@ def deliver(envelopes: Sequence[EventEnvelope]) -> int:
                 try:
                     applied += _apply_batch(subscription, [envelope])
                 except Exception as exc:
+                    metrics.EVENT_HANDLER_FAILURES.labels(subscription.consumer).inc()
                     log.exception(
                         "event_handler_failed",
                         consumer=subscription.consumer,
                         event_id=envelope.event_id,
                         event_name=envelope.name,
+                        request_id=envelope.context.get("request_id"),
                     )
                     failures.append(f"{subscription.consumer}:{envelope.event_id}: {exc!r}")
     if failures:
@@ -112,5 +115,14 @@ def _apply_batch(subscription: Subscription, envelopes: Sequence[EventEnvelope])
             fresh = {str(row[0]) for row in cursor.fetchall()}
         for envelope in envelopes:  # in outbox order, so per-aggregate order holds within a batch
             if envelope.event_id in fresh:
-                subscription.handler(envelope)
+                # The publisher's request id / user id / trace parent: the handler's logs and span join them.
+                with telemetry.inbound_context(
+                    envelope.context,
+                    span_name=f"handle {envelope.name}",
+                    attributes={"consumer": subscription.consumer, "event_id": envelope.event_id},
+                ):
+                    subscription.handler(envelope)
+    for envelope in envelopes:
+        if envelope.event_id in fresh:
+            metrics.EVENTS_HANDLED.labels(subscription.consumer, envelope.name).inc()
     return len(fresh)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging.config
 from typing import Any
 
+import orjson
 import structlog
 
 
@@ -15,7 +16,11 @@ def configure_logging(*, level: str, json: bool) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer = (
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     logging.config.dictConfig(
         {
             "version": 1,
@@ -38,3 +43,8 @@ def configure_logging(*, level: str, json: bool) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+def _orjson_dumps(value: Any, **options: Any) -> str:
+    """JSON lines through orjson: several times faster than json.dumps for the per-request access line."""
+    return orjson.dumps(value, default=options.get("default", str)).decode()

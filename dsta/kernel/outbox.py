@@ -8,16 +8,48 @@ their own inbox in the same transaction as their effect, so a redelivered event 
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from django.db import connections, migrations, models
 
 from dsta.domains import DOMAIN_BY_ALIAS
+from dsta.kernel import telemetry
 from dsta.kernel.clock import utc_now
-from dsta.kernel.events import DomainEvent, dumps
+from dsta.kernel.events import DomainEvent, to_jsonable
 
 NOTIFY_CHANNEL = "dsta_outbox"
+# The publisher's context (request id, user id, trace parent) rides in the stored payload under this key;
+# the relay moves it to `EventEnvelope.context`, so consumers never see it in the payload.
+CONTEXT_KEY = "_context"
+
+PublishListener = Callable[[DomainEvent], None]
+_publish_listeners: list[PublishListener] = []
+
+
+def add_publish_listener(listener: PublishListener) -> None:
+    """Call `listener(event)` for every event published (metrics). It runs in the publisher's transaction and
+    must be cheap and never raise."""
+    if listener not in _publish_listeners:
+        _publish_listeners.append(listener)
+
+
+def _stored_payload(event: DomainEvent, context: dict[str, Any]) -> str:
+    payload = to_jsonable(event)
+    if context:
+        payload[CONTEXT_KEY] = context
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def split_stored_payload(payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(event payload, publisher context) of a stored row; rows stored without a context give {}."""
+    if CONTEXT_KEY not in payload:
+        return payload, {}
+    payload = dict(payload)
+    context = payload.pop(CONTEXT_KEY)
+    return payload, context if isinstance(context, dict) else {}
 
 
 class OutboxError(RuntimeError):
@@ -142,6 +174,12 @@ def publish_many(events: Sequence[DomainEvent], *, using: str) -> list[uuid.UUID
     if not events:
         return []
     event_ids = [uuid.uuid4() for _ in events]
+    with telemetry.span("outbox.publish", {"dsta.events": len(events), "dsta.domain": domain.name}):
+        context = telemetry.outbound_context()
+        payloads = [_stored_payload(event, context) for event in events]
+    for event in events:
+        for listener in _publish_listeners:
+            listener(event)
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_MANY_SQL,
@@ -150,7 +188,7 @@ def publish_many(events: Sequence[DomainEvent], *, using: str) -> list[uuid.UUID
                 "names": [event.event_name for event in events],
                 "versions": [event.event_version for event in events],
                 "keys": [event.aggregate_key() for event in events],
-                "payloads": [dumps(event) for event in events],
+                "payloads": payloads,
                 "channel": NOTIFY_CHANNEL,
                 "domain": domain.name,
             },
@@ -167,17 +205,21 @@ def publish(event: DomainEvent, *, using: str) -> uuid.UUID:
     domain, connection = _open_domain_connection(using)
     event_id = uuid.uuid4()
     aggregate_key = event.aggregate_key()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_SQL,
-            {
-                "key": aggregate_key,
-                "event_id": event_id,
-                "name": event.event_name,
-                "version": event.event_version,
-                "payload": dumps(event),
-                "channel": NOTIFY_CHANNEL,
-                "domain": domain.name,
-            },
-        )
+    with telemetry.span("outbox.publish", {"dsta.event": event.event_name, "dsta.domain": domain.name}):
+        payload = _stored_payload(event, telemetry.outbound_context())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_SQL,
+                {
+                    "key": aggregate_key,
+                    "event_id": event_id,
+                    "name": event.event_name,
+                    "version": event.event_version,
+                    "payload": payload,
+                    "channel": NOTIFY_CHANNEL,
+                    "domain": domain.name,
+                },
+            )
+    for listener in _publish_listeners:
+        listener(event)
     return event_id

@@ -25,8 +25,9 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from dsta.domains import DOMAINS, Domain
+from dsta.kernel import metrics
 from dsta.kernel.events import EventEnvelope
-from dsta.kernel.outbox import NOTIFY_CHANNEL
+from dsta.kernel.outbox import NOTIFY_CHANNEL, split_stored_payload
 
 log = structlog.get_logger(__name__)
 
@@ -116,19 +117,23 @@ class Relay:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"outbox-claim:{domain.schema}"])
             cursor.execute(_CLAIM_SQL, {"owner": self.owner, "lease": self.lease_seconds, "limit": self.batch_size})
             rows = sorted(cursor.fetchall())
-        return [
-            EventEnvelope(
-                event_id=str(event_id),
-                name=name,
-                version=version,
-                source=domain.name,
-                aggregate_key=aggregate_key,
-                occurred_at=occurred_at.isoformat(),
-                payload=json.loads(payload) if isinstance(payload, str) else payload,
-                sequence=row_id,
+        envelopes = []
+        for row_id, event_id, name, version, aggregate_key, occurred_at, stored in rows:
+            payload, context = split_stored_payload(json.loads(stored) if isinstance(stored, str) else stored)
+            envelopes.append(
+                EventEnvelope(
+                    event_id=str(event_id),
+                    name=name,
+                    version=version,
+                    source=domain.name,
+                    aggregate_key=aggregate_key,
+                    occurred_at=occurred_at.isoformat(),
+                    payload=payload,
+                    sequence=row_id,
+                    context=context,
+                )
             )
-            for row_id, event_id, name, version, aggregate_key, occurred_at, payload in rows
-        ]
+        return envelopes
 
     def relay_batch(self, domain: Domain) -> int:
         """Claim one batch from `domain`'s outbox and hand it to the broker. Returns rows handed over."""
@@ -153,10 +158,12 @@ class Relay:
                     },
                 )
             self.stats.failed += len(ids)
+            metrics.OUTBOX_HANDOFF_FAILURES.labels(domain.schema).inc(len(ids))
             return 0
         with connections[domain.alias].cursor() as cursor:
             cursor.execute(_MARK_DELIVERED_SQL, [ids, self.owner])
         self.stats.delivered += len(ids)
+        metrics.OUTBOX_RELAYED.labels(domain.schema).inc(len(ids))
         return len(ids)
 
     def drain(self, domains: Sequence[Domain] | None = None) -> int:
@@ -186,10 +193,12 @@ class Relay:
         poll_seconds = poll_seconds or settings.OUTBOX_POLL_SECONDS
         by_name = {domain.name: domain for domain in self.domains}
         listener = self._listen()
+        heartbeat = metrics.Heartbeat("relay", every=1.0)  # one Redis write a second at most: a cycle finished
         log.info("relay_started", owner=self.owner, domains=list(by_name))
         try:
             self.drain()
             while not stop.is_set():
+                heartbeat.beat()
                 woken: set[str] = set()
                 for notify in listener.notifies(timeout=poll_seconds, stop_after=1):
                     woken.add(notify.payload)
@@ -202,6 +211,7 @@ class Relay:
                     self.purge_delivered()
                     self._last_purge = time.monotonic()
         finally:
+            heartbeat.stop()
             listener.close()
             log.info("relay_stopped", owner=self.owner, delivered=self.stats.delivered)
 

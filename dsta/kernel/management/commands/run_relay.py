@@ -3,8 +3,10 @@ from __future__ import annotations
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from dsta.kernel.metrics import start_metrics_server
 from dsta.kernel.relay import Relay
 
 
@@ -22,6 +24,8 @@ class Command(BaseCommand):
             moved = relay.drain()
             self.stdout.write(f"relayed {moved} events")
             return
+        if settings.DSTA_METRICS_PORT:
+            start_metrics_server(settings.DSTA_METRICS_PORT)
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
