@@ -8,10 +8,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import ccxt
 from django.conf import settings
 
 from dsta.core import api as core
@@ -25,6 +24,9 @@ from dsta.exchange.resilience import (
     call_resiliently,
 )
 from dsta.kernel.clock import from_epoch_ms, to_epoch_ms, utc_now
+
+if TYPE_CHECKING:
+    import ccxt
 
 T = TypeVar("T")
 
@@ -77,6 +79,8 @@ def opt_dec(value: Any) -> Decimal | None:
 
 def translate(error: Exception, client: ccxt.Exchange | None = None) -> c.ExchangeError:
     """ccxt's exception hierarchy onto ours; order matters (subclasses first)."""
+    import ccxt
+
     if isinstance(error, c.ExchangeError):
         return error
     message = str(error)[:500]
@@ -120,6 +124,8 @@ class CcxtVenue:
     def __init__(self, venue: c.Venue, *, sleep: Callable[[float], None] | None = None) -> None:
         self.venue = venue
         self.name = venue.name
+        import ccxt  # 4-5 s to import: loaded by the first live venue, not by every process at start
+
         exchange_class = getattr(ccxt, venue.ccxt_id)
         config: dict[str, Any] = {
             "enableRateLimit": True,  # ccxt computes each call's weight; our shared bucket does the waiting

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import talib
 
 Array = npt.NDArray[np.float64]
 
@@ -43,28 +42,38 @@ def _returns(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 1)
 
 
 def _volatility(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 24) -> dict[str, Array]:
+    import talib
+
     return {f"vol_{period}": talib.STDDEV(_log_return(c, 1), timeperiod=period, nbdev=1.0)}
 
 
 def _rsi(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 14) -> dict[str, Array]:
+    import talib
+
     return {f"rsi_{period}": talib.RSI(c, timeperiod=period) / 100.0}
 
 
 def _macd(
     o: Array, h: Array, lo: Array, c: Array, v: Array, fast: int = 12, slow: int = 26, signal: int = 9
 ) -> dict[str, Array]:
+    import talib
+
     macd, macd_signal, hist = talib.MACD(c, fastperiod=fast, slowperiod=slow, signalperiod=signal)
     # Divided by price so one model serves BTC at 90k and XRP at 2.
     return {"macd": macd / c, "macd_signal": macd_signal / c, "macd_hist": hist / c}
 
 
 def _atr(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 14) -> dict[str, Array]:
+    import talib
+
     return {f"atr_{period}": talib.ATR(h, lo, c, timeperiod=period) / c}
 
 
 def _bollinger(
     o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 20, width: float = 2.0
 ) -> dict[str, Array]:
+    import talib
+
     upper, middle, lower = talib.BBANDS(c, timeperiod=period, nbdevup=width, nbdevdn=width)
     band = upper - lower
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -74,6 +83,8 @@ def _bollinger(
 
 def _volume(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 24) -> dict[str, Array]:
     log_volume = np.log1p(v)
+    import talib
+
     mean = talib.SMA(log_volume, timeperiod=period)
     spread = talib.STDDEV(log_volume, timeperiod=period, nbdev=1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
