@@ -152,10 +152,8 @@ def paper_venue_for_buys(symbol: str) -> None:
     from dsta.trading.models import MarkPrice
 
     now = datetime.now(UTC)
-    exchange_api.paper_reset(
-        slippage_bps=D(0),
-        slippage_jitter_bps=D(0),
-    )
+    # No paper_reset: it restarts the venue's fill ids, which would collide with fills trading already stored
+    # from an earlier test in this database (trading keys fills by venue and fill id).
     exchange_api.paper_deposit(asset="USDT", amount=D("100000000"))
     book = OrderBook("paper", symbol, now, (PriceLevel(D(99), D(1000000)),), (PriceLevel(D(100), D(1000000)),))
     exchange_api.paper_book_feed(book=book)
