@@ -81,8 +81,12 @@ def private_services(django_db_blocker):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def private_db(private_services, django_db_blocker):  # type: ignore[no-untyped-def]
     """Database access for a test on the private services (no flush: tests there use their own symbols)."""
+    import redis
     from django.db import connections
 
+    # an earlier test's queued jobs (the API fuzz test enqueues backtests and trainings) must not occupy
+    # this test's worker
+    redis.Redis.from_url(private_services.redis_url).flushdb()
     with django_db_blocker.unblock():
         yield private_services
         for connection in connections.all():

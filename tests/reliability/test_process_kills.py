@@ -10,7 +10,11 @@ from dsta.kernel.tests import processes
 from tests.reliability import harness
 
 # Short heartbeats so messages a killed worker held are requeued within seconds, as in the outbox kill tests.
-FAST_REQUEUE = {"DSTA_BROKER_HEARTBEAT_MS": "1500", "DSTA_BROKER_MAINTENANCE_CHANCE": "1000000"}
+FAST_REQUEUE = {
+    "DSTA_BROKER_HEARTBEAT_MS": "1500",
+    "DSTA_BROKER_MAINTENANCE_CHANCE": "1000000",
+    "DSTA_OUTBOX_LEASE_SECONDS": "2",  # a killed relay's claimed batch is taken over within seconds
+}
 ORDERS = 60
 SYMBOL = "BTC/USDT"
 
@@ -50,8 +54,8 @@ def test_kill_9_of_web_worker_and_relay_mid_stream_loses_and_duplicates_nothing(
     stream.join(timeout=240)
     assert stream.done and stream.acknowledged_count() == ORDERS, (stream.acknowledged_count(), stream.rejections)
     assert stream.retries > 0, "the web kill interrupted no request: the test proved nothing about retries"
-    assert processes.wait_until(lambda: harness.outbox_backlog() == (0, 0), timeout=60), harness.outbox_backlog()
-    assert processes.wait_until(lambda: not harness.undelivered_to_consumers(), timeout=60), (
+    assert processes.wait_until(lambda: harness.outbox_backlog() == (0, 0), timeout=180), harness.outbox_backlog()
+    assert processes.wait_until(lambda: not harness.undelivered_to_consumers(), timeout=120), (
         harness.undelivered_to_consumers()
     )
     harness.assert_orders_fills_positions_exact(stream)

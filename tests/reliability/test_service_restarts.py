@@ -13,7 +13,11 @@ from tests.reliability import harness
 
 ORDERS = 40
 SYMBOL = "ETH/USDT"
-FAST_REQUEUE = {"DSTA_BROKER_HEARTBEAT_MS": "1500", "DSTA_BROKER_MAINTENANCE_CHANCE": "1000000"}
+FAST_REQUEUE = {
+    "DSTA_BROKER_HEARTBEAT_MS": "1500",
+    "DSTA_BROKER_MAINTENANCE_CHANCE": "1000000",
+    "DSTA_OUTBOX_LEASE_SECONDS": "2",  # a killed relay's claimed batch is taken over within seconds
+}
 
 
 def test_postgres_and_redis_restarts_mid_stream_recover_without_a_process_restart(private_db, children, tmp_path):
