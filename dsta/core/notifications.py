@@ -169,7 +169,7 @@ def _enqueue(notification_id: int, priority: str) -> None:
 def _post(url: str, payload: bytes, headers: dict[str, str], *, what: str) -> bytes:
     request = urllib.request.Request(url, data=payload, headers={"Content-Type": "application/json", **headers})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=settings.DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=settings.DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
             return bytes(response.read())
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"{what} answered HTTP {exc.code}") from None

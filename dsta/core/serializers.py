@@ -105,6 +105,12 @@ class ConfigWriteSerializer(serializers.Serializer):
     json_schema = serializers.JSONField(required=False, allow_null=True, help_text="Omit to keep the current one.")
     comment = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
+    def validate_value(self, value: object) -> object:
+        # JSON bodies refuse null already; a form field holding "null" parses to None after that check
+        if value is None:
+            raise serializers.ValidationError("This field may not be null.")
+        return value
+
     def validate_json_schema(self, schema: object) -> object:
         if schema is not None and not isinstance(schema, dict):
             raise serializers.ValidationError("a JSON schema is an object")

@@ -104,7 +104,7 @@ def load_bars(
         params.append(end)
     where = " AND ".join(clauses)
     with connections["data"].cursor() as cursor:
-        cursor.execute(f"SELECT count(*), max(open_time) FROM candle WHERE {where}", params)
+        cursor.execute(f"SELECT count(*), max(open_time) FROM candle WHERE {where}", params)  # nosec B608
         key = (exchange, symbol, timeframe, start, end, *cursor.fetchone())
     if key in _cache:
         return _cache[key]

@@ -105,8 +105,8 @@ def candles_frame(
     if end is not None:
         conditions.append("open_time < %s")
         params.append(end)
-    sql = (
-        "COPY (SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8,"
+    sql = (  # the conditions are fixed fragments; values go as %s parameters
+        "COPY (SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8,"  # nosec B608
         f" is_synthetic FROM candle WHERE {' AND '.join(conditions)} ORDER BY open_time) TO STDOUT (FORMAT binary)"
     )
     buffer = bytearray()
@@ -429,8 +429,8 @@ def _read_real_closes(
     if end is not None:
         conditions.append("open_time < %s")
         params.append(end)
-    sql = (
-        "COPY (SELECT array_position(%s::text[], symbol::text)::int2, open_time, close::float8 FROM candle"
+    sql = (  # the conditions are fixed fragments; values go as %s parameters
+        "COPY (SELECT array_position(%s::text[], symbol::text)::int2, open_time, close::float8 FROM candle"  # nosec B608
         f" WHERE {' AND '.join(conditions)}) TO STDOUT (FORMAT binary)"
     )
     buffer = bytearray()

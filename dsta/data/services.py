@@ -113,7 +113,7 @@ def candles_import_file(
             INSERT INTO candle (exchange, symbol, timeframe, open_time, open, high, low, close, volume)
             SELECT %s, %s, %s, to_timestamp(ts / 1000.0), open, high, low, close, volume FROM candle_staging
             {"ON CONFLICT (exchange, symbol, timeframe, open_time) DO NOTHING" if overlaps else ""}
-            """,
+            """,  # the only interpolation is a fixed ON CONFLICT clause # nosec B608
             [exchange, symbol, timeframe],
         )
         inserted = cursor.rowcount

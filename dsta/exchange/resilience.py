@@ -187,7 +187,7 @@ def call_resiliently(
     create order checks whether the first attempt reached the venue after all). Business errors pass
     straight through and count as a healthy answer from the venue.
     """
-    chooser = rng or random.Random()  # noqa: S311  (jitter, not security)
+    chooser = rng or random.Random()  # noqa: S311  (jitter, not security)  # nosec B311
     for attempt in range(1, policy.attempts + 1):
         breaker.before_call()
         try:

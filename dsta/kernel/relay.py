@@ -10,6 +10,7 @@ hand-offs back off exponentially with jitter and are dead-lettered after `max_at
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,7 +23,7 @@ from typing import Any
 import psycopg
 import structlog
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
 from dsta.domains import DOMAINS, Domain
 from dsta.kernel import metrics
@@ -34,6 +35,10 @@ log = structlog.get_logger(__name__)
 Sender = Callable[[list[dict[str, Any]]], None]
 MESSAGE_CHUNK = 250
 DELIVERED_RETENTION_HOURS = 72
+# Errors that mean the database went away, not that a statement is wrong: the relay reconnects on these.
+DATABASE_GONE = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+RECONNECT_FIRST_PAUSE_SECONDS = 0.5
+RECONNECT_MAX_PAUSE_SECONDS = 5.0
 
 _CLAIM_SQL = """
 UPDATE outbox AS o
@@ -111,6 +116,7 @@ class Relay:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.stats = RelayStats()
         self._last_purge = 0.0
+        self._reconnect_pause = RECONNECT_FIRST_PAUSE_SECONDS
 
     def claim(self, domain: Domain) -> list[EventEnvelope]:
         with transaction.atomic(using=domain.alias), connections[domain.alias].cursor() as cursor:
@@ -189,14 +195,31 @@ class Relay:
                 )
 
     def run_forever(self, stop: threading.Event, *, poll_seconds: float | None = None) -> None:
-        """Drain, then sleep until NOTIFY says a domain committed events, or the poll interval passes."""
+        """Drain, then sleep until NOTIFY says a domain committed events, or the poll interval passes.
+
+        When the database goes away (a restart, a failover, a dropped connection), every connection is
+        dropped and the loop starts over with backoff: nothing is lost meanwhile, because a batch claimed
+        but not marked delivered is taken over again once its lease expires."""
         poll_seconds = poll_seconds or settings.OUTBOX_POLL_SECONDS
+        log.info("relay_started", owner=self.owner, domains=[domain.name for domain in self.domains])
+        while not stop.is_set():
+            try:
+                self._relay_until_stopped(stop, poll_seconds)
+            except DATABASE_GONE as exc:
+                log.warning("relay_database_unavailable", error=repr(exc), retry_in_seconds=self._reconnect_pause)
+                self._drop_connections()
+                stop.wait(self._reconnect_pause)
+                self._reconnect_pause = min(self._reconnect_pause * 2, RECONNECT_MAX_PAUSE_SECONDS)
+        log.info("relay_stopped", owner=self.owner, delivered=self.stats.delivered)
+
+    def _relay_until_stopped(self, stop: threading.Event, poll_seconds: float) -> None:
         by_name = {domain.name: domain for domain in self.domains}
         listener = self._listen()
         heartbeat = metrics.Heartbeat("relay", every=1.0)  # one Redis write a second at most: a cycle finished
         log.info("relay_started", owner=self.owner, domains=list(by_name))
         try:
             self.drain()
+            self._reconnect_pause = RECONNECT_FIRST_PAUSE_SECONDS  # connected and working again
             while not stop.is_set():
                 heartbeat.beat()
                 woken: set[str] = set()
@@ -212,8 +235,14 @@ class Relay:
                     self._last_purge = time.monotonic()
         finally:
             heartbeat.stop()
-            listener.close()
+            with contextlib.suppress(psycopg.Error):
+                listener.close()
             log.info("relay_stopped", owner=self.owner, delivered=self.stats.delivered)
+
+    def _drop_connections(self) -> None:
+        for domain in self.domains:
+            with contextlib.suppress(DatabaseError):
+                connections[domain.alias].close()
 
     def _listen(self) -> psycopg.Connection:
         params = connections[self.domains[0].alias].get_connection_params()

@@ -33,4 +33,4 @@ class Command(BaseCommand):
         os.environ.setdefault("dramatiq_worker_timeout", str(WORKER_IDLE_POLL_MS))
         if options["queues"]:
             argv += ["--queues", *options["queues"]]  # type: ignore[misc]
-        os.execv(sys.executable, argv)  # noqa: S606  (replace this process with the worker)
+        os.execv(sys.executable, argv)  # noqa: S606  (replace this process with the worker)  # nosec B606
