@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connections, transaction
 
@@ -158,7 +158,7 @@ _ORDER_COLUMNS = (
 _OPEN = "status IN ('open', 'partially_filled')"
 
 
-def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> tuple[str, dict[str, object]]:
+def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """The engine's state in one round trip: several statements, each (read committed) with its own snapshot
     taken after the one before it, so the reads that follow the account lock see every committed change."""
     orders = f"SELECT {_ORDER_COLUMNS} FROM paper_order WHERE {_OPEN}" + (
@@ -179,7 +179,7 @@ def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> tuple
     return ";\n".join(statements), {"symbol": symbol, "ids": list(client_order_ids)}
 
 
-def _load(engine_scope: tuple[str, dict[str, object]]) -> tuple[PaperEngine, int]:
+def _load(engine_scope: tuple[str, dict[str, Any]]) -> tuple[PaperEngine, int]:
     sql, params = engine_scope
     with connections[ALIAS].cursor() as cursor:
         cursor.execute(sql, params)
@@ -260,7 +260,7 @@ _SEQUENCE_SQL = "UPDATE paper_account SET next_sequence = %(sequence)s WHERE id 
 
 def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[str, ...], next_sequence: int) -> None:
     statements: list[str] = []
-    params: dict[str, object] = {}
+    params: dict[str, Any] = {}
     if changes.balances:
         assets = sorted(changes.balances)
         statements.append(_BALANCES_SQL)
