@@ -3,6 +3,9 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsta.settings")
+# The web server takes its database connections from a pool (see _domain_database in settings): Django's
+# persistent connections are per thread, and ASGI runs each request's sync code on a new one.
+os.environ.setdefault("DSTA_DB_POOL", "8")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -100,8 +100,16 @@ def _domain_database(admin_url: str, domain_name: str, role: str, schema: str) -
     config["ENGINE"] = "django.db.backends.postgresql"
     # The role's own search_path is the source of truth; the option pins it for poolers that reset sessions.
     config["OPTIONS"] = {"options": f"-c search_path={schema}"}
-    config["CONN_MAX_AGE"] = int(os.environ.get("DSTA_CONN_MAX_AGE", "60"))
-    config["CONN_HEALTH_CHECKS"] = True
+    pool_size = int(os.environ.get("DSTA_DB_POOL", "0"))
+    if pool_size:
+        # Under ASGI every request's sync code runs on a thread of its own, so thread-local persistent
+        # connections pile up (one per thread and alias) and a request may pay a fresh connect; a pool per
+        # alias and process hands each request a warm one (dsta/asgi.py turns this on).
+        config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
+        config["CONN_MAX_AGE"] = 0  # the pool keeps them
+    else:
+        config["CONN_MAX_AGE"] = int(os.environ.get("DSTA_CONN_MAX_AGE", "60"))
+        config["CONN_HEALTH_CHECKS"] = True
     config["TEST"] = {"NAME": None}
     return config
 

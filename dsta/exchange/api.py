@@ -142,10 +142,15 @@ def orders_open_list(*, venue: str, symbol: str | None = None) -> list[OrderView
     return _live(venue).open_orders(symbol)
 
 
-def fills_list(*, venue: str, symbol: str | None = None, since: datetime | None = None) -> list[FillView]:
+def fills_list(
+    *, venue: str, symbol: str | None = None, since: datetime | None = None, client_order_id: str | None = None
+) -> list[FillView]:
+    """The account's fills, oldest first; `client_order_id` narrows them to one order's (an indexed read on the
+    paper venue, so confirming an order does not cost the account's whole history)."""
     if _is_paper(venue):
-        return selectors.paper_fills(symbol=symbol, since=since)
-    return _live(venue).fills(symbol, since)
+        return selectors.paper_fills(symbol=symbol, since=since, client_order_id=client_order_id)
+    fills = _live(venue).fills(symbol, since)
+    return fills if client_order_id is None else [fill for fill in fills if fill.client_order_id == client_order_id]
 
 
 def fills_sync(*, venue: str, symbol: str) -> int:

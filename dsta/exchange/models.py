@@ -90,7 +90,10 @@ class PaperFill(models.Model):
 
     class Meta:
         db_table = "paper_fill"
-        indexes = [models.Index(fields=["symbol", "timestamp"], name="paper_fill_symbol_time")]
+        indexes = [
+            models.Index(fields=["symbol", "timestamp"], name="paper_fill_symbol_time"),
+            models.Index(fields=["client_order_id"], name="paper_fill_order"),  # an order's fills, at confirm
+        ]
 
     def __str__(self) -> str:
         return f"{self.fill_id} {self.amount}@{self.price}"

@@ -3,14 +3,14 @@ applies the operation and writes back what changed with its events, all in one t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import connections, transaction
 
 from dsta.exchange import models
 from dsta.exchange.contracts import (
@@ -151,14 +151,79 @@ def _account() -> models.PaperAccount:
     return account
 
 
-def _config(account: models.PaperAccount) -> PaperConfig:
-    return PaperConfig(
-        maker_fee=account.maker_fee,
-        taker_fee=account.taker_fee,
-        slippage_bps=account.slippage_bps,
-        slippage_jitter_bps=account.slippage_jitter_bps,
-        participation=account.participation,
-        seed=account.seed,
+_ORDER_COLUMNS = (
+    "order_id, client_order_id, symbol, side, order_type, amount, price, created_at, updated_at, status, filled, "
+    "cost, fee, reserved"
+)
+_OPEN = "status IN ('open', 'partially_filled')"
+
+
+def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """The engine's state in one round trip: several statements, each (read committed) with its own snapshot
+    taken after the one before it, so the reads that follow the account lock see every committed change."""
+    orders = f"SELECT {_ORDER_COLUMNS} FROM paper_order WHERE {_OPEN}" + (
+        " AND symbol = %(symbol)s" if symbol is not None else ""
+    )
+    if client_order_ids:
+        orders += f" UNION SELECT {_ORDER_COLUMNS} FROM paper_order WHERE client_order_id = ANY(%(ids)s)"
+    markets = "SELECT symbol, last_price, book::text FROM paper_market" + (
+        " WHERE symbol = %(symbol)s" if symbol is not None else ""
+    )
+    statements = [
+        "SELECT maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence "
+        "FROM paper_account WHERE id = 1 FOR UPDATE",
+        "SELECT asset, free, used FROM paper_balance",
+        orders,
+        markets,
+    ]
+    return ";\n".join(statements), {"symbol": symbol, "ids": list(client_order_ids)}
+
+
+def _load(engine_scope: tuple[str, dict[str, Any]]) -> tuple[PaperEngine, int]:
+    sql, params = engine_scope
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(sql, params)
+        account = cursor.fetchone()
+        if account is None:  # the venue's first operation ever: create the account row, then read again
+            _account()
+            cursor.execute(sql, params)
+            account = cursor.fetchone()
+        maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence = account
+        config = PaperConfig(maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed)
+        engine = PaperEngine(config, next_sequence=next_sequence)
+        cursor.nextset()
+        for asset, free, used in cursor.fetchall():
+            engine.balances[asset] = Balance(asset, plain(free), plain(used))
+        cursor.nextset()
+        for row in cursor.fetchall():
+            engine.load_order(_order_from_tuple(row))
+        cursor.nextset()
+        for symbol, last_price, book in cursor.fetchall():
+            engine.markets[symbol] = MarketState(
+                book=_book_from_json(symbol, json.loads(book) if book is not None else None),
+                last_price=plain(last_price) if last_price is not None else None,
+            )
+    return engine, next_sequence
+
+
+def _order_from_tuple(row: tuple) -> PaperOrder:  # type: ignore[type-arg]
+    order_id, client_order_id, symbol, side, order_type, amount, price, created, updated = row[:9]
+    status, filled, cost, fee, reserved = row[9:]
+    return PaperOrder(
+        order_id=order_id,
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=OrderSide(side),
+        order_type=OrderType(order_type),
+        amount=plain(amount),
+        price=plain(price) if price is not None else None,
+        created_at=created,
+        updated_at=updated,
+        status=OrderStatus(status),
+        filled=plain(filled),
+        cost=plain(cost),
+        fee=plain(fee),
+        reserved=plain(reserved),
     )
 
 
@@ -168,69 +233,61 @@ def _engine(
 ) -> Iterator[PaperEngine]:
     """Locked engine with the balances, the open orders (of `symbol`, or all), named orders and market state."""
     with transaction.atomic(using=ALIAS):
-        account = _account()
-        engine = PaperEngine(_config(account), next_sequence=account.next_sequence)
-        for balance in models.PaperBalance.objects.using(ALIAS).all():
-            engine.balances[balance.asset] = Balance(balance.asset, plain(balance.free), plain(balance.used))
-        open_rows = models.PaperOrder.objects.using(ALIAS).filter(status__in=OPEN_STATUSES)
-        if symbol is not None:
-            open_rows = open_rows.filter(symbol=symbol)
-        for row in open_rows:
-            engine.load_order(_order_from_row(row))
-        for row in models.PaperOrder.objects.using(ALIAS).filter(client_order_id__in=client_order_ids):
-            engine.load_order(_order_from_row(row))
-        markets = models.PaperMarket.objects.using(ALIAS)
-        for market in markets.filter(symbol=symbol) if symbol is not None else markets.all():
-            engine.markets[market.symbol] = MarketState(
-                book=_book_from_json(market.symbol, market.book),
-                last_price=plain(market.last_price) if market.last_price is not None else None,
-            )
+        engine, next_sequence = _load(_load_sql(symbol=symbol, client_order_ids=client_order_ids))
         yield engine
         touched = (symbol,) if symbol and feeds_market else ()
-        _persist(engine, engine.take_changes(), touched_markets=touched)
-        if engine.sequence != account.next_sequence:
-            account.next_sequence = engine.sequence
-            account.save(using=ALIAS, update_fields=["next_sequence"])
+        _persist(engine, engine.take_changes(), touched_markets=touched, next_sequence=next_sequence)
 
 
-def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[str, ...]) -> None:
-    # one upsert per table: a paper order costs a fixed number of round trips however much it touched
-    models.PaperBalance.objects.using(ALIAS).bulk_create(
-        [
-            models.PaperBalance(asset=asset, free=engine.balances[asset].free, used=engine.balances[asset].used)
-            for asset in sorted(changes.balances)
-        ],
-        update_conflicts=True,
-        unique_fields=["asset"],
-        update_fields=["free", "used"],
-    )
-    models.PaperOrder.objects.using(ALIAS).bulk_create(
-        [
-            models.PaperOrder(
-                order_id=order.order_id,
-                client_order_id=order.client_order_id,
-                symbol=order.symbol,
-                side=order.side.value,
-                order_type=order.order_type.value,
-                status=order.status.value,
-                amount=order.amount,
-                price=order.price,
-                filled=order.filled,
-                cost=order.cost,
-                fee=order.fee,
-                reserved=order.reserved,
-                created_at=order.created_at,
-                updated_at=order.updated_at,
-            )
-            for order in changes.orders.values()
-        ],
-        update_conflicts=True,
-        unique_fields=["client_order_id"],
-        update_fields=["status", "filled", "cost", "fee", "reserved", "updated_at"],
-    )
-    models.PaperFill.objects.using(ALIAS).bulk_create(
-        [models.PaperFill(**{**asdict(fill), "side": fill.side.value}) for fill in changes.fills]
-    )
+# Every write of an operation in one round trip (plus the outbox's): upserts from unnest()ed arrays.
+_BALANCES_SQL = """INSERT INTO paper_balance (asset, free, used)
+SELECT * FROM unnest(%(assets)s::varchar[], %(frees)s::numeric[], %(useds)s::numeric[])
+ON CONFLICT (asset) DO UPDATE SET free = EXCLUDED.free, used = EXCLUDED.used"""
+_ORDERS_SQL = f"""INSERT INTO paper_order ({_ORDER_COLUMNS})
+SELECT * FROM unnest(%(o_order_id)s::varchar[], %(o_client_order_id)s::varchar[], %(o_symbol)s::varchar[],
+    %(o_side)s::varchar[], %(o_order_type)s::varchar[], %(o_amount)s::numeric[], %(o_price)s::numeric[],
+    %(o_created_at)s::timestamptz[], %(o_updated_at)s::timestamptz[], %(o_status)s::varchar[],
+    %(o_filled)s::numeric[], %(o_cost)s::numeric[], %(o_fee)s::numeric[], %(o_reserved)s::numeric[])
+ON CONFLICT (client_order_id) DO UPDATE SET status = EXCLUDED.status, filled = EXCLUDED.filled,
+    cost = EXCLUDED.cost, fee = EXCLUDED.fee, reserved = EXCLUDED.reserved, updated_at = EXCLUDED.updated_at"""
+_FILL_COLUMNS = "fill_id, order_id, client_order_id, symbol, side, price, amount, fee, fee_asset, is_maker, timestamp"
+_FILLS_SQL = f"""INSERT INTO paper_fill ({_FILL_COLUMNS})
+SELECT * FROM unnest(%(f_fill_id)s::varchar[], %(f_order_id)s::varchar[], %(f_client_order_id)s::varchar[],
+    %(f_symbol)s::varchar[], %(f_side)s::varchar[], %(f_price)s::numeric[], %(f_amount)s::numeric[],
+    %(f_fee)s::numeric[], %(f_fee_asset)s::varchar[], %(f_is_maker)s::boolean[], %(f_timestamp)s::timestamptz[])"""
+_SEQUENCE_SQL = "UPDATE paper_account SET next_sequence = %(sequence)s WHERE id = 1"
+
+
+def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[str, ...], next_sequence: int) -> None:
+    statements: list[str] = []
+    params: dict[str, Any] = {}
+    if changes.balances:
+        assets = sorted(changes.balances)
+        statements.append(_BALANCES_SQL)
+        params |= {
+            "assets": assets,
+            "frees": [engine.balances[asset].free for asset in assets],
+            "useds": [engine.balances[asset].used for asset in assets],
+        }
+    if changes.orders:
+        statements.append(_ORDERS_SQL)
+        rows = list(changes.orders.values())
+        for column in _ORDER_COLUMNS.split(", "):
+            values = [getattr(order, column) for order in rows]
+            params[f"o_{column}"] = [
+                value.value if column in ("side", "order_type", "status") else value for value in values
+            ]
+    if changes.fills:
+        statements.append(_FILLS_SQL)
+        for column in _FILL_COLUMNS.split(", "):
+            values = [getattr(fill, column) for fill in changes.fills]
+            params[f"f_{column}"] = [value.value if column == "side" else value for value in values]
+    if engine.sequence != next_sequence:
+        statements.append(_SEQUENCE_SQL)
+        params["sequence"] = engine.sequence
+    if statements:
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute(";\n".join(statements), params)
     for symbol in touched_markets:
         market = engine.markets.get(symbol)
         if market is not None:

@@ -50,8 +50,10 @@ def paper_open_orders(*, symbol: str | None) -> list[OrderView]:
     return [order_view(_order_from_row(row)) for row in rows]
 
 
-def paper_fills(*, symbol: str | None, since: datetime | None) -> list[FillView]:
+def paper_fills(*, symbol: str | None, since: datetime | None, client_order_id: str | None = None) -> list[FillView]:
     rows = models.PaperFill.objects.using(ALIAS).order_by("id")
+    if client_order_id is not None:
+        rows = rows.filter(client_order_id=client_order_id)
     if symbol is not None:
         rows = rows.filter(symbol=symbol)
     if since is not None:

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.db import connections, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from dsta.exchange import api as exchange_api
 from dsta.exchange.contracts import (
@@ -30,12 +31,11 @@ from dsta.exchange.contracts import (
 )
 from dsta.exchange.contracts import OrderStatus as ExchangeStatus
 from dsta.kernel.clock import utc_now
-from dsta.kernel.outbox import publish
+from dsta.kernel.outbox import publish, publish_many
 from dsta.trading import risk
 from dsta.trading.events import OrderStatusChanged, RiskViolationRaised
 from dsta.trading.models import (
     OPEN_STATUSES,
-    Fill,
     MarkPrice,
     Order,
     OrderTransition,
@@ -89,20 +89,21 @@ def transition(order: Order, to_status: str, *, reason: str = "") -> None:
     OrderTransition.objects.using(ALIAS).create(
         order=order, from_status=from_status, to_status=to_status, reason=reason[:300]
     )
-    publish(
-        OrderStatusChanged(
-            order_id=order.pk,
-            client_order_id=order.client_order_id,
-            exchange=order.exchange,
-            symbol=order.symbol,
-            side=order.side,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason[:300],
-            filled_quantity=order.filled_quantity,
-            average_price=order.average_price,
-        ),
-        using=ALIAS,
+    publish(_status_event(order, from_status, to_status, reason), using=ALIAS)
+
+
+def _status_event(order: Order, from_status: str, to_status: str, reason: str) -> OrderStatusChanged:
+    return OrderStatusChanged(
+        order_id=order.pk,
+        client_order_id=order.client_order_id,
+        exchange=order.exchange,
+        symbol=order.symbol,
+        side=order.side,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason[:300],
+        filled_quantity=order.filled_quantity,
+        average_price=order.average_price,
     )
 
 
@@ -128,6 +129,8 @@ def current_limits() -> risk.RiskLimits:
     )
 
 
+# The limits in force are read in the same round trip as the book rather than cached: no staleness to bound,
+# no invalidation to get wrong, and a limit edit binds the very next order.
 _SNAPSHOT_SQL = """
 SELECT
     (SELECT coalesce(json_object_agg(symbol, quantity::text), '{}') FROM position WHERE exchange = %(exchange)s),
@@ -135,23 +138,39 @@ SELECT
     (SELECT count(*) FROM "order"
       WHERE exchange = %(exchange)s AND status IN ('submitted', 'partially_filled') AND id <> %(exclude)s),
     (SELECT count(*) FROM "order" WHERE created_at >= now() - interval '1 minute' AND id <> %(exclude)s),
-    (SELECT json_build_array(is_open, reason) FROM circuit_breaker WHERE id = 1)
+    (SELECT json_build_array(is_open, reason) FROM circuit_breaker WHERE id = 1),
+    (SELECT json_build_array(version, max_order_notional::text, max_position_notional::text,
+                             max_total_exposure::text, max_open_orders, price_band_pct::text, max_orders_per_minute)
+       FROM risk_limit_set ORDER BY version DESC LIMIT 1)
 """
 
 
-def book_snapshot(*, exchange: str, exclude_order_id: int | None = None) -> risk.BookSnapshot:
-    """The account as the risk check sees it, read in one round trip: positions, marks, open orders, order
-    rate in the last minute, breaker."""
+def limits_and_book(*, exchange: str, exclude_order_id: int | None = None) -> tuple[risk.RiskLimits, risk.BookSnapshot]:
+    """The limits in force and the account as the risk check sees it, read in one round trip: positions,
+    marks, open orders, order rate in the last minute, breaker."""
     with connections[ALIAS].cursor() as cursor:
         cursor.execute(_SNAPSHOT_SQL, {"exchange": exchange, "exclude": exclude_order_id or 0})
-        positions, marks, open_orders, last_minute, breaker = cursor.fetchone()
+        positions, marks, open_orders, last_minute, breaker, limits_row = cursor.fetchone()
+    if limits_row is None:  # none stored yet: the defaults become version 1
+        limits = current_limits()
+    else:
+        version, order_notional, position_notional, exposure, max_open, band, per_minute = limits_row
+        limits = risk.RiskLimits(
+            max_order_notional=Decimal(order_notional),
+            max_position_notional=Decimal(position_notional),
+            max_total_exposure=Decimal(exposure),
+            max_open_orders=max_open,
+            price_band_pct=Decimal(band),
+            max_orders_per_minute=per_minute,
+            version=version,
+        )
     # The venue's own marks win; other venues' marks stand in (the paper venue trades at real prices).
     prices: dict[str, Decimal] = {}
     for venue, symbol, price in marks:
         if venue == exchange or symbol not in prices:
             prices[symbol] = Decimal(price)
     is_open, reason = breaker or (False, "")
-    return risk.BookSnapshot(
+    book = risk.BookSnapshot(
         positions={symbol: Decimal(quantity) for symbol, quantity in positions.items()},
         last_prices=prices,
         open_orders=open_orders,
@@ -159,6 +178,12 @@ def book_snapshot(*, exchange: str, exclude_order_id: int | None = None) -> risk
         halted=is_open,
         halt_reason=reason,
     )
+    return limits, book
+
+
+def book_snapshot(*, exchange: str, exclude_order_id: int | None = None) -> risk.BookSnapshot:
+    """The account as the risk check sees it (see `limits_and_book`)."""
+    return limits_and_book(exchange=exchange, exclude_order_id=exclude_order_id)[1]
 
 
 def risk_check(
@@ -166,7 +191,7 @@ def risk_check(
 ) -> risk.RiskDecision:
     """The pre-trade check against the current book, without placing or storing anything."""
     intent = risk.OrderIntent(symbol, side, quantity, order_type, price)
-    return risk.check_order(intent, current_limits(), book_snapshot(exchange=exchange))
+    return risk.check_order(intent, *limits_and_book(exchange=exchange))
 
 
 def _record_violations(decision: risk.RiskDecision, *, limits_version: int, order: Order) -> None:
@@ -210,8 +235,7 @@ class NewOrder:
     parent_id: int | None = None
 
 
-def order_create(new: NewOrder) -> Order:
-    """Step 1: store the order as `new`. A repeated client_order_id returns the stored order (idempotent)."""
+def _validated(new: NewOrder) -> None:
     errors: dict[str, str] = {}
     if new.side not in ("buy", "sell"):
         errors["side"] = "expected buy or sell"
@@ -225,6 +249,11 @@ def order_create(new: NewOrder) -> Order:
         errors["price"] = "a market order takes no price"
     if errors:
         raise OrderInputError(errors)
+
+
+def order_create(new: NewOrder) -> Order:
+    """Step 1: store the order as `new`. A repeated client_order_id returns the stored order (idempotent)."""
+    _validated(new)
     client_order_id = new.client_order_id or f"dsta-{uuid.uuid4().hex[:24]}"
     with transaction.atomic(using=ALIAS):
         order, created = Order.objects.using(ALIAS).get_or_create(
@@ -246,14 +275,14 @@ def order_create(new: NewOrder) -> Order:
 
 def order_risk_step(order_id: int) -> Order:
     """Step 2: new -> pending_risk -> submitted (the intent is persisted) or rejected (violations stored)."""
-    limits = current_limits()
     with transaction.atomic(using=ALIAS):
         order = _locked(order_id)
         if order.status != S.NEW:
             return order  # already past this step (a replay)
         transition(order, S.PENDING_RISK, reason="pre-trade risk check")
         intent = risk.OrderIntent(order.symbol, order.side, order.quantity, order.order_type, order.price)
-        decision = risk.check_order(intent, limits, book_snapshot(exchange=order.exchange, exclude_order_id=order.pk))
+        limits, book = limits_and_book(exchange=order.exchange, exclude_order_id=order.pk)
+        decision = risk.check_order(intent, limits, book)
         if decision.approved:
             transition(order, S.SUBMITTED, reason=f"risk approved (limits v{limits.version})")
         else:
@@ -262,10 +291,100 @@ def order_risk_step(order_id: int) -> Order:
     return order
 
 
-def order_submit_step(order_id: int) -> Order:
+# Steps 1 and 2 of `order_place` in one transaction and four round trips: the book and limits, then the order
+# and both of its transitions in one statement, then their events. Nothing is committed before the risk
+# decision, so no crash leaves a `new` order behind; the client retries under the same client_order_id.
+_ADMIT_SQL = """
+WITH created AS (
+    INSERT INTO "order" (client_order_id, exchange, symbol, side, order_type, quantity, price, status,
+                         filled_quantity, fees, exchange_order_id, last_error, strategy_instance_id, user_id,
+                         algo, parent_id, created_at, updated_at)
+    VALUES (%(client_order_id)s, %(exchange)s, %(symbol)s, %(side)s, %(order_type)s, %(quantity)s, %(price)s,
+            %(status)s, 0, 0, '', '', %(strategy_instance_id)s, %(user_id)s, '', %(parent_id)s, %(now)s, %(now)s)
+    ON CONFLICT (client_order_id) DO NOTHING
+    RETURNING id
+),
+transitions AS (
+    INSERT INTO order_transition (order_id, from_status, to_status, reason, at)
+    SELECT created.id, step.from_status, step.to_status, step.reason, %(now)s
+    FROM created, unnest(%(from)s::varchar[], %(to)s::varchar[], %(reasons)s::varchar[])
+                  WITH ORDINALITY AS step(from_status, to_status, reason, position)
+    ORDER BY step.position
+)
+SELECT id FROM created
+"""
+
+
+def _order_admit(new: NewOrder) -> Order | None:
+    """new -> pending_risk -> submitted | rejected, stored and published at once. None when the
+    client_order_id is taken (the caller falls back to the step functions, which return the stored order)."""
+    _validated(new)
+    client_order_id = new.client_order_id or f"dsta-{uuid.uuid4().hex[:24]}"
+    now = timezone.now()  # what auto_now_add would have stored
+    with transaction.atomic(using=ALIAS):
+        limits, book = limits_and_book(exchange=new.exchange)
+        decision = risk.check_order(
+            risk.OrderIntent(new.symbol, new.side, new.quantity, new.order_type, new.price), limits, book
+        )
+        if decision.approved:
+            final, reason = S.SUBMITTED, f"risk approved (limits v{limits.version})"
+        else:
+            final, reason = S.REJECTED, "; ".join(v.rule for v in decision.violations)
+        steps = [(S.NEW, S.PENDING_RISK, "pre-trade risk check"), (S.PENDING_RISK, final, reason[:300])]
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute(
+                _ADMIT_SQL,
+                {
+                    "client_order_id": client_order_id,
+                    "exchange": new.exchange,
+                    "symbol": new.symbol,
+                    "side": new.side,
+                    "order_type": new.order_type,
+                    "quantity": new.quantity,
+                    "price": new.price,
+                    "status": final,
+                    "strategy_instance_id": new.strategy_instance_id,
+                    "user_id": new.user_id,
+                    "parent_id": new.parent_id,
+                    "now": now,
+                    "from": [step[0] for step in steps],
+                    "to": [step[1] for step in steps],
+                    "reasons": [step[2] for step in steps],
+                },
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        order = Order(
+            id=row[0],
+            client_order_id=client_order_id,
+            exchange=new.exchange,
+            symbol=new.symbol,
+            side=new.side,
+            order_type=new.order_type,
+            quantity=new.quantity,
+            price=new.price,
+            status=final,
+            strategy_instance_id=new.strategy_instance_id,
+            user_id=new.user_id,
+            parent_id=new.parent_id,
+            created_at=now,
+            updated_at=now,
+        )
+        order._state.adding, order._state.db = False, ALIAS
+        publish_many(
+            [_status_event(order, from_status, to_status, why) for from_status, to_status, why in steps], using=ALIAS
+        )
+        if not decision.approved:
+            _record_violations(decision, limits_version=limits.version, order=order)
+    return order
+
+
+def order_submit_step(order_id: int, *, stored: Order | None = None) -> Order:
     """Step 3: send a `submitted` order to the exchange under its client_order_id and record the answer.
-    Business errors reject it; transient errors leave it `submitted` for `orders_resume`."""
-    order = Order.objects.using(ALIAS).get(pk=order_id)
+    Business errors reject it; transient errors leave it `submitted` for `orders_resume`. `stored` is the
+    order as its caller just committed it (saves reading it back)."""
+    order = stored if stored is not None and stored.pk == order_id else Order.objects.using(ALIAS).get(pk=order_id)
     if order.status != S.SUBMITTED or order.algo:
         return order  # an algo parent is worked through its children
     request = OrderRequest(
@@ -296,18 +415,13 @@ def order_record_exchange_view(order_id: int, view: OrderView) -> Order:
     """Step 4 (confirm): store the exchange's answer and the order's new fills; move the status with it."""
     # nothing filled: no need to read the venue's fills (that list grows with the account's history)
     fills = (
-        [
-            fill
-            for fill in exchange_api.fills_list(venue=view.venue, symbol=view.symbol)
-            if fill.client_order_id == view.client_order_id
-        ]
+        exchange_api.fills_list(venue=view.venue, symbol=view.symbol, client_order_id=view.client_order_id)
         if view.filled > ZERO
         else []
     )
     with transaction.atomic(using=ALIAS):
         order = _locked(order_id)
-        for fill in fills:
-            _apply_fill(order, fill)
+        _apply_fills(order, fills)
         _confirm(order, view.status, view.filled, view.average_price, view.exchange_order_id)
     return order
 
@@ -350,18 +464,22 @@ def _confirm(
     order.last_error = ""
     if filled >= order.filled_quantity:  # events may arrive after a newer direct read
         order.filled_quantity, order.average_price = filled, average_price
-    order.save(using=ALIAS)
     target = _FROM_EXCHANGE[status]
     # an exchange still saying "open" about a partly filled order is no step back
     if target != order.status and order.status not in FINAL and target != S.SUBMITTED:
-        transition(order, target, reason=f"exchange {status.value}")
+        transition(order, target, reason=f"exchange {status.value}")  # saves the order with its new status
+    else:
+        order.save(using=ALIAS)
 
 
 def order_place(new: NewOrder) -> Order:
-    """The whole saga in one call (the API's path)."""
-    order = order_create(new)
-    order = order_risk_step(order.pk)
-    return order_submit_step(order.pk)
+    """The whole saga in one call (the API's path): admitted (steps 1 and 2 at once), then submitted."""
+    admitted = _order_admit(new)
+    if admitted is None:  # a known client_order_id: replay the steps, each returns what is stored
+        order = order_create(new)
+        order = order_risk_step(order.pk)
+        return order_submit_step(order.pk)
+    return order_submit_step(admitted.pk, stored=admitted)
 
 
 def orders_resume() -> int:
@@ -424,37 +542,66 @@ def order_cancel(order_id: int, *, actor_id: int | None) -> Order:
 # -- fills and positions ------------------------------------------------------------------------------------
 
 
-def _apply_fill(order: Order, fill: FillView) -> bool:
-    """Store a fill once and move the position with it, in the caller's transaction. False if known."""
+# Store an order's fills in one statement; RETURNING names the ones that were new (a fill seen before, by a
+# replay or an `exchange.fill` event, is skipped by the unique (exchange, exchange_fill_id)).
+_FILLS_SQL = """
+INSERT INTO fill (exchange, exchange_fill_id, order_id, symbol, side, quantity, price, fee, is_maker,
+                  executed_at, created_at)
+SELECT %(exchange)s, fill.id, %(order_id)s, %(symbol)s, fill.side, fill.quantity, fill.price, fill.fee,
+       fill.is_maker, fill.executed_at, %(now)s
+FROM unnest(%(ids)s::varchar[], %(sides)s::varchar[], %(quantities)s::numeric[], %(prices)s::numeric[],
+            %(fees)s::numeric[], %(makers)s::boolean[], %(times)s::timestamptz[])
+     WITH ORDINALITY AS fill(id, side, quantity, price, fee, is_maker, executed_at, position)
+ORDER BY fill.position
+ON CONFLICT (exchange, exchange_fill_id) DO NOTHING
+RETURNING exchange_fill_id
+"""
+
+
+def _apply_fills(order: Order, fills: list[FillView]) -> int:
+    """Store each fill once and move the position with the new ones, in the caller's transaction (the order
+    locked). Returns how many were new."""
+    if not fills:
+        return 0
     quote = order.symbol.split("/")[-1]
-    fee = fill.fee if fill.fee_asset in ("", quote) else fill.fee * fill.price
-    _, created = Fill.objects.using(ALIAS).get_or_create(
-        exchange=order.exchange,
-        exchange_fill_id=fill.fill_id,
-        defaults={
-            "order": order,
-            "symbol": order.symbol,
-            "side": fill.side.value,
-            "quantity": fill.amount,
-            "price": fill.price,
-            "fee": fee,
-            "is_maker": fill.is_maker,
-            "executed_at": fill.timestamp,
-        },
-    )
+    fees = [fill.fee if fill.fee_asset in ("", quote) else fill.fee * fill.price for fill in fills]
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(
+            _FILLS_SQL,
+            {
+                "exchange": order.exchange,
+                "order_id": order.pk,
+                "symbol": order.symbol,
+                "now": timezone.now(),
+                "ids": [fill.fill_id for fill in fills],
+                "sides": [fill.side.value for fill in fills],
+                "quantities": [fill.amount for fill in fills],
+                "prices": [fill.price for fill in fills],
+                "fees": fees,
+                "makers": [fill.is_maker for fill in fills],
+                "times": [fill.timestamp for fill in fills],
+            },
+        )
+        created = {row[0] for row in cursor.fetchall()}
     if not created:
-        return False
+        return 0
     position, _ = (
         Position.objects.using(ALIAS).select_for_update().get_or_create(exchange=order.exchange, symbol=order.symbol)
     )
-    state = PositionState(
-        order.symbol, position.quantity, position.average_price, position.realised_pnl, position.fees
-    ).apply(FillEvent(order.symbol, fill.side.value, fill.amount, fill.price, fee))
+    state = PositionState(order.symbol, position.quantity, position.average_price, position.realised_pnl, position.fees)
+    for fill, fee in zip(fills, fees, strict=True):
+        if fill.fill_id in created:
+            state = state.apply(FillEvent(order.symbol, fill.side.value, fill.amount, fill.price, fee))
+            order.fees += fee
     position.quantity, position.average_price = state.quantity, state.average_price
     position.realised_pnl, position.fees = state.realised_pnl, state.fees
     position.save(using=ALIAS)
-    order.fees += fee
-    return True
+    return len(created)
+
+
+def _apply_fill(order: Order, fill: FillView) -> bool:
+    """Store a fill once and move the position with it, in the caller's transaction. False if known."""
+    return _apply_fills(order, [fill]) == 1
 
 
 def _mark(exchange: str, symbol: str) -> Decimal | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import cache
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -174,9 +175,18 @@ class RiskViolationsView(APIView):
 # -- orders, fills, positions, P&L --------------------------------------------------------------------------
 
 
+@cache
+def _order_representation() -> OrderSerializer:
+    """One OrderSerializer whose fields are built once: a ModelSerializer otherwise introspects the model and
+    builds every field again for each response. to_representation keeps no state, so sharing it is safe."""
+    serializer = OrderSerializer()
+    serializer.fields  # noqa: B018  (build and bind them now)
+    return serializer
+
+
 def _order_response(order: Order, *, status_code: int = status.HTTP_200_OK) -> Response:
     order = Order.objects.using(ALIAS).prefetch_related("transitions").get(pk=order.pk)
-    return Response(OrderSerializer(order).data, status=status_code)
+    return Response(_order_representation().to_representation(order), status=status_code)
 
 
 class OrdersView(APIView):
