@@ -161,12 +161,12 @@ _OPEN = "status IN ('open', 'partially_filled')"
 def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """The engine's state in one round trip: several statements, each (read committed) with its own snapshot
     taken after the one before it, so the reads that follow the account lock see every committed change."""
-    orders = f"SELECT {_ORDER_COLUMNS} FROM paper_order WHERE {_OPEN}" + (
+    orders = f"SELECT {_ORDER_COLUMNS} FROM paper_order WHERE {_OPEN}" + (  # nosec B608: only module constants are interpolated; values travel as parameters
         " AND symbol = %(symbol)s" if symbol is not None else ""
     )
     if client_order_ids:
-        orders += f" UNION SELECT {_ORDER_COLUMNS} FROM paper_order WHERE client_order_id = ANY(%(ids)s)"
-    markets = "SELECT symbol, last_price, book::text FROM paper_market" + (
+        orders += f" UNION SELECT {_ORDER_COLUMNS} FROM paper_order WHERE client_order_id = ANY(%(ids)s)"  # nosec B608: only module constants are interpolated; values travel as parameters
+    markets = "SELECT symbol, last_price, book::text FROM paper_market" + (  # nosec B608: only module constants are interpolated; values travel as parameters
         " WHERE symbol = %(symbol)s" if symbol is not None else ""
     )
     statements = [
@@ -249,12 +249,12 @@ SELECT * FROM unnest(%(o_order_id)s::varchar[], %(o_client_order_id)s::varchar[]
     %(o_created_at)s::timestamptz[], %(o_updated_at)s::timestamptz[], %(o_status)s::varchar[],
     %(o_filled)s::numeric[], %(o_cost)s::numeric[], %(o_fee)s::numeric[], %(o_reserved)s::numeric[])
 ON CONFLICT (client_order_id) DO UPDATE SET status = EXCLUDED.status, filled = EXCLUDED.filled,
-    cost = EXCLUDED.cost, fee = EXCLUDED.fee, reserved = EXCLUDED.reserved, updated_at = EXCLUDED.updated_at"""
+    cost = EXCLUDED.cost, fee = EXCLUDED.fee, reserved = EXCLUDED.reserved, updated_at = EXCLUDED.updated_at"""  # nosec B608: constant column lists
 _FILL_COLUMNS = "fill_id, order_id, client_order_id, symbol, side, price, amount, fee, fee_asset, is_maker, timestamp"
 _FILLS_SQL = f"""INSERT INTO paper_fill ({_FILL_COLUMNS})
 SELECT * FROM unnest(%(f_fill_id)s::varchar[], %(f_order_id)s::varchar[], %(f_client_order_id)s::varchar[],
     %(f_symbol)s::varchar[], %(f_side)s::varchar[], %(f_price)s::numeric[], %(f_amount)s::numeric[],
-    %(f_fee)s::numeric[], %(f_fee_asset)s::varchar[], %(f_is_maker)s::boolean[], %(f_timestamp)s::timestamptz[])"""
+    %(f_fee)s::numeric[], %(f_fee_asset)s::varchar[], %(f_is_maker)s::boolean[], %(f_timestamp)s::timestamptz[])"""  # nosec B608: constant column lists
 _SEQUENCE_SQL = "UPDATE paper_account SET next_sequence = %(sequence)s WHERE id = 1"
 
 
