@@ -340,7 +340,8 @@ def deposit(*, asset: str, amount: Decimal) -> None:
 
 
 def reset(*, config: PaperConfig) -> None:
-    """Wipe the paper venue (balances, orders, fills, markets) and set its fill model."""
+    """Wipe the paper venue (balances, orders, fills, markets) and set its fill model. Order and fill ids keep
+    counting: a reset venue must not hand out an id that a consumer has already seen."""
     with transaction.atomic(using=ALIAS):
         _account()
         for model in (models.PaperBalance, models.PaperOrder, models.PaperFill, models.PaperMarket):
@@ -352,5 +353,4 @@ def reset(*, config: PaperConfig) -> None:
             slippage_jitter_bps=config.slippage_jitter_bps,
             participation=config.participation,
             seed=config.seed,
-            next_sequence=1,
-        )
+        )  # next_sequence carries on: trading keys fills by (venue, fill id), so ids never repeat, resets included

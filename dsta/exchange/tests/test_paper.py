@@ -78,6 +78,20 @@ def test_market_buy_walks_the_book_with_taker_fee(paper):
     assert [(f.price, f.amount, f.is_maker) for f in fills] == [(D(100), D("0.5"), False), (D(101), D("0.5"), False)]
 
 
+def test_ids_never_repeat_across_a_reset(paper):
+    # Trading keys fills by (venue, fill id): a reset venue reusing ids would have new fills taken for old ones.
+    api.paper_book_feed(book=book(bids=[("99", "5")], asks=[("100", "5")]))
+    first = api.order_submit(venue="paper", request=order("before", "buy", "market", "1"))
+    fills_before = {f.fill_id for f in api.fills_list(venue="paper", symbol="BTC/USDT")}
+    api.paper_reset(slippage_bps=D(0), slippage_jitter_bps=D(0))
+    api.paper_deposit(asset="USDT", amount=D("10000"))
+    api.paper_book_feed(book=book(bids=[("99", "5")], asks=[("100", "5")]))
+    second = api.order_submit(venue="paper", request=order("after", "buy", "market", "1"))
+    fills_after = {f.fill_id for f in api.fills_list(venue="paper", symbol="BTC/USDT")}
+    assert fills_before and fills_after and not fills_before & fills_after
+    assert first.exchange_order_id != second.exchange_order_id
+
+
 def test_market_order_without_book_fills_at_next_candle_open_with_slippage():
     api.paper_reset(slippage_bps=D(10), slippage_jitter_bps=D(0))
     api.paper_deposit(asset="USDT", amount=D("1000"))
