@@ -94,18 +94,25 @@ def candles_import_file(
         # One import per series at a time; then whether the file overlaps stored bars decides the path.
         series_key = f"candles:{exchange}:{symbol}:{timeframe}"
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [series_key])
+        # Partitions first, in a statement that touches no candle table: one that planned against `candle` would
+        # hold a lock on it while waiting for another import's partition creation, which waits for that lock
+        # (a deadlock seen with two files imported at once).
         cursor.execute(
             """
-            SELECT candle_partitions_ensure(first_time, last_time),
-                   EXISTS (SELECT 1 FROM candle WHERE exchange = %s AND symbol = %s AND timeframe = %s
-                           AND open_time BETWEEN first_time AND last_time)
+            SELECT first_time, last_time, candle_partitions_ensure(first_time, last_time)
             FROM (SELECT to_timestamp(min(ts) / 1000.0) AS first_time, to_timestamp(max(ts) / 1000.0) AS last_time
                   FROM candle_staging HAVING count(*) > 0) AS span
-            """,
-            [exchange, symbol, timeframe],
+            """
         )
         span = cursor.fetchone()
-        overlaps = bool(span and span[1])
+        overlaps = False
+        if span:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM candle WHERE exchange = %s AND symbol = %s AND timeframe = %s"
+                " AND open_time BETWEEN %s AND %s)",
+                [exchange, symbol, timeframe, span[0], span[1]],
+            )
+            overlaps = bool(cursor.fetchone()[0])
         # Partitioned tables have no usable xmax, so new and changed rows are counted by two statements; a
         # file over an empty range skips the conflict check altogether (the series lock keeps that safe).
         cursor.execute(
