@@ -270,7 +270,20 @@ def order_create(new: NewOrder) -> Order:
                 "parent_id": new.parent_id,
             },
         )
+    if not created:
+        _same_order_or_refuse(order, new)
     return order
+
+
+def _same_order_or_refuse(stored: Order, new: NewOrder) -> None:
+    """A retry under a known client_order_id gets the stored order; a different order under that id is a client
+    bug, refused rather than silently answered with an order it did not ask for."""
+    asked = (new.exchange, new.symbol, new.side, new.order_type, new.quantity, new.price)
+    held = (stored.exchange, stored.symbol, stored.side, stored.order_type, stored.quantity, stored.price)
+    if asked != held:
+        raise OrderInputError(
+            {"client_order_id": f"already used by order {stored.pk} with different terms; use a new id"}
+        )
 
 
 def order_risk_step(order_id: int) -> Order:

@@ -61,6 +61,15 @@ def test_a_repeated_client_order_id_returns_the_stored_order_and_sends_nothing_t
     assert Position.objects.using("trading").get(symbol=SYMBOL).quantity == D(1)
 
 
+def test_a_client_order_id_reused_for_different_terms_is_refused(paper):
+    first = orders.order_place(new(cid="same-3"))
+    with pytest.raises(orders.OrderInputError) as refused:
+        orders.order_place(new(quantity="2", cid="same-3"))
+    assert "client_order_id" in refused.value.errors
+    assert Order.objects.using("trading").get(client_order_id="same-3").quantity == first.quantity == D(1)
+    assert len(exchange_api.fills_list(venue="paper", symbol=SYMBOL)) == 1
+
+
 def test_a_known_client_order_id_left_submitted_is_resubmitted_under_the_same_id(paper):
     # a crash after the admit transaction: the order is stored as submitted, the exchange never heard of it
     order = orders.order_risk_step(orders.order_create(new(cid="same-2")).pk)
