@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
 from dsta.data import api as data
 from dsta.data.contracts import CandleBar
@@ -101,3 +103,34 @@ def test_a_synthetic_bar_never_replaces_a_real_one_but_a_real_one_replaces_a_syn
     candles_upsert(bars=[bar(later, "11")])
     frame = data.candles_frame(exchange="binance", symbol="BTC/USDT", timeframe="1h")
     assert frame.close.tolist() == [10.0, 11.0] and frame.is_synthetic.tolist() == [False, False]
+
+
+@pytest.mark.django_db(databases=["data"], transaction=True)
+def test_two_writers_creating_the_same_month_at_once_both_succeed():
+    # The first creates the partition and holds its transaction open; the second finds none, queues on the lock,
+    # and must come out with the partition made, not "relation already exists".
+    month = (datetime(2031, 3, 1, tzinfo=UTC), datetime(2031, 3, 20, tzinfo=UTC))
+    first_created = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def second_writer() -> None:
+        first_created.wait(10)
+        try:
+            with transaction.atomic(using="data"):
+                outcome["second"] = query("SELECT candle_partitions_ensure(%s, %s)", month)[0][0]
+        except Exception as error:  # reported by the assertion below
+            outcome["second"] = error
+        finally:
+            connections["data"].close()
+
+    writer = threading.Thread(target=second_writer)
+    writer.start()
+    with transaction.atomic(using="data"):
+        assert query("SELECT candle_partitions_ensure(%s, %s)", month)[0][0] == 1
+        first_created.set()
+        time.sleep(1.0)  # the second writer is now waiting on the partition lock
+    writer.join(20)
+    assert outcome["second"] == 0
+    assert query("SELECT to_regclass('candle_2031_03') IS NOT NULL")[0][0]
+    with connections["data"].cursor() as cursor:
+        cursor.execute("DROP TABLE candle_2031_03")
