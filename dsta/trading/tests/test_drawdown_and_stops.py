@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import dramatiq
 import pytest
 from django.db import connections
 
@@ -76,19 +75,6 @@ def paper():
     exchange_api.paper_book_feed(
         book=OrderBook("paper", SYMBOL, T0, (PriceLevel(D(99), D(100)),), (PriceLevel(D(100), D(100)),))
     )
-
-
-@pytest.fixture
-def worker():
-    from dsta.trading import actors  # noqa: F401  (declares the actors on the broker)
-
-    broker = dramatiq.get_broker()
-    broker.flush("trading")
-    running = dramatiq.Worker(broker, queues={"trading"}, worker_threads=1, worker_timeout=100)
-    running.start()
-    yield running
-    running.stop()
-    broker.flush("trading")
 
 
 def buy(quantity: str = "1") -> Order:

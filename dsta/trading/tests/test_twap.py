@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import dramatiq
 import pytest
 
 from dsta.domains import DOMAINS
@@ -29,18 +28,6 @@ def paper():
         book=OrderBook("paper", "BTC/USDT", T0, (PriceLevel(D(99), D(100)),), (PriceLevel(D(100), D(100)),))
     )
     MarkPrice.objects.using("trading").create(exchange="paper", symbol="BTC/USDT", price=D(100), as_of=T0)
-
-
-@pytest.fixture
-def worker():
-    from dsta.trading import actors  # noqa: F401  (declares the actors on the broker)
-
-    broker = dramatiq.get_broker()
-    broker.flush("trading")
-    running = dramatiq.Worker(broker, queues={"trading"}, worker_threads=1, worker_timeout=100)
-    running.start()
-    yield running
-    running.stop()
 
 
 def twap(quantity: str, slices: int, duration: int) -> Order:

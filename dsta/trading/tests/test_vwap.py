@@ -60,19 +60,6 @@ def paper():
     MarkPrice.objects.using("trading").create(exchange="paper", symbol="BTC/USDT", price=D(100), as_of=DAY1)
 
 
-@pytest.fixture
-def worker():
-    from dsta.trading import actors  # noqa: F401  (declares the actors on the broker)
-
-    broker = dramatiq.get_broker()
-    broker.flush("trading")
-    running = dramatiq.Worker(broker, queues={"trading"}, worker_threads=1, worker_timeout=100)
-    running.start()
-    yield running
-    running.stop()
-    broker.flush("trading")
-
-
 def market_buy(quantity: str, cid: str = "") -> orders.NewOrder:
     return orders.NewOrder(
         exchange="paper", symbol="BTC/USDT", side="buy", order_type="market", quantity=D(quantity), client_order_id=cid
