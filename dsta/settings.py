@@ -102,9 +102,8 @@ def _domain_database(admin_url: str, domain_name: str, role: str, schema: str) -
     config["OPTIONS"] = {"options": f"-c search_path={schema}"}
     pool_size = int(os.environ.get("DSTA_DB_POOL", "0"))
     if pool_size:
-        # Under ASGI every request's sync code runs on a thread of its own, so thread-local persistent
-        # connections pile up (one per thread and alias) and a request may pay a fresh connect; a pool per
-        # alias and process hands each request a warm one (dsta/asgi.py turns this on).
+        # The web server bounds its connections per alias and process by a pool (dsta/asgi.py turns it on):
+        # a connection goes back after each request, so idle threads hold none.
         config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
         config["CONN_MAX_AGE"] = 0  # the pool keeps them
     else:

@@ -1,4 +1,4 @@
-"""The web server's database connections: a pool per alias under ASGI (dsta/asgi.py sets DSTA_DB_POOL), Django's
+"""The web server's database connections: a pool per alias in the web server (dsta/asgi.py sets DSTA_DB_POOL), Django's
 persistent per-thread connections elsewhere (worker, relay, management commands)."""
 
 from __future__ import annotations
