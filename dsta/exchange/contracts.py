@@ -139,6 +139,13 @@ class OrderView:
     fee_asset: str
     created_at: datetime
     updated_at: datetime
+    # Fills that came with this answer (a venue that fills at once can say so without a second call). They are
+    # all of the order's fills only when their amounts add up to `filled`; otherwise ask `fills_list`.
+    fills: tuple[FillView, ...] = ()
+
+    @property
+    def fills_complete(self) -> bool:
+        return sum((fill.amount for fill in self.fills), Decimal(0)) == self.filled
 
 
 @dataclass(frozen=True)

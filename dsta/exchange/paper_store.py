@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -321,7 +322,11 @@ def _run(operation: Callable[[PaperEngine], T], **scope: object) -> T:
 
 
 def submit(*, request_symbol: str, operation: Callable[[PaperEngine], PaperOrder], client_order_id: str) -> OrderView:
-    return order_view(_run(operation, symbol=request_symbol, client_order_ids=(client_order_id,)))
+    """The order as the venue holds it, with the fills this submit made (a repeat submit makes none)."""
+    with _engine(symbol=request_symbol, client_order_ids=(client_order_id,)) as engine:
+        order = operation(engine)
+        fills = tuple(fill_view(fill) for fill in engine.changes.fills if fill.client_order_id == client_order_id)
+    return replace(order_view(order), fills=fills)
 
 
 def cancel(*, client_order_id: str, now: datetime | None = None) -> OrderView:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from dsta.exchange import models, paper_store
+from dsta.exchange import models, paper_store, selectors
 from dsta.exchange.ccxt_venue import CcxtVenue
 from dsta.exchange.contracts import (
     InvalidOrder,
@@ -151,12 +151,18 @@ def live_fills_sync(*, venue: CcxtVenue, symbol: str) -> int:
 
 
 def paper_order_submit(*, request: OrderRequest, now: datetime | None = None) -> OrderView:
+    """The order with all of its fills: those this submit made, or for a repeated submit those made before (so a
+    retry gets the very answer the first call got)."""
     moment = now or utc_now()
-    return paper_store.submit(
+    view = paper_store.submit(
         request_symbol=request.symbol,
         client_order_id=request.client_order_id,
         operation=lambda engine: engine.submit(request, now=moment),
     )
+    if view.fills_complete:
+        return view
+    fills = selectors.paper_fills(symbol=None, since=None, client_order_id=request.client_order_id)
+    return replace(view, fills=tuple(fills))
 
 
 def paper_order_cancel(*, client_order_id: str, now: datetime | None = None) -> OrderView:

@@ -107,8 +107,25 @@ def _status_event(order: Order, from_status: str, to_status: str, reason: str) -
     )
 
 
+_ORDER_FIELDS = [field.attname for field in Order._meta.concrete_fields]
+_LOCK_ORDER_SQL = 'SELECT {} FROM "order" WHERE {{}} FOR UPDATE'.format(  # nosec B608: the model's own columns
+    ", ".join(f'"{field.column}"' for field in Order._meta.concrete_fields)
+)
+
+
+def _lock_order(cursor, where: str, value: object) -> Order | None:  # type: ignore[no-untyped-def]
+    """The order row under a row lock, as a model instance (the hot path's read, without the ORM's compiler)."""
+    cursor.execute(_LOCK_ORDER_SQL.format(where), [value])
+    row = cursor.fetchone()
+    return None if row is None else Order.from_db(ALIAS, _ORDER_FIELDS, row)
+
+
 def _locked(order_id: int) -> Order:
-    return Order.objects.using(ALIAS).select_for_update().get(pk=order_id)
+    with connections[ALIAS].cursor() as cursor:
+        order = _lock_order(cursor, "id = %s", order_id)
+    if order is None:
+        raise Order.DoesNotExist(f"order {order_id} does not exist")
+    return order
 
 
 # -- risk ---------------------------------------------------------------------------------------------------
@@ -426,16 +443,16 @@ def order_submit_step(order_id: int, *, stored: Order | None = None) -> Order:
 
 def order_record_exchange_view(order_id: int, view: OrderView) -> Order:
     """Step 4 (confirm): store the exchange's answer and the order's new fills; move the status with it."""
-    # nothing filled: no need to read the venue's fills (that list grows with the account's history)
-    fills = (
-        exchange_api.fills_list(venue=view.venue, symbol=view.symbol, client_order_id=view.client_order_id)
-        if view.filled > ZERO
-        else []
-    )
-    with transaction.atomic(using=ALIAS):
-        order = _locked(order_id)
-        _apply_fills(order, fills)
-        _confirm(order, view.status, view.filled, view.average_price, view.exchange_order_id)
+    if view.fills_complete:
+        fills = list(view.fills)  # the venue sent them with its answer
+    else:  # read them; nothing filled needs no read (that list grows with the account's history)
+        fills = exchange_api.fills_list(venue=view.venue, symbol=view.symbol, client_order_id=view.client_order_id)
+    answer = _ExchangeAnswer(view.status, view.filled, view.average_price, view.exchange_order_id)
+    with transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        order = _lock_order(cursor, "id = %s", order_id)
+        if order is None:
+            raise Order.DoesNotExist(f"order {order_id} does not exist")
+        _settle(cursor, order, fills, answer)
     return order
 
 
@@ -448,41 +465,151 @@ def order_exchange_update(
     exchange_order_id: str,
 ) -> bool:
     """An `exchange.order_updated` event for one of our orders; False when the order is not ours."""
-    with transaction.atomic(using=ALIAS):
-        order = Order.objects.using(ALIAS).select_for_update().filter(client_order_id=client_order_id).first()
+    with transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        order = _lock_order(cursor, "client_order_id = %s", client_order_id)
         if order is None:
             return False
-        _confirm(order, status, filled, average_price, exchange_order_id)
+        _settle(cursor, order, [], _ExchangeAnswer(status, filled, average_price, exchange_order_id))
     return True
 
 
 def fill_record(*, fill: FillView) -> bool:
     """An `exchange.fill` event: store it once against its order and move the position. False when the fill
     is known already or the order is not ours."""
-    with transaction.atomic(using=ALIAS):
-        order = Order.objects.using(ALIAS).select_for_update().filter(client_order_id=fill.client_order_id).first()
+    with transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
+        order = _lock_order(cursor, "client_order_id = %s", fill.client_order_id)
         if order is None:
             return False
-        applied = _apply_fill(order, fill)
-        order.save(using=ALIAS)
-    return applied
+        return _settle(cursor, order, [fill], None) == 1
 
 
-def _confirm(
-    order: Order, status: ExchangeStatus, filled: Decimal, average_price: Decimal | None, exchange_order_id: str
-) -> None:
+@dataclass(frozen=True)
+class _ExchangeAnswer:
+    status: ExchangeStatus
+    filled: Decimal
+    average_price: Decimal | None
+    exchange_order_id: str
+
+
+# Store an order's fills in one statement; RETURNING names the ones that were new (a fill seen before, by a
+# replay or an `exchange.fill` event, is skipped by the unique (exchange, exchange_fill_id)). The position row
+# is made to exist and locked in the same round trip.
+_FILLS_SQL = """
+INSERT INTO fill (exchange, exchange_fill_id, order_id, symbol, side, quantity, price, fee, is_maker,
+                  executed_at, created_at)
+SELECT %(exchange)s, fill.id, %(order_id)s, %(symbol)s, fill.side, fill.quantity, fill.price, fill.fee,
+       fill.is_maker, fill.executed_at, %(now)s
+FROM unnest(%(ids)s::varchar[], %(sides)s::varchar[], %(quantities)s::numeric[], %(prices)s::numeric[],
+            %(fees)s::numeric[], %(makers)s::boolean[], %(times)s::timestamptz[])
+     WITH ORDINALITY AS fill(id, side, quantity, price, fee, is_maker, executed_at, position)
+ORDER BY fill.position
+ON CONFLICT (exchange, exchange_fill_id) DO NOTHING
+RETURNING exchange_fill_id;
+INSERT INTO position (exchange, symbol, quantity, average_price, realised_pnl, fees, updated_at)
+VALUES (%(exchange)s, %(symbol)s, 0, 0, 0, 0, %(now)s)
+ON CONFLICT (exchange, symbol) DO NOTHING;
+SELECT id, quantity, average_price, realised_pnl, fees FROM position
+WHERE exchange = %(exchange)s AND symbol = %(symbol)s FOR UPDATE
+"""
+_POSITION_UPDATE_SQL = """UPDATE position SET quantity = %(p_quantity)s, average_price = %(p_average_price)s,
+    realised_pnl = %(p_realised_pnl)s, fees = %(p_fees)s, updated_at = %(now)s WHERE id = %(p_id)s"""
+_ORDER_UPDATE_SQL = """UPDATE "order" SET status = %(o_status)s, filled_quantity = %(o_filled_quantity)s,
+    average_price = %(o_average_price)s, fees = %(o_fees)s, exchange_order_id = %(o_exchange_order_id)s,
+    last_error = %(o_last_error)s, updated_at = %(now)s WHERE id = %(o_id)s"""
+_TRANSITION_SQL = """INSERT INTO order_transition (order_id, from_status, to_status, reason, at)
+    VALUES (%(o_id)s, %(t_from)s, %(t_to)s, %(t_reason)s, %(now)s)"""
+
+
+def _settle(cursor, order: Order, fills: list[FillView], answer: _ExchangeAnswer | None) -> int:  # type: ignore[no-untyped-def]
+    """With `order` locked in the caller's transaction: store its new fills, move the position with them,
+    apply the exchange's answer, and write it all (with the status event) in one more round trip. Updates
+    `order` in place; returns how many fills were new."""
+    now = timezone.now()
+    statements: list[str] = []
+    params: dict[str, object] = {"now": now}
+    created = _store_fills(cursor, order, fills, now, statements, params) if fills else 0
+    transitioned = _confirm(order, answer) if answer is not None else None
+    order.updated_at = now
+    statements.append(_ORDER_UPDATE_SQL)
+    params |= {
+        "o_id": order.pk,
+        "o_status": order.status,
+        "o_filled_quantity": order.filled_quantity,
+        "o_average_price": order.average_price,
+        "o_fees": order.fees,
+        "o_exchange_order_id": order.exchange_order_id,
+        "o_last_error": order.last_error,
+    }
+    events = []
+    if transitioned is not None:
+        from_status, reason = transitioned
+        statements.append(_TRANSITION_SQL)
+        params |= {"t_from": from_status, "t_to": order.status, "t_reason": reason}
+        events.append(_status_event(order, from_status, order.status, reason))
+    publish_many(events, using=ALIAS, along_with=(";\n".join(statements), params))
+    return created
+
+
+def _store_fills(  # type: ignore[no-untyped-def]
+    cursor, order: Order, fills: list[FillView], now: datetime, statements: list[str], params: dict[str, object]
+) -> int:
+    """Insert the fills (new ones only) and lock the position; queue the position's update on `statements`."""
+    quote = order.symbol.split("/")[-1]
+    fees = [fill.fee if fill.fee_asset in ("", quote) else fill.fee * fill.price for fill in fills]
+    cursor.execute(
+        _FILLS_SQL,
+        {
+            "exchange": order.exchange,
+            "order_id": order.pk,
+            "symbol": order.symbol,
+            "now": now,
+            "ids": [fill.fill_id for fill in fills],
+            "sides": [fill.side.value for fill in fills],
+            "quantities": [fill.amount for fill in fills],
+            "prices": [fill.price for fill in fills],
+            "fees": fees,
+            "makers": [fill.is_maker for fill in fills],
+            "times": [fill.timestamp for fill in fills],
+        },
+    )
+    created = {row[0] for row in cursor.fetchall()}
+    cursor.nextset()  # the position insert
+    cursor.nextset()
+    position_id, quantity, average_price, realised_pnl, position_fees = cursor.fetchone()
+    if not created:
+        return 0
+    state = PositionState(order.symbol, quantity, average_price, realised_pnl, position_fees)
+    for fill, fee in zip(fills, fees, strict=True):
+        if fill.fill_id in created:
+            state = state.apply(FillEvent(order.symbol, fill.side.value, fill.amount, fill.price, fee))
+            order.fees += fee
+    statements.append(_POSITION_UPDATE_SQL)
+    params |= {
+        "p_id": position_id,
+        "p_quantity": state.quantity,
+        "p_average_price": state.average_price,
+        "p_realised_pnl": state.realised_pnl,
+        "p_fees": state.fees,
+    }
+    return len(created)
+
+
+def _confirm(order: Order, answer: _ExchangeAnswer) -> tuple[str, str] | None:
+    """Apply the exchange's answer to `order` in memory; the transition it makes (from status, reason), if any."""
     if order.status in (S.NEW, S.PENDING_RISK):
-        return  # an exchange answer cannot overtake our own risk step
-    order.exchange_order_id = exchange_order_id or order.exchange_order_id
+        return None  # an exchange answer cannot overtake our own risk step
+    order.exchange_order_id = answer.exchange_order_id or order.exchange_order_id
     order.last_error = ""
-    if filled >= order.filled_quantity:  # events may arrive after a newer direct read
-        order.filled_quantity, order.average_price = filled, average_price
-    target = _FROM_EXCHANGE[status]
+    if answer.filled >= order.filled_quantity:  # events may arrive after a newer direct read
+        order.filled_quantity, order.average_price = answer.filled, answer.average_price
+    target = _FROM_EXCHANGE[answer.status]
     # an exchange still saying "open" about a partly filled order is no step back
-    if target != order.status and order.status not in FINAL and target != S.SUBMITTED:
-        transition(order, target, reason=f"exchange {status.value}")  # saves the order with its new status
-    else:
-        order.save(using=ALIAS)
+    if target == order.status or order.status in FINAL or target == S.SUBMITTED:
+        return None
+    if target not in TRANSITIONS.get(order.status, frozenset()):
+        raise IllegalTransition(f"order {order.pk}: {order.status} -> {target} is not allowed")
+    from_status, order.status = order.status, target
+    return from_status, f"exchange {answer.status.value}"
 
 
 def order_place(new: NewOrder) -> Order:
@@ -553,68 +680,6 @@ def order_cancel(order_id: int, *, actor_id: int | None) -> Order:
 
 
 # -- fills and positions ------------------------------------------------------------------------------------
-
-
-# Store an order's fills in one statement; RETURNING names the ones that were new (a fill seen before, by a
-# replay or an `exchange.fill` event, is skipped by the unique (exchange, exchange_fill_id)).
-_FILLS_SQL = """
-INSERT INTO fill (exchange, exchange_fill_id, order_id, symbol, side, quantity, price, fee, is_maker,
-                  executed_at, created_at)
-SELECT %(exchange)s, fill.id, %(order_id)s, %(symbol)s, fill.side, fill.quantity, fill.price, fill.fee,
-       fill.is_maker, fill.executed_at, %(now)s
-FROM unnest(%(ids)s::varchar[], %(sides)s::varchar[], %(quantities)s::numeric[], %(prices)s::numeric[],
-            %(fees)s::numeric[], %(makers)s::boolean[], %(times)s::timestamptz[])
-     WITH ORDINALITY AS fill(id, side, quantity, price, fee, is_maker, executed_at, position)
-ORDER BY fill.position
-ON CONFLICT (exchange, exchange_fill_id) DO NOTHING
-RETURNING exchange_fill_id
-"""
-
-
-def _apply_fills(order: Order, fills: list[FillView]) -> int:
-    """Store each fill once and move the position with the new ones, in the caller's transaction (the order
-    locked). Returns how many were new."""
-    if not fills:
-        return 0
-    quote = order.symbol.split("/")[-1]
-    fees = [fill.fee if fill.fee_asset in ("", quote) else fill.fee * fill.price for fill in fills]
-    with connections[ALIAS].cursor() as cursor:
-        cursor.execute(
-            _FILLS_SQL,
-            {
-                "exchange": order.exchange,
-                "order_id": order.pk,
-                "symbol": order.symbol,
-                "now": timezone.now(),
-                "ids": [fill.fill_id for fill in fills],
-                "sides": [fill.side.value for fill in fills],
-                "quantities": [fill.amount for fill in fills],
-                "prices": [fill.price for fill in fills],
-                "fees": fees,
-                "makers": [fill.is_maker for fill in fills],
-                "times": [fill.timestamp for fill in fills],
-            },
-        )
-        created = {row[0] for row in cursor.fetchall()}
-    if not created:
-        return 0
-    position, _ = (
-        Position.objects.using(ALIAS).select_for_update().get_or_create(exchange=order.exchange, symbol=order.symbol)
-    )
-    state = PositionState(order.symbol, position.quantity, position.average_price, position.realised_pnl, position.fees)
-    for fill, fee in zip(fills, fees, strict=True):
-        if fill.fill_id in created:
-            state = state.apply(FillEvent(order.symbol, fill.side.value, fill.amount, fill.price, fee))
-            order.fees += fee
-    position.quantity, position.average_price = state.quantity, state.average_price
-    position.realised_pnl, position.fees = state.realised_pnl, state.fees
-    position.save(using=ALIAS)
-    return len(created)
-
-
-def _apply_fill(order: Order, fill: FillView) -> bool:
-    """Store a fill once and move the position with it, in the caller's transaction. False if known."""
-    return _apply_fills(order, [fill]) == 1
 
 
 def _mark(exchange: str, symbol: str) -> Decimal | None:

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from django.db import connections
+
 from dsta.trading.contracts import MarkPriceView, OrderView, PositionView, RiskState, RiskViolationView
-from dsta.trading.models import CircuitBreaker, MarkPrice, Order, Position, RiskLimitSet, RiskViolation
+from dsta.trading.models import (
+    CircuitBreaker,
+    MarkPrice,
+    Order,
+    OrderTransition,
+    Position,
+    RiskLimitSet,
+    RiskViolation,
+)
 
 ALIAS = "trading"
 
@@ -61,3 +71,17 @@ def risk_state(*, limits: RiskLimitSet, violations: int) -> RiskState:
         circuit_breaker_changed_at=breaker.changed_at if breaker else None,
         recent_violations=tuple(RiskViolationView(v.rule, v.message, v.symbol, v.created_at) for v in recent),
     )
+
+
+def order_transitions(*, order_id: int) -> list[OrderTransition]:
+    """An order's transitions, oldest first (one plain read: the order API answers with them every time)."""
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(
+            "SELECT id, from_status, to_status, reason, at FROM order_transition WHERE order_id = %s ORDER BY id",
+            [order_id],
+        )
+        rows = cursor.fetchall()
+    return [
+        OrderTransition(id=pk, order_id=order_id, from_status=from_status, to_status=to_status, reason=reason, at=at)
+        for pk, from_status, to_status, reason, at in rows
+    ]

@@ -182,8 +182,8 @@ class OrderTransitionSerializer(serializers.ModelSerializer):
         fields = ["from_status", "to_status", "reason", "at"]
 
 
-class OrderSerializer(serializers.ModelSerializer):
-    transitions = OrderTransitionSerializer(many=True, read_only=True)
+class OrderFieldsSerializer(serializers.ModelSerializer):
+    """An order without its transitions (the views add those from one read of their own)."""
 
     class Meta:
         model = Order
@@ -210,8 +210,14 @@ class OrderSerializer(serializers.ModelSerializer):
             "parent_id",
             "created_at",
             "updated_at",
-            "transitions",
         ]
+
+
+class OrderSerializer(OrderFieldsSerializer):
+    transitions = OrderTransitionSerializer(many=True, read_only=True)
+
+    class Meta(OrderFieldsSerializer.Meta):
+        fields = [*OrderFieldsSerializer.Meta.fields, "transitions"]
 
 
 class FillSerializer(serializers.ModelSerializer):

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from dsta.core import api as core_api
 from dsta.exchange.contracts import ExchangeError
-from dsta.trading import orders, services
+from dsta.trading import orders, selectors, services
 from dsta.trading.actors import twap_start, vwap_start
 from dsta.trading.models import (
     CircuitBreaker,
@@ -28,8 +28,10 @@ from dsta.trading.serializers import (
     CircuitBreakerSerializer,
     FillSerializer,
     OrderCreateSerializer,
+    OrderFieldsSerializer,
     OrderIntentSerializer,
     OrderSerializer,
+    OrderTransitionSerializer,
     ParametersSerializer,
     PnlSerializer,
     PositionSerializer,
@@ -176,17 +178,22 @@ class RiskViolationsView(APIView):
 
 
 @cache
-def _order_representation() -> OrderSerializer:
-    """One OrderSerializer whose fields are built once: a ModelSerializer otherwise introspects the model and
-    builds every field again for each response. to_representation keeps no state, so sharing it is safe."""
-    serializer = OrderSerializer()
-    serializer.fields  # noqa: B018  (build and bind them now)
-    return serializer
+def _order_representation() -> tuple[OrderFieldsSerializer, OrderTransitionSerializer]:
+    """Serializers whose fields are built once: a ModelSerializer otherwise introspects the model and builds
+    every field again for each response. to_representation keeps no state, so sharing them is safe."""
+    order_fields, transition = OrderFieldsSerializer(), OrderTransitionSerializer()
+    order_fields.fields  # noqa: B018  (build and bind them now)
+    transition.fields  # noqa: B018
+    return order_fields, transition
 
 
 def _order_response(order: Order, *, status_code: int = status.HTTP_200_OK) -> Response:
-    order = Order.objects.using(ALIAS).prefetch_related("transitions").get(pk=order.pk)
-    return Response(_order_representation().to_representation(order), status=status_code)
+    """`order` as its caller holds it (every order path keeps its instance in step with what it stored) and its
+    transitions as stored: an OrderSerializer's shape."""
+    order_fields, transition = _order_representation()
+    body = order_fields.to_representation(order)
+    body["transitions"] = [transition.to_representation(row) for row in selectors.order_transitions(order_id=order.pk)]
+    return Response(body, status=status_code)
 
 
 class OrdersView(APIView):
