@@ -99,7 +99,15 @@ def _domain_database(admin_url: str, domain_name: str, role: str, schema: str) -
         config = dict(dj_database_url.parse(urlunsplit(parts._replace(netloc=netloc))))
     config["ENGINE"] = "django.db.backends.postgresql"
     # The role's own search_path is the source of truth; the option pins it for poolers that reset sessions.
-    config["OPTIONS"] = {"options": f"-c search_path={schema}"}
+    config["OPTIONS"] = {
+        "options": f"-c search_path={schema}",
+        # Parameters travel apart from the SQL (no quoting in Python) and a statement run a few times on a
+        # connection is prepared: Postgres stops parsing and planning the hot paths' queries on every call
+        # (planning the pre-trade snapshot cost more than running it). DSTA_DB_PREPARE_THRESHOLD=0 turns
+        # preparing off, for a transaction-mode pooler that cannot keep prepared statements.
+        "server_side_binding": True,
+        "prepare_threshold": int(os.environ.get("DSTA_DB_PREPARE_THRESHOLD", "2")) or None,
+    }
     pool_size = int(os.environ.get("DSTA_DB_POOL", "0"))
     if pool_size:
         # The web server bounds its connections per alias and process by a pool (dsta/asgi.py turns it on):

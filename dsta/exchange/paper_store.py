@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db import connections, transaction
+from django.db import transaction
 
 from dsta.exchange import models
 from dsta.exchange.contracts import (
@@ -35,6 +35,7 @@ from dsta.exchange.paper_engine import (
 )
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish_many
+from dsta.kernel.sql import Statement, execute_pipelined
 
 ALIAS = "exchange"
 VENUE = "paper"
@@ -159,7 +160,7 @@ _ORDER_COLUMNS = (
 _OPEN = "status IN ('open', 'partially_filled')"
 
 
-def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> list[Statement]:
     """The engine's state in one round trip: several statements, each (read committed) with its own snapshot
     taken after the one before it, so the reads that follow the account lock see every committed change."""
     orders = f"SELECT {_ORDER_COLUMNS} FROM paper_order WHERE {_OPEN}" + (  # nosec B608: only module constants are interpolated; values travel as parameters
@@ -177,33 +178,27 @@ def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> tuple
         orders,
         markets,
     ]
-    return ";\n".join(statements), {"symbol": symbol, "ids": list(client_order_ids)}
+    params = {"symbol": symbol, "ids": list(client_order_ids)}
+    return [(statement, params) for statement in statements]
 
 
-def _load(engine_scope: tuple[str, dict[str, Any]]) -> tuple[PaperEngine, int]:
-    sql, params = engine_scope
-    with connections[ALIAS].cursor() as cursor:
-        cursor.execute(sql, params)
-        account = cursor.fetchone()
-        if account is None:  # the venue's first operation ever: create the account row, then read again
-            _account()
-            cursor.execute(sql, params)
-            account = cursor.fetchone()
-        maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence = account
-        config = PaperConfig(maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed)
-        engine = PaperEngine(config, next_sequence=next_sequence)
-        cursor.nextset()
-        for asset, free, used in cursor.fetchall():
-            engine.balances[asset] = Balance(asset, plain(free), plain(used))
-        cursor.nextset()
-        for row in cursor.fetchall():
-            engine.load_order(_order_from_tuple(row))
-        cursor.nextset()
-        for symbol, last_price, book in cursor.fetchall():
-            engine.markets[symbol] = MarketState(
-                book=_book_from_json(symbol, json.loads(book) if book is not None else None),
-                last_price=plain(last_price) if last_price is not None else None,
-            )
+def _load(engine_scope: list[Statement]) -> tuple[PaperEngine, int]:
+    account_rows, balances, orders, markets = execute_pipelined(using=ALIAS, statements=engine_scope)
+    if not account_rows:  # the venue's first operation ever: create the account row, then read again
+        _account()
+        account_rows, balances, orders, markets = execute_pipelined(using=ALIAS, statements=engine_scope)
+    maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence = account_rows[0]
+    config = PaperConfig(maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed)
+    engine = PaperEngine(config, next_sequence=next_sequence)
+    for asset, free, used in balances:
+        engine.balances[asset] = Balance(asset, plain(free), plain(used))
+    for row in orders:
+        engine.load_order(_order_from_tuple(row))
+    for symbol, last_price, book in markets:
+        engine.markets[symbol] = MarketState(
+            book=_book_from_json(symbol, json.loads(book) if book is not None else None),
+            last_price=plain(last_price) if last_price is not None else None,
+        )
     return engine, next_sequence
 
 
@@ -286,9 +281,6 @@ def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[st
     if engine.sequence != next_sequence:
         statements.append(_SEQUENCE_SQL)
         params["sequence"] = engine.sequence
-    if statements:
-        with connections[ALIAS].cursor() as cursor:
-            cursor.execute(";\n".join(statements), params)
     for symbol in touched_markets:
         market = engine.markets.get(symbol)
         if market is not None:
@@ -312,8 +304,8 @@ def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[st
         )
         for order in changes.orders.values()
     ]
-    if events:
-        publish_many(events, using=ALIAS)
+    # the writes and their events in one round trip
+    publish_many(events, using=ALIAS, along_with=[(statement, params) for statement in statements])
 
 
 def _run(operation: Callable[[PaperEngine], T], **scope: object) -> T:

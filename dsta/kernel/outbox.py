@@ -19,6 +19,7 @@ from dsta.domains import DOMAIN_BY_ALIAS
 from dsta.kernel import telemetry
 from dsta.kernel.clock import utc_now
 from dsta.kernel.events import DomainEvent, to_jsonable
+from dsta.kernel.sql import Statement, execute_pipelined
 
 NOTIFY_CHANNEL = "dsta_outbox"
 # The publisher's context (request id, user id, trace parent) rides in the stored payload under this key;
@@ -141,20 +142,20 @@ SELECT id, pg_notify(%(channel)s, %(domain)s) FROM inserted
 _INSERT_MANY_SQL = """
 WITH locked AS (
     SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
-    FROM (SELECT DISTINCT unnest(%(outbox_keys)s::text[]) AS key ORDER BY 1) AS keys
+    FROM (SELECT DISTINCT unnest(%(keys)s::text[]) AS key ORDER BY 1) AS keys
 ),
 inserted AS (
     INSERT INTO outbox (event_id, name, version, aggregate_key, payload, occurred_at, available_at,
                         attempts, last_error)
     SELECT e.event_id, e.name, e.version, e.key, e.payload::jsonb, now(), now(), 0, ''
-    FROM unnest(%(outbox_event_ids)s::uuid[], %(outbox_names)s::text[], %(outbox_versions)s::int[],
-                %(outbox_keys)s::text[], %(outbox_payloads)s::text[])
+    FROM unnest(%(event_ids)s::uuid[], %(names)s::text[], %(versions)s::int[],
+                %(keys)s::text[], %(payloads)s::text[])
          WITH ORDINALITY AS e(event_id, name, version, key, payload, position),
          (SELECT count(*) FROM locked) AS all_locked
     ORDER BY e.position
     RETURNING id
 )
-SELECT count(*), pg_notify(%(outbox_channel)s, %(outbox_domain)s) FROM inserted
+SELECT count(*), pg_notify(%(channel)s, %(domain)s) FROM inserted
 """
 
 
@@ -168,19 +169,15 @@ def _open_domain_connection(using: str):  # type: ignore[no-untyped-def]
     return domain, connection
 
 
-def publish_many(
-    events: Sequence[DomainEvent], *, using: str, along_with: tuple[str, dict[str, Any]] | None = None
-) -> list[uuid.UUID]:
+def publish_many(events: Sequence[DomainEvent], *, using: str, along_with: Sequence[Statement] = ()) -> list[uuid.UUID]:
     """`publish()` for a batch in one round trip (bulk state changes: a sync closing many bars, an
     algorithm slicing an order). Same guarantees: same transaction, commit order per aggregate key.
 
-    `along_with` is the caller's own write (SQL with named parameters, none starting with `outbox_`), sent in
-    the same round trip just before the events are stored: the state change and its events in one trip."""
+    `along_with` are the caller's own writes, sent in the same round trip just before the events are stored:
+    the state change and its events in one trip."""
     domain, connection = _open_domain_connection(using)
     if not events:
-        if along_with is not None:
-            with connection.cursor() as cursor:
-                cursor.execute(along_with[0], along_with[1])
+        execute_pipelined(using=using, statements=along_with)
         return []
     event_ids = [uuid.uuid4() for _ in events]
     with telemetry.span("outbox.publish", {"dsta.events": len(events), "dsta.domain": domain.name}):
@@ -192,22 +189,16 @@ def publish_many(
     sql, params = (
         _INSERT_MANY_SQL,
         {
-            "outbox_event_ids": event_ids,
-            "outbox_names": [event.event_name for event in events],
-            "outbox_versions": [event.event_version for event in events],
-            "outbox_keys": [event.aggregate_key() for event in events],
-            "outbox_payloads": payloads,
-            "outbox_channel": NOTIFY_CHANNEL,
-            "outbox_domain": domain.name,
+            "event_ids": event_ids,
+            "names": [event.event_name for event in events],
+            "versions": [event.event_version for event in events],
+            "keys": [event.aggregate_key() for event in events],
+            "payloads": payloads,
+            "channel": NOTIFY_CHANNEL,
+            "domain": domain.name,
         },
     )
-    if along_with is not None:
-        clash = sorted(name for name in along_with[1] if name.startswith("outbox_"))
-        if clash:
-            raise OutboxError(f"along_with parameters may not start with outbox_: {clash}")
-        sql, params = f"{along_with[0]};\n{sql}", {**along_with[1], **params}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    execute_pipelined(using=using, statements=[*along_with, (sql, params)])
     return event_ids
 
 

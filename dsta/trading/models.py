@@ -182,6 +182,11 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["status"], name="order_status"),
             models.Index(fields=["-created_at"], name="order_recent"),
+            models.Index(
+                fields=["exchange"],
+                condition=models.Q(status__in=["submitted", "partially_filled"]),
+                name="order_open_by_exchange",
+            ),
         ]
 
     def __str__(self) -> str:

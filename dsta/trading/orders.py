@@ -32,6 +32,7 @@ from dsta.exchange.contracts import (
 from dsta.exchange.contracts import OrderStatus as ExchangeStatus
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish, publish_many
+from dsta.kernel.sql import execute_pipelined
 from dsta.trading import risk
 from dsta.trading.events import OrderStatusChanged, RiskViolationRaised
 from dsta.trading.models import (
@@ -148,13 +149,19 @@ def current_limits() -> risk.RiskLimits:
 
 # The limits in force are read in the same round trip as the book rather than cached: no staleness to bound,
 # no invalidation to get wrong, and a limit edit binds the very next order.
+# Orders of the last minute are the ids drawn since the first order of that minute: two index probes instead of
+# counting a minute of orders (18,000 rows at 300 orders/s) on every order. Ids a rolled-back insert drew count
+# too, so the figure errs on the safe side.
 _SNAPSHOT_SQL = """
 SELECT
     (SELECT coalesce(json_object_agg(symbol, quantity::text), '{}') FROM position WHERE exchange = %(exchange)s),
     (SELECT coalesce(json_agg(json_build_array(exchange, symbol, price::text)), '[]') FROM mark_price),
     (SELECT count(*) FROM "order"
       WHERE exchange = %(exchange)s AND status IN ('submitted', 'partially_filled') AND id <> %(exclude)s),
-    (SELECT count(*) FROM "order" WHERE created_at >= now() - interval '1 minute' AND id <> %(exclude)s),
+    (SELECT coalesce(newest.id - oldest.id + 1 - (%(exclude)s BETWEEN oldest.id AND newest.id)::int, 0)
+       FROM (SELECT max(id) AS id FROM "order") AS newest,
+            (SELECT min(id) AS id FROM (SELECT id FROM "order" WHERE created_at >= now() - interval '1 minute'
+                                        ORDER BY created_at LIMIT 1) AS first) AS oldest),
     (SELECT json_build_array(is_open, reason) FROM circuit_breaker WHERE id = 1),
     (SELECT json_build_array(version, max_order_notional::text, max_position_notional::text,
                              max_total_exposure::text, max_open_orders, price_band_pct::text, max_orders_per_minute)
@@ -452,7 +459,7 @@ def order_record_exchange_view(order_id: int, view: OrderView) -> Order:
         order = _lock_order(cursor, "id = %s", order_id)
         if order is None:
             raise Order.DoesNotExist(f"order {order_id} does not exist")
-        _settle(cursor, order, fills, answer)
+        _settle(order, fills, answer)
     return order
 
 
@@ -469,7 +476,7 @@ def order_exchange_update(
         order = _lock_order(cursor, "client_order_id = %s", client_order_id)
         if order is None:
             return False
-        _settle(cursor, order, [], _ExchangeAnswer(status, filled, average_price, exchange_order_id))
+        _settle(order, [], _ExchangeAnswer(status, filled, average_price, exchange_order_id))
     return True
 
 
@@ -480,7 +487,7 @@ def fill_record(*, fill: FillView) -> bool:
         order = _lock_order(cursor, "client_order_id = %s", fill.client_order_id)
         if order is None:
             return False
-        return _settle(cursor, order, [fill], None) == 1
+        return _settle(order, [fill], None) == 1
 
 
 @dataclass(frozen=True)
@@ -504,13 +511,13 @@ FROM unnest(%(ids)s::varchar[], %(sides)s::varchar[], %(quantities)s::numeric[],
      WITH ORDINALITY AS fill(id, side, quantity, price, fee, is_maker, executed_at, position)
 ORDER BY fill.position
 ON CONFLICT (exchange, exchange_fill_id) DO NOTHING
-RETURNING exchange_fill_id;
-INSERT INTO position (exchange, symbol, quantity, average_price, realised_pnl, fees, updated_at)
-VALUES (%(exchange)s, %(symbol)s, 0, 0, 0, 0, %(now)s)
-ON CONFLICT (exchange, symbol) DO NOTHING;
-SELECT id, quantity, average_price, realised_pnl, fees FROM position
-WHERE exchange = %(exchange)s AND symbol = %(symbol)s FOR UPDATE
+RETURNING exchange_fill_id
 """
+_POSITION_ENSURE_SQL = """
+INSERT INTO position (exchange, symbol, quantity, average_price, realised_pnl, fees, updated_at)
+VALUES (%(exchange)s, %(symbol)s, 0, 0, 0, 0, %(now)s) ON CONFLICT (exchange, symbol) DO NOTHING"""
+_POSITION_LOCK_SQL = """SELECT id, quantity, average_price, realised_pnl, fees FROM position
+WHERE exchange = %(exchange)s AND symbol = %(symbol)s FOR UPDATE"""
 _POSITION_UPDATE_SQL = """UPDATE position SET quantity = %(p_quantity)s, average_price = %(p_average_price)s,
     realised_pnl = %(p_realised_pnl)s, fees = %(p_fees)s, updated_at = %(now)s WHERE id = %(p_id)s"""
 _ORDER_UPDATE_SQL = """UPDATE "order" SET status = %(o_status)s, filled_quantity = %(o_filled_quantity)s,
@@ -520,14 +527,14 @@ _TRANSITION_SQL = """INSERT INTO order_transition (order_id, from_status, to_sta
     VALUES (%(o_id)s, %(t_from)s, %(t_to)s, %(t_reason)s, %(now)s)"""
 
 
-def _settle(cursor, order: Order, fills: list[FillView], answer: _ExchangeAnswer | None) -> int:  # type: ignore[no-untyped-def]
+def _settle(order: Order, fills: list[FillView], answer: _ExchangeAnswer | None) -> int:
     """With `order` locked in the caller's transaction: store its new fills, move the position with them,
     apply the exchange's answer, and write it all (with the status event) in one more round trip. Updates
     `order` in place; returns how many fills were new."""
     now = timezone.now()
     statements: list[str] = []
     params: dict[str, object] = {"now": now}
-    created = _store_fills(cursor, order, fills, now, statements, params) if fills else 0
+    created = _store_fills(order, fills, now, statements, params) if fills else 0
     transitioned = _confirm(order, answer) if answer is not None else None
     order.updated_at = now
     statements.append(_ORDER_UPDATE_SQL)
@@ -546,36 +553,35 @@ def _settle(cursor, order: Order, fills: list[FillView], answer: _ExchangeAnswer
         statements.append(_TRANSITION_SQL)
         params |= {"t_from": from_status, "t_to": order.status, "t_reason": reason}
         events.append(_status_event(order, from_status, order.status, reason))
-    publish_many(events, using=ALIAS, along_with=(";\n".join(statements), params))
+    publish_many(events, using=ALIAS, along_with=[(statement, params) for statement in statements])
     return created
 
 
-def _store_fills(  # type: ignore[no-untyped-def]
-    cursor, order: Order, fills: list[FillView], now: datetime, statements: list[str], params: dict[str, object]
+def _store_fills(
+    order: Order, fills: list[FillView], now: datetime, statements: list[str], params: dict[str, object]
 ) -> int:
     """Insert the fills (new ones only) and lock the position; queue the position's update on `statements`."""
     quote = order.symbol.split("/")[-1]
     fees = [fill.fee if fill.fee_asset in ("", quote) else fill.fee * fill.price for fill in fills]
-    cursor.execute(
-        _FILLS_SQL,
-        {
-            "exchange": order.exchange,
-            "order_id": order.pk,
-            "symbol": order.symbol,
-            "now": now,
-            "ids": [fill.fill_id for fill in fills],
-            "sides": [fill.side.value for fill in fills],
-            "quantities": [fill.amount for fill in fills],
-            "prices": [fill.price for fill in fills],
-            "fees": fees,
-            "makers": [fill.is_maker for fill in fills],
-            "times": [fill.timestamp for fill in fills],
-        },
+    fill_params = {
+        "exchange": order.exchange,
+        "order_id": order.pk,
+        "symbol": order.symbol,
+        "now": now,
+        "ids": [fill.fill_id for fill in fills],
+        "sides": [fill.side.value for fill in fills],
+        "quantities": [fill.amount for fill in fills],
+        "prices": [fill.price for fill in fills],
+        "fees": fees,
+        "makers": [fill.is_maker for fill in fills],
+        "times": [fill.timestamp for fill in fills],
+    }
+    inserted, _, locked = execute_pipelined(
+        using=ALIAS,
+        statements=[(_FILLS_SQL, fill_params), (_POSITION_ENSURE_SQL, fill_params), (_POSITION_LOCK_SQL, fill_params)],
     )
-    created = {row[0] for row in cursor.fetchall()}
-    cursor.nextset()  # the position insert
-    cursor.nextset()
-    position_id, quantity, average_price, realised_pnl, position_fees = cursor.fetchone()
+    created = {row[0] for row in inserted}
+    position_id, quantity, average_price, realised_pnl, position_fees = locked[0]
     if not created:
         return 0
     state = PositionState(order.symbol, quantity, average_price, realised_pnl, position_fees)

@@ -97,6 +97,23 @@ def test_risk_rejection_stores_and_publishes_violations(paper):
         assert cursor.fetchone()[0] == 1
 
 
+def test_the_order_rate_counts_the_last_minute_of_orders_from_the_database(paper):
+    services.risk_limits_update(values={"max_orders_per_minute": 3}, actor_id=None)
+    placed = [orders.order_place(new(quantity="0.1")) for _ in range(3)]
+    assert [order.status for order in placed] == ["filled"] * 3
+    fourth = orders.order_place(new(quantity="0.1"))
+    assert fourth.status == "rejected"
+    assert RiskViolation.objects.using("trading").get().rule == "order_rate"
+    # a minute later the first two (and the rejected one) have left the window: room for one more
+    with connections["trading"].cursor() as cursor:
+        cursor.execute(
+            "UPDATE \"order\" SET created_at = now() - interval '61 seconds' WHERE id = ANY(%s)",
+            [[placed[0].pk, placed[1].pk, fourth.pk]],
+        )
+    assert orders.order_place(new(quantity="0.1")).status == "filled"
+    assert orders.order_place(new(quantity="0.1")).status == "rejected"
+
+
 def test_the_breaker_and_open_orders_feed_the_check_from_the_database(paper):
     services.risk_limits_update(values={"max_open_orders": 1}, actor_id=None)
     resting = orders.order_place(new(order_type="limit", price="98"))

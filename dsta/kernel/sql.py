@@ -1,0 +1,34 @@
+"""Several SQL statements in one round trip, for the hot paths that write or read a handful of tables at once.
+
+The connections bind parameters on the server (see settings: the statements are prepared once per connection
+and planned without re-parsing), and a server-bound execute takes one statement; psycopg's pipeline mode sends
+them all before waiting for any answer, so N statements still cost one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import connections
+
+Statement = tuple[str, Mapping[str, Any] | Sequence[Any]]
+
+
+def execute_pipelined(*, using: str, statements: Sequence[Statement]) -> list[list[tuple[Any, ...]]]:
+    """Run `statements` in order in one round trip on the `using` connection (inside the caller's transaction,
+    if any); the rows each returned ([] for those that return none). An error in any of them raises it as
+    Django's database error, and the statements after it do not run."""
+    if not statements:
+        return []
+    connection = connections[using]
+    with connection.cursor() as first:  # opens the connection if need be; Django's wrapper logs the queries
+        cursors = [first] + [connection.cursor() for _ in statements[1:]]
+        try:
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
+            return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+        finally:
+            for cursor in cursors[1:]:
+                cursor.close()
