@@ -237,20 +237,20 @@ def _engine(
 
 # Every write of an operation in one round trip (plus the outbox's): upserts from unnest()ed arrays.
 _BALANCES_SQL = """INSERT INTO paper_balance (asset, free, used)
-SELECT * FROM unnest(%(assets)s::varchar[], %(frees)s::numeric[], %(useds)s::numeric[])
+SELECT * FROM unnest(%(assets)b::varchar[], %(frees)b::numeric[], %(useds)b::numeric[])
 ON CONFLICT (asset) DO UPDATE SET free = EXCLUDED.free, used = EXCLUDED.used"""
 _ORDERS_SQL = f"""INSERT INTO paper_order ({_ORDER_COLUMNS})
-SELECT * FROM unnest(%(o_order_id)s::varchar[], %(o_client_order_id)s::varchar[], %(o_symbol)s::varchar[],
-    %(o_side)s::varchar[], %(o_order_type)s::varchar[], %(o_amount)s::numeric[], %(o_price)s::numeric[],
-    %(o_created_at)s::timestamptz[], %(o_updated_at)s::timestamptz[], %(o_status)s::varchar[],
-    %(o_filled)s::numeric[], %(o_cost)s::numeric[], %(o_fee)s::numeric[], %(o_reserved)s::numeric[])
+SELECT * FROM unnest(%(o_order_id)b::varchar[], %(o_client_order_id)b::varchar[], %(o_symbol)b::varchar[],
+    %(o_side)b::varchar[], %(o_order_type)b::varchar[], %(o_amount)b::numeric[], %(o_price)b::numeric[],
+    %(o_created_at)b::timestamptz[], %(o_updated_at)b::timestamptz[], %(o_status)b::varchar[],
+    %(o_filled)b::numeric[], %(o_cost)b::numeric[], %(o_fee)b::numeric[], %(o_reserved)b::numeric[])
 ON CONFLICT (client_order_id) DO UPDATE SET status = EXCLUDED.status, filled = EXCLUDED.filled,
     cost = EXCLUDED.cost, fee = EXCLUDED.fee, reserved = EXCLUDED.reserved, updated_at = EXCLUDED.updated_at"""  # nosec B608: constant column lists
 _FILL_COLUMNS = "fill_id, order_id, client_order_id, symbol, side, price, amount, fee, fee_asset, is_maker, timestamp"
 _FILLS_SQL = f"""INSERT INTO paper_fill ({_FILL_COLUMNS})
-SELECT * FROM unnest(%(f_fill_id)s::varchar[], %(f_order_id)s::varchar[], %(f_client_order_id)s::varchar[],
-    %(f_symbol)s::varchar[], %(f_side)s::varchar[], %(f_price)s::numeric[], %(f_amount)s::numeric[],
-    %(f_fee)s::numeric[], %(f_fee_asset)s::varchar[], %(f_is_maker)s::boolean[], %(f_timestamp)s::timestamptz[])"""  # nosec B608: constant column lists
+SELECT * FROM unnest(%(f_fill_id)b::varchar[], %(f_order_id)b::varchar[], %(f_client_order_id)b::varchar[],
+    %(f_symbol)b::varchar[], %(f_side)b::varchar[], %(f_price)b::numeric[], %(f_amount)b::numeric[],
+    %(f_fee)b::numeric[], %(f_fee_asset)b::varchar[], %(f_is_maker)b::boolean[], %(f_timestamp)b::timestamptz[])"""  # nosec B608: constant column lists
 _SEQUENCE_SQL = "UPDATE paper_account SET next_sequence = %(sequence)s WHERE id = 1"
 
 

@@ -142,14 +142,14 @@ SELECT id, pg_notify(%(channel)s, %(domain)s) FROM inserted
 _INSERT_MANY_SQL = """
 WITH locked AS (
     SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
-    FROM (SELECT DISTINCT unnest(%(keys)s::text[]) AS key ORDER BY 1) AS keys
+    FROM (SELECT DISTINCT unnest(%(keys)b::text[]) AS key ORDER BY 1) AS keys
 ),
 inserted AS (
     INSERT INTO outbox (event_id, name, version, aggregate_key, payload, occurred_at, available_at,
                         attempts, last_error)
     SELECT e.event_id, e.name, e.version, e.key, e.payload::jsonb, now(), now(), 0, ''
-    FROM unnest(%(event_ids)s::uuid[], %(names)s::text[], %(versions)s::int[],
-                %(keys)s::text[], %(payloads)s::text[])
+    FROM unnest(%(event_ids)b::uuid[], %(names)b::text[], %(versions)b::int[],
+                %(keys)b::text[], %(payloads)b::text[])
          WITH ORDINALITY AS e(event_id, name, version, key, payload, position),
          (SELECT count(*) FROM locked) AS all_locked
     ORDER BY e.position

@@ -344,7 +344,7 @@ WITH created AS (
 transitions AS (
     INSERT INTO order_transition (order_id, from_status, to_status, reason, at)
     SELECT created.id, step.from_status, step.to_status, step.reason, %(now)s
-    FROM created, unnest(%(from)s::varchar[], %(to)s::varchar[], %(reasons)s::varchar[])
+    FROM created, unnest(%(from)b::varchar[], %(to)b::varchar[], %(reasons)b::varchar[])
                   WITH ORDINALITY AS step(from_status, to_status, reason, position)
     ORDER BY step.position
 )
@@ -506,8 +506,8 @@ INSERT INTO fill (exchange, exchange_fill_id, order_id, symbol, side, quantity, 
                   executed_at, created_at)
 SELECT %(exchange)s, fill.id, %(order_id)s, %(symbol)s, fill.side, fill.quantity, fill.price, fill.fee,
        fill.is_maker, fill.executed_at, %(now)s
-FROM unnest(%(ids)s::varchar[], %(sides)s::varchar[], %(quantities)s::numeric[], %(prices)s::numeric[],
-            %(fees)s::numeric[], %(makers)s::boolean[], %(times)s::timestamptz[])
+FROM unnest(%(ids)b::varchar[], %(sides)b::varchar[], %(quantities)b::numeric[], %(prices)b::numeric[],
+            %(fees)b::numeric[], %(makers)b::boolean[], %(times)b::timestamptz[])
      WITH ORDINALITY AS fill(id, side, quantity, price, fee, is_maker, executed_at, position)
 ORDER BY fill.position
 ON CONFLICT (exchange, exchange_fill_id) DO NOTHING
