@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,3 +87,11 @@ def test_missing_file_and_unknown_timeframe_are_refused(tmp_path):
     path = write_csv(tmp_path / "ok.csv", ["1726272000000,1,2,0.5,1.5,3"])
     with pytest.raises(CommandError, match="unknown timeframe"):
         call_command("import_ohlcv", str(path), exchange="binance", symbol="BTC/USDT", timeframe="7x", no_progress=True)
+
+
+def test_open_times_are_the_exact_milliseconds_of_the_file(tmp_path):
+    stamps = [1726272000000, 1726272000001, 1726272000999, 4102444800123]  # the last: 2100-01-01 00:00:00.123
+    import_file(write_csv(tmp_path / "ms.csv", [f"{ts},1,2,0.5,1.5,3" for ts in stamps]))
+    bars = data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert [(bar.open_time - epoch) // timedelta(milliseconds=1) for bar in bars] == stamps
