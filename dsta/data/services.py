@@ -46,10 +46,11 @@ class ImportSource:
     timeframe: str
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_bytes(path: Path) -> io.BufferedIOBase:
+    # Bytes straight to COPY: no decode and re-encode in Python; Postgres checks the encoding itself.
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", newline="")  # type: ignore[return-value]
-    return path.open("r", newline="")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
 
 
 # Exact integer arithmetic (float8 * interval, exact up to the year 2255); to_timestamp(ts / 1000.0) went through
@@ -167,21 +168,24 @@ def candles_import_files(*, files: Sequence[ImportSource], workers: int = 2) -> 
 
 def _copy_csv(cursor, path: Path, on_progress: Callable[[int], None] | None) -> int:  # type: ignore[no-untyped-def]
     rows = 0
-    with _open_text(path) as handle:
-        header = handle.readline().strip()
+    with _open_bytes(path) as handle:
+        header_line = handle.readline()
+        header = header_line.decode("utf-8", errors="replace").strip()
         if header != EXPECTED_HEADER:
             raise ImportFileError(f"{path}: header is {header!r}, expected {EXPECTED_HEADER!r}")
-        copy_sql = "COPY candle_staging (ts, open, high, low, close, volume) FROM STDIN WITH (FORMAT csv)"
+        # The header goes along (and COPY skips it), so the line numbers in COPY's errors are the file's own.
+        copy_sql = "COPY candle_staging (ts, open, high, low, close, volume) FROM STDIN WITH (FORMAT csv, HEADER)"
         with cursor.copy(copy_sql) as copy:
-            last_chunk = ""
+            copy.write(header_line)
+            last_chunk = b""
             while chunk := handle.read(COPY_CHUNK_BYTES):
                 copy.write(chunk)
-                added = chunk.count("\n")
+                added = chunk.count(b"\n")
                 rows += added
                 last_chunk = chunk
                 if on_progress:
                     on_progress(added)
-    if last_chunk and not last_chunk.endswith("\n"):
+    if last_chunk and not last_chunk.endswith(b"\n"):
         rows += 1  # the final row has no line break
     return rows
 

@@ -89,6 +89,13 @@ def test_missing_file_and_unknown_timeframe_are_refused(tmp_path):
         call_command("import_ohlcv", str(path), exchange="binance", symbol="BTC/USDT", timeframe="7x", no_progress=True)
 
 
+def test_a_bad_row_is_named_by_its_line_in_the_file(tmp_path):
+    rows = ["1726272000000,1,2,0.5,1.5,3", "1726275600000,1,2,0.5,1.5,3", "1726279200000,1,2,0.5,1.5,x"]
+    with pytest.raises(CommandError, match=r"line 4, column volume"):  # the header is line 1
+        import_file(write_csv(tmp_path / "bad.csv", rows))
+    assert data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h") == []
+
+
 def test_open_times_are_the_exact_milliseconds_of_the_file(tmp_path):
     stamps = [1726272000000, 1726272000001, 1726272000999, 4102444800123]  # the last: 2100-01-01 00:00:00.123
     import_file(write_csv(tmp_path / "ms.csv", [f"{ts},1,2,0.5,1.5,3" for ts in stamps]))
