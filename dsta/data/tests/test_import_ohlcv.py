@@ -11,7 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dsta.data import api as data
+from dsta.data.contracts import CandleBar
 from dsta.data.management.commands.load_demo_data import DEMO_DIR
+from dsta.data.services import candles_upsert
 
 pytestmark = pytest.mark.django_db(databases=["data"])
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -102,3 +104,25 @@ def test_open_times_are_the_exact_milliseconds_of_the_file(tmp_path):
     bars = data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h")
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert [(bar.open_time - epoch) // timedelta(milliseconds=1) for bar in bars] == stamps
+
+
+def test_an_overlapping_file_adds_new_bars_replaces_changed_and_synthetic_ones_and_leaves_the_rest(tmp_path):
+    hour = 3_600_000
+    first = 1726272000000
+    stored = [f"{first + i * hour},1,2,0.5,1.5,3" for i in range(4)]
+    import_file(write_csv(tmp_path / "stored.csv", stored))
+    synthetic_time = datetime.fromtimestamp((first + 4 * hour) / 1000, tz=UTC)
+    candles_upsert(
+        bars=[CandleBar("binance", "BTC/USDT", "1h", synthetic_time, *[Decimal("1.5")] * 4, Decimal(0))],
+        synthetic=True,
+    )
+    # Bar 0 lies before the new file's span; 1 is unchanged, 2 changed, 3 unchanged, 4 synthetic, 5 and 6 new.
+    rows = [f"{first + i * hour},1,2,0.5,1.5,3" for i in range(1, 7)]
+    rows[1] = f"{first + 2 * hour},1,2,0.5,1.75,3"
+    out = import_file(write_csv(tmp_path / "newer.csv", rows))
+    assert "read 6, inserted 2, updated 2" in out
+    bars = data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    assert len(bars) == 7
+    assert not data.candles_frame(exchange="binance", symbol="BTC/USDT", timeframe="1h").is_synthetic.any()
+    assert [bar.close for bar in bars] == [Decimal("1.5"), Decimal("1.5"), Decimal("1.75")] + [Decimal("1.5")] * 4
+    assert bars[4].volume == Decimal(3)
