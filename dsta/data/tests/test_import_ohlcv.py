@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dsta.data import api as data
+from dsta.data.contracts import CandleBar
 from dsta.data.management.commands.load_demo_data import DEMO_DIR
+from dsta.data.services import candles_upsert
 
 pytestmark = pytest.mark.django_db(databases=["data"])
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -86,3 +89,40 @@ def test_missing_file_and_unknown_timeframe_are_refused(tmp_path):
     path = write_csv(tmp_path / "ok.csv", ["1726272000000,1,2,0.5,1.5,3"])
     with pytest.raises(CommandError, match="unknown timeframe"):
         call_command("import_ohlcv", str(path), exchange="binance", symbol="BTC/USDT", timeframe="7x", no_progress=True)
+
+
+def test_a_bad_row_is_named_by_its_line_in_the_file(tmp_path):
+    rows = ["1726272000000,1,2,0.5,1.5,3", "1726275600000,1,2,0.5,1.5,3", "1726279200000,1,2,0.5,1.5,x"]
+    with pytest.raises(CommandError, match=r"line 4, column volume"):  # the header is line 1
+        import_file(write_csv(tmp_path / "bad.csv", rows))
+    assert data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h") == []
+
+
+def test_open_times_are_the_exact_milliseconds_of_the_file(tmp_path):
+    stamps = [1726272000000, 1726272000001, 1726272000999, 4102444800123]  # the last: 2100-01-01 00:00:00.123
+    import_file(write_csv(tmp_path / "ms.csv", [f"{ts},1,2,0.5,1.5,3" for ts in stamps]))
+    bars = data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert [(bar.open_time - epoch) // timedelta(milliseconds=1) for bar in bars] == stamps
+
+
+def test_an_overlapping_file_adds_new_bars_replaces_changed_and_synthetic_ones_and_leaves_the_rest(tmp_path):
+    hour = 3_600_000
+    first = 1726272000000
+    stored = [f"{first + i * hour},1,2,0.5,1.5,3" for i in range(4)]
+    import_file(write_csv(tmp_path / "stored.csv", stored))
+    synthetic_time = datetime.fromtimestamp((first + 4 * hour) / 1000, tz=UTC)
+    candles_upsert(
+        bars=[CandleBar("binance", "BTC/USDT", "1h", synthetic_time, *[Decimal("1.5")] * 4, Decimal(0))],
+        synthetic=True,
+    )
+    # Bar 0 lies before the new file's span; 1 is unchanged, 2 changed, 3 unchanged, 4 synthetic, 5 and 6 new.
+    rows = [f"{first + i * hour},1,2,0.5,1.5,3" for i in range(1, 7)]
+    rows[1] = f"{first + 2 * hour},1,2,0.5,1.75,3"
+    out = import_file(write_csv(tmp_path / "newer.csv", rows))
+    assert "read 6, inserted 2, updated 2" in out
+    bars = data.candles_get(exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    assert len(bars) == 7
+    assert not data.candles_frame(exchange="binance", symbol="BTC/USDT", timeframe="1h").is_synthetic.any()
+    assert [bar.close for bar in bars] == [Decimal("1.5"), Decimal("1.5"), Decimal("1.75")] + [Decimal("1.5")] * 4
+    assert bars[4].volume == Decimal(3)
