@@ -158,7 +158,14 @@ async def open_loop(port: int, token: str, rate: float, seconds: float) -> tuple
     async def one(n: int, due: float) -> None:
         nonlocal failures
         connection = idle.pop() if idle else Connection(port)
-        status, body = await connection.request(post_request(token, n))
+        try:
+            status, body = await connection.request(post_request(token, n))
+        except (asyncio.IncompleteReadError, ConnectionError) as error:  # a failure to count, not to retry
+            latencies.append(time.perf_counter() - due)
+            failures += 1
+            connection.close()
+            print(f"order {n}: connection lost ({type(error).__name__})")
+            return
         latencies.append(time.perf_counter() - due)
         failures += not order_ok(status, body)
         idle.append(connection)
@@ -219,7 +226,7 @@ def main() -> int:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "dsta.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning"],
+        + ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "60"],
         cwd=ROOT,
         env=os.environ.copy(),
     )
