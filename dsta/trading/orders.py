@@ -80,10 +80,14 @@ class OrderInputError(ValueError):
 # -- state machine ------------------------------------------------------------------------------------------
 
 
-def transition(order: Order, to_status: str, *, reason: str = "") -> None:
-    """Move `order` (locked by the caller's transaction) to `to_status`; store the transition and publish it."""
+def _check_transition(order: Order, to_status: str) -> None:
     if to_status not in TRANSITIONS.get(order.status, frozenset()):
         raise IllegalTransition(f"order {order.pk}: {order.status} -> {to_status} is not allowed")
+
+
+def transition(order: Order, to_status: str, *, reason: str = "") -> None:
+    """Move `order` (locked by the caller's transaction) to `to_status`; store the transition and publish it."""
+    _check_transition(order, to_status)
     from_status = order.status
     order.status = to_status
     order.save(using=ALIAS)
@@ -114,16 +118,16 @@ _LOCK_ORDER_SQL = 'SELECT {} FROM "order" WHERE {{}} FOR UPDATE'.format(  # nose
 )
 
 
-def _lock_order(cursor, where: str, value: object) -> Order | None:  # type: ignore[no-untyped-def]
+def _lock_order(where: str, value: int | str) -> Order | None:
     """The order row under a row lock, as a model instance (the hot path's read, without the ORM's compiler)."""
-    cursor.execute(_LOCK_ORDER_SQL.format(where), [value])
-    row = cursor.fetchone()
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(_LOCK_ORDER_SQL.format(where), [value])
+        row = cursor.fetchone()
     return None if row is None else Order.from_db(ALIAS, _ORDER_FIELDS, row)
 
 
 def _locked(order_id: int) -> Order:
-    with connections[ALIAS].cursor() as cursor:
-        order = _lock_order(cursor, "id = %s", order_id)
+    order = _lock_order("id = %s", order_id)
     if order is None:
         raise Order.DoesNotExist(f"order {order_id} does not exist")
     return order
@@ -455,10 +459,8 @@ def order_record_exchange_view(order_id: int, view: OrderView) -> Order:
     else:  # read them; nothing filled needs no read (that list grows with the account's history)
         fills = exchange_api.fills_list(venue=view.venue, symbol=view.symbol, client_order_id=view.client_order_id)
     answer = _ExchangeAnswer(view.status, view.filled, view.average_price, view.exchange_order_id)
-    with transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
-        order = _lock_order(cursor, "id = %s", order_id)
-        if order is None:
-            raise Order.DoesNotExist(f"order {order_id} does not exist")
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
         _settle(order, fills, answer)
     return order
 
@@ -472,8 +474,8 @@ def order_exchange_update(
     exchange_order_id: str,
 ) -> bool:
     """An `exchange.order_updated` event for one of our orders; False when the order is not ours."""
-    with transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
-        order = _lock_order(cursor, "client_order_id = %s", client_order_id)
+    with transaction.atomic(using=ALIAS):
+        order = _lock_order("client_order_id = %s", client_order_id)
         if order is None:
             return False
         _settle(order, [], _ExchangeAnswer(status, filled, average_price, exchange_order_id))
@@ -483,8 +485,8 @@ def order_exchange_update(
 def fill_record(*, fill: FillView) -> bool:
     """An `exchange.fill` event: store it once against its order and move the position. False when the fill
     is known already or the order is not ours."""
-    with transaction.atomic(using=ALIAS), connections[ALIAS].cursor() as cursor:
-        order = _lock_order(cursor, "client_order_id = %s", fill.client_order_id)
+    with transaction.atomic(using=ALIAS):
+        order = _lock_order("client_order_id = %s", fill.client_order_id)
         if order is None:
             return False
         return _settle(order, [fill], None) == 1
@@ -612,8 +614,7 @@ def _confirm(order: Order, answer: _ExchangeAnswer) -> tuple[str, str] | None:
     # an exchange still saying "open" about a partly filled order is no step back
     if target == order.status or order.status in FINAL or target == S.SUBMITTED:
         return None
-    if target not in TRANSITIONS.get(order.status, frozenset()):
-        raise IllegalTransition(f"order {order.pk}: {order.status} -> {target} is not allowed")
+    _check_transition(order, target)
     from_status, order.status = order.status, target
     return from_status, f"exchange {answer.status.value}"
 
