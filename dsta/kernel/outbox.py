@@ -19,7 +19,7 @@ from dsta.domains import DOMAIN_BY_ALIAS
 from dsta.kernel import telemetry
 from dsta.kernel.clock import utc_now
 from dsta.kernel.events import DomainEvent, to_jsonable
-from dsta.kernel.sql import Statement, execute_pipelined
+from dsta.kernel.sql import Statement, execute_pipelined, table_storage
 
 NOTIFY_CHANNEL = "dsta_outbox"
 # The publisher's context (request id, user id, trace parent) rides in the stored payload under this key;
@@ -113,12 +113,13 @@ class InboxEntryBase(models.Model):
 def tune_outbox_storage() -> migrations.RunSQL:
     """Migration step for each domain: an outbox is a queue whose rows are updated twice and then purged,
     so vacuum it early and often, or dead row versions pile up under the claim query's index scans."""
-    options = (
-        "autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 2000, "
-        "autovacuum_vacuum_cost_delay = 0, fillfactor = 70"
+    return table_storage(
+        "outbox",
+        autovacuum_vacuum_scale_factor=0.0,
+        autovacuum_vacuum_threshold=2000,
+        autovacuum_vacuum_cost_delay=0,
+        fillfactor=70,
     )
-    reset = "autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, autovacuum_vacuum_cost_delay, fillfactor"
-    return migrations.RunSQL(f"ALTER TABLE outbox SET ({options})", reverse_sql=f"ALTER TABLE outbox RESET ({reset})")
 
 
 # One round trip: take the aggregate's transaction-scoped advisory lock, then insert (the INSERT reads from
@@ -186,19 +187,16 @@ def publish_many(events: Sequence[DomainEvent], *, using: str, along_with: Seque
     for event in events:
         for listener in _publish_listeners:
             listener(event)
-    sql, params = (
-        _INSERT_MANY_SQL,
-        {
-            "event_ids": event_ids,
-            "names": [event.event_name for event in events],
-            "versions": [event.event_version for event in events],
-            "keys": [event.aggregate_key() for event in events],
-            "payloads": payloads,
-            "channel": NOTIFY_CHANNEL,
-            "domain": domain.name,
-        },
-    )
-    execute_pipelined(using=using, statements=[*along_with, (sql, params)])
+    params = {
+        "event_ids": event_ids,
+        "names": [event.event_name for event in events],
+        "versions": [event.event_version for event in events],
+        "keys": [event.aggregate_key() for event in events],
+        "payloads": payloads,
+        "channel": NOTIFY_CHANNEL,
+        "domain": domain.name,
+    }
+    execute_pipelined(using=using, statements=[*along_with, (_INSERT_MANY_SQL, params)])
     return event_ids
 
 

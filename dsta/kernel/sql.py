@@ -37,14 +37,18 @@ def execute_pipelined(*, using: str, statements: Sequence[Statement]) -> list[li
                 cursor.close()
 
 
+def table_storage(table: str, **options: float) -> migrations.RunSQL:
+    """Migration step setting a table's storage parameters (reversed by resetting them)."""
+    settings = ", ".join(f"{name} = {value}" for name, value in options.items())
+    return migrations.RunSQL(
+        f"ALTER TABLE {table} SET ({settings})",  # nosec B608: migrations' own constants
+        reverse_sql=f"ALTER TABLE {table} RESET ({', '.join(options)})",
+    )
+
+
 def tune_hot_rows(table: str) -> migrations.RunSQL:
     """Migration step for a tiny table whose few rows are updated on every order (an account, its balances,
     positions): pages kept mostly empty so each update stays on its page (a HOT update, pruned in place), and
     vacuum after a few hundred dead versions instead of a fifth of the table. Left alone, such a table grew to
     fifty pages of dead versions in a ten-second load test, and every read of its two rows scanned them all."""
-    options = "fillfactor = 10, autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 200"
-    reset = "fillfactor, autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold"
-    return migrations.RunSQL(
-        f"ALTER TABLE {table} SET ({options})",  # nosec B608: table names are the migrations' own constants
-        reverse_sql=f"ALTER TABLE {table} RESET ({reset})",
-    )
+    return table_storage(table, fillfactor=10, autovacuum_vacuum_scale_factor=0.0, autovacuum_vacuum_threshold=200)
