@@ -111,20 +111,20 @@ def twap_start(parent_id: int) -> None:
 @dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
 def vwap_slice(parent_id: int, index: int) -> None:
     """Place one VWAP child, then schedule the next one at its due time."""
-    from dsta.trading import orders, vwap
+    from dsta.trading import orders
 
-    parent = vwap.vwap_place_slice(parent_id, index)
+    parent = orders.vwap_place_slice(parent_id, index)
     if parent.status in orders.FINAL:
         return
-    delay = vwap.next_slice_delay_ms(parent_id, index + 1)
+    delay = orders.next_slice_delay_ms(parent_id, index + 1)
     if delay is not None:
         vwap_slice.send_with_options(args=(parent_id, index + 1), delay=delay)
 
 
 def vwap_start(parent_id: int) -> None:
-    from dsta.trading import vwap
+    from dsta.trading import orders
 
-    vwap_slice.send_with_options(args=(parent_id, 0), delay=vwap.next_slice_delay_ms(parent_id, 0) or 0)
+    vwap_slice.send_with_options(args=(parent_id, 0), delay=orders.next_slice_delay_ms(parent_id, 0) or 0)
 
 
 @dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)

@@ -223,13 +223,11 @@ class OrdersView(APIView):
                 if order.status == "submitted":
                     twap_start(order.pk)  # the worker places the slices
             elif "vwap_slices" in data:
-                from dsta.trading import vwap
-
-                order = vwap.vwap_create(
+                order = orders.vwap_create(
                     new,
                     slices=data["vwap_slices"],
                     duration_seconds=data["vwap_duration_seconds"],
-                    lookback_days=data.get("vwap_lookback_days", vwap.DEFAULT_LOOKBACK_DAYS),
+                    lookback_days=data.get("vwap_lookback_days", orders.DEFAULT_LOOKBACK_DAYS),
                 )
                 if order.status == "submitted":
                     vwap_start(order.pk)  # the worker places the children at their due times
