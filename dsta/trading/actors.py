@@ -11,10 +11,10 @@ from dsta.exchange.contracts import OrderStatus as ExchangeStatus
 from dsta.exchange.events import FillRecorded, OrderUpdated
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
-from dsta.trading import services
+from dsta.trading import orders, services
 
-# `orders` reaches the exchange facade and so ccxt (seconds to import): loaded in the handlers, keeping
-# worker start fast.
+# ccxt (seconds to import) is loaded by exchange's ccxt venue on a live venue's first call, not by importing the
+# exchange facade, so the order path is imported here like any module.
 
 
 @event_handler(consumer="trading.mark_prices", events=[CandleClosed], using="trading")
@@ -51,8 +51,6 @@ def run_strategies_on_candle(envelope: EventEnvelope) -> None:
 
 @event_handler(consumer="trading.exchange_orders", events=[OrderUpdated], using="trading")
 def on_exchange_order_updated(envelope: EventEnvelope) -> None:
-    from dsta.trading import orders
-
     update = envelope.decode(OrderUpdated)
     orders.order_exchange_update(
         client_order_id=update.client_order_id,
@@ -65,8 +63,6 @@ def on_exchange_order_updated(envelope: EventEnvelope) -> None:
 
 @event_handler(consumer="trading.exchange_fills", events=[FillRecorded], using="trading")
 def on_exchange_fill(envelope: EventEnvelope) -> None:
-    from dsta.trading import orders
-
     fill = envelope.decode(FillRecorded)
     orders.fill_record(
         fill=FillView(
@@ -89,16 +85,12 @@ def on_exchange_fill(envelope: EventEnvelope) -> None:
 @dramatiq.actor(queue_name="trading", max_retries=3)
 def resume_orders() -> None:
     """Finish orders a crash or a transient exchange error left open (schedule it, or send after a restart)."""
-    from dsta.trading import orders
-
     orders.orders_resume()
 
 
 @dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
 def twap_slice(parent_id: int, index: int) -> None:
     """Place one TWAP slice, then schedule the next one `interval_seconds` later."""
-    from dsta.trading import orders
-
     parent = orders.twap_place_slice(parent_id, index)
     if parent.slices is not None and index + 1 < parent.slices and parent.status not in orders.FINAL:
         twap_slice.send_with_options(args=(parent_id, index + 1), delay=(parent.interval_seconds or 0) * 1000)
@@ -111,8 +103,6 @@ def twap_start(parent_id: int) -> None:
 @dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
 def vwap_slice(parent_id: int, index: int) -> None:
     """Place one VWAP child, then schedule the next one at its due time."""
-    from dsta.trading import orders
-
     parent = orders.vwap_place_slice(parent_id, index)
     if parent.status in orders.FINAL:
         return
@@ -122,8 +112,6 @@ def vwap_slice(parent_id: int, index: int) -> None:
 
 
 def vwap_start(parent_id: int) -> None:
-    from dsta.trading import orders
-
     vwap_slice.send_with_options(args=(parent_id, 0), delay=orders.next_slice_delay_ms(parent_id, 0) or 0)
 
 
@@ -138,7 +126,7 @@ def place_stop_order(order_id: int) -> None:
 @dramatiq.actor(queue_name="trading", max_retries=1)
 def snapshot_pnl() -> None:
     """Store the portfolio P&L and check the drawdown (the scheduler sends it every minute)."""
-    from dsta.trading import drawdown, orders
+    from dsta.trading import drawdown
 
     orders.pnl_snapshot_take()
     drawdown.drawdown_check()

@@ -78,7 +78,7 @@ def circuit_breaker_set(*, is_open: bool, reason: str, actor_id: int | None) -> 
     return breaker
 
 
-def risk_violation_record(
+def violation_record(
     *,
     rule: str,
     message: str,
@@ -88,8 +88,9 @@ def risk_violation_record(
     limits_version: int,
     context: dict[str, Any],
 ) -> RiskViolation:
-    """Store a violation found outside the pre-trade check (drawdown, stops) and publish it for notifications."""
-    with transaction.atomic(using=ALIAS):
+    """Store a risk violation (of the pre-trade check, the drawdown, a stop) and publish it for notifications.
+    Joins the caller's transaction when there is one (no savepoint: a violation is stored with its decision)."""
+    with transaction.atomic(using=ALIAS, savepoint=False):
         row = RiskViolation.objects.using(ALIAS).create(
             rule=rule,
             message=message[:300],

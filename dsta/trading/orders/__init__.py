@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from dsta.trading.orders.admission import (
     NewOrder,
-    current_limits,
     limits_and_book,
+    order_admit,
     order_create,
+    order_known,
     order_risk_step,
     risk_check,
 )
@@ -41,7 +42,14 @@ from dsta.trading.orders.algos import (
 from dsta.trading.orders.lifecycle import order_cancel, order_sync, orders_resume
 from dsta.trading.orders.pnl import pnl_compute, pnl_snapshot_take
 from dsta.trading.orders.reconcile import PositionDrift, Reconciliation, positions_reconcile
-from dsta.trading.orders.state import FINAL, TRANSITIONS, IllegalTransition, OrderInputError, transition
+from dsta.trading.orders.state import (
+    FINAL,
+    TRANSITIONS,
+    ClientOrderIdTaken,
+    IllegalTransition,
+    OrderInputError,
+    transition,
+)
 from dsta.trading.orders.submission import (
     fill_record,
     order_exchange_update,
@@ -57,6 +65,7 @@ __all__ = [
     "FINAL",
     "QUANTUM",
     "TRANSITIONS",
+    "ClientOrderIdTaken",
     "IllegalTransition",
     "NewOrder",
     "OrderInputError",
@@ -66,13 +75,14 @@ __all__ = [
     "VolumeProfile",
     "algo_place_child",
     "algo_roll_up",
-    "current_limits",
     "fill_record",
     "limits_and_book",
     "next_slice_delay_ms",
     "order_cancel",
+    "order_admit",
     "order_create",
     "order_exchange_update",
+    "order_known",
     "order_place",
     "order_record_exchange_view",
     "order_risk_step",

@@ -1,37 +1,63 @@
-"""Steps 1 and 2 of the saga: an order validated, stored and risk-checked against the limits and the book."""
+"""Steps 1 and 2 of the saga: an order validated, stored and risk-checked against the limits and the book.
+
+There is one admission path, `order_admit`: the limits and the book in one read, the pure risk check, then the
+order and both of its transitions in one statement whose column list comes from `Order._meta`. Plain orders,
+TWAP and VWAP parents and their children all enter through it, and so does the replay of a known
+client_order_id (it answers with the stored order, after checking it is the caller's and the same order).
+`order_create` + `order_risk_step` remain as the two halves for an order that must exist before its risk check
+(a stop's closing order is stored in the trigger's transaction and checked by the worker; a crash replay
+finds it `new`); they share the statement, the decision and the violation record with `order_admit`.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import connections, transaction
 from django.utils import timezone
 
-from dsta.kernel.outbox import publish, publish_many
-from dsta.trading import risk
-from dsta.trading.events import RiskViolationRaised
-from dsta.trading.models import Order, RiskViolation
+from dsta.kernel.outbox import publish_many
+from dsta.trading import risk, services
+from dsta.trading.models import Order, RiskLimitSet
 from dsta.trading.models import OrderStatus as S
-from dsta.trading.orders.state import ALIAS, ZERO, OrderInputError, locked, status_event, transition
+from dsta.trading.orders.state import (
+    ALIAS,
+    ZERO,
+    ClientOrderIdTaken,
+    OrderInputError,
+    locked,
+    status_event,
+    transition,
+)
 
-# -- risk ---------------------------------------------------------------------------------------------------
+# -- the limits and the book --------------------------------------------------------------------------------
+
+# The limit set's fields as the risk check takes them; one mapping (`_limits`) for a stored row and the model.
+_LIMIT_FIELDS = (
+    "version",
+    "max_order_notional",
+    "max_position_notional",
+    "max_total_exposure",
+    "max_open_orders",
+    "price_band_pct",
+    "max_orders_per_minute",
+)
+_DECIMAL_LIMITS = frozenset(
+    name for name in _LIMIT_FIELDS if RiskLimitSet._meta.get_field(name).get_internal_type() == "DecimalField"
+)
 
 
-def current_limits() -> risk.RiskLimits:
-    from dsta.trading.services import risk_limits_current
-
-    row = risk_limits_current()
-    return risk.RiskLimits(
-        max_order_notional=row.max_order_notional,
-        max_position_notional=row.max_position_notional,
-        max_total_exposure=row.max_total_exposure,
-        max_open_orders=row.max_open_orders,
-        price_band_pct=row.price_band_pct,
-        max_orders_per_minute=row.max_orders_per_minute,
-        version=row.version,
-    )
+def _limits(values: Sequence[Any]) -> risk.RiskLimits:
+    """The risk check's limits from a limit set's values in `_LIMIT_FIELDS` order (decimals may come as text)."""
+    fields: dict[str, Any] = {
+        name: Decimal(str(value)) if name in _DECIMAL_LIMITS else value
+        for name, value in zip(_LIMIT_FIELDS, values, strict=True)
+    }
+    return risk.RiskLimits(**fields)
 
 
 # The limits in force are read in the same round trip as the book rather than cached: no staleness to bound,
@@ -41,7 +67,7 @@ def current_limits() -> risk.RiskLimits:
 # too, so the figure errs on the safe side.
 _SNAPSHOT_SQL = """
 SELECT
-    (SELECT coalesce(json_object_agg(symbol, quantity::text), '{}') FROM position WHERE exchange = %(exchange)s),
+    (SELECT coalesce(json_object_agg(symbol, quantity::text), '{{}}') FROM position WHERE exchange = %(exchange)s),
     (SELECT coalesce(json_agg(json_build_array(exchange, symbol, price::text)), '[]') FROM mark_price),
     (SELECT count(*) FROM "order"
       WHERE exchange = %(exchange)s AND status IN ('submitted', 'partially_filled') AND id <> %(exclude)s),
@@ -50,10 +76,8 @@ SELECT
             (SELECT min(id) AS id FROM (SELECT id FROM "order" WHERE created_at >= now() - interval '1 minute'
                                         ORDER BY created_at LIMIT 1) AS first) AS oldest),
     (SELECT json_build_array(is_open, reason) FROM circuit_breaker WHERE id = 1),
-    (SELECT json_build_array(version, max_order_notional::text, max_position_notional::text,
-                             max_total_exposure::text, max_open_orders, price_band_pct::text, max_orders_per_minute)
-       FROM risk_limit_set ORDER BY version DESC LIMIT 1)
-"""
+    (SELECT json_build_array({limits}) FROM risk_limit_set ORDER BY version DESC LIMIT 1)
+""".format(limits=", ".join(f"{name}::text" if name in _DECIMAL_LIMITS else name for name in _LIMIT_FIELDS))
 
 
 def limits_and_book(*, exchange: str, exclude_order_id: int | None = None) -> tuple[risk.RiskLimits, risk.BookSnapshot]:
@@ -63,18 +87,8 @@ def limits_and_book(*, exchange: str, exclude_order_id: int | None = None) -> tu
         cursor.execute(_SNAPSHOT_SQL, {"exchange": exchange, "exclude": exclude_order_id or 0})
         positions, marks, open_orders, last_minute, breaker, limits_row = cursor.fetchone()
     if limits_row is None:  # none stored yet: the defaults become version 1
-        limits = current_limits()
-    else:
-        version, order_notional, position_notional, exposure, max_open, band, per_minute = limits_row
-        limits = risk.RiskLimits(
-            max_order_notional=Decimal(order_notional),
-            max_position_notional=Decimal(position_notional),
-            max_total_exposure=Decimal(exposure),
-            max_open_orders=max_open,
-            price_band_pct=Decimal(band),
-            max_orders_per_minute=per_minute,
-            version=version,
-        )
+        stored = services.risk_limits_current()
+        limits_row = [getattr(stored, name) for name in _LIMIT_FIELDS]
     # The venue's own marks win; other venues' marks stand in (the paper venue trades at real prices).
     prices: dict[str, Decimal] = {}
     for venue, symbol, price in marks:
@@ -89,12 +103,7 @@ def limits_and_book(*, exchange: str, exclude_order_id: int | None = None) -> tu
         halted=is_open,
         halt_reason=reason,
     )
-    return limits, book
-
-
-def book_snapshot(*, exchange: str, exclude_order_id: int | None = None) -> risk.BookSnapshot:
-    """The account as the risk check sees it (see `limits_and_book`)."""
-    return limits_and_book(exchange=exchange, exclude_order_id=exclude_order_id)[1]
+    return _limits(limits_row), book
 
 
 def risk_check(
@@ -105,31 +114,45 @@ def risk_check(
     return risk.check_order(intent, *limits_and_book(exchange=exchange))
 
 
-def _record_violations(decision: risk.RiskDecision, *, limits_version: int, order: Order) -> None:
-    for violation in decision.violations:
-        row = RiskViolation.objects.using(ALIAS).create(
+@dataclass(frozen=True)
+class _Decision:
+    status: str  # submitted or rejected
+    reason: str  # the transition's reason: the rules that failed, or the limits version that passed
+    last_error: str  # the violations' messages, for the order's `last_error` and the API's answer
+    decision: risk.RiskDecision
+    limits_version: int
+
+
+def _decide(order: Order) -> _Decision:
+    """The pre-trade check of `order` against the limits and the book (excluding the order itself)."""
+    limits, book = limits_and_book(exchange=order.exchange, exclude_order_id=order.pk)
+    intent = risk.OrderIntent(order.symbol, order.side, order.quantity, order.order_type, order.price)
+    decision = risk.check_order(intent, limits, book)
+    if decision.approved:
+        return _Decision(S.SUBMITTED, f"risk approved (limits v{limits.version})", "", decision, limits.version)
+    return _Decision(
+        S.REJECTED,
+        "; ".join(v.rule for v in decision.violations)[:300],
+        "; ".join(v.message for v in decision.violations)[:300],
+        decision,
+        limits.version,
+    )
+
+
+def _record_violations(decided: _Decision, order: Order) -> None:
+    for violation in decided.decision.violations:
+        services.violation_record(
             rule=violation.rule,
-            message=violation.message[:300],
-            limit=violation.limit[:60],
-            actual=violation.actual[:60],
+            message=violation.message,
+            limit=violation.limit,
+            actual=violation.actual,
             symbol=order.symbol,
-            limits_version=limits_version,
+            limits_version=decided.limits_version,
             context={"order_id": order.pk, "client_order_id": order.client_order_id},
         )
-        publish(
-            RiskViolationRaised(
-                violation_id=row.pk,
-                rule=row.rule,
-                message=row.message,
-                symbol=row.symbol,
-                limit=row.limit,
-                actual=row.actual,
-            ),
-            using=ALIAS,
-        )
 
 
-# -- the saga -----------------------------------------------------------------------------------------------
+# -- the order ----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -144,6 +167,9 @@ class NewOrder:
     strategy_instance_id: int | None = None
     user_id: int | None = None
     parent_id: int | None = None
+    algo: str = ""  # "twap" or "vwap": a parent worked through child orders, never sent itself
+    slices: int | None = None
+    interval_seconds: int | None = None
 
 
 def _validated(new: NewOrder) -> None:
@@ -162,143 +188,138 @@ def _validated(new: NewOrder) -> None:
         raise OrderInputError(errors)
 
 
-def order_create(new: NewOrder) -> Order:
-    """Step 1: store the order as `new`. A repeated client_order_id returns the stored order (idempotent)."""
-    _validated(new)
-    client_order_id = new.client_order_id or f"dsta-{uuid.uuid4().hex[:24]}"
-    with transaction.atomic(using=ALIAS):
-        order, created = Order.objects.using(ALIAS).get_or_create(
-            client_order_id=client_order_id,
-            defaults={
-                "exchange": new.exchange,
-                "symbol": new.symbol,
-                "side": new.side,
-                "order_type": new.order_type,
-                "quantity": new.quantity,
-                "price": new.price,
-                "strategy_instance_id": new.strategy_instance_id,
-                "user_id": new.user_id,
-                "parent_id": new.parent_id,
-            },
-        )
-    if not created:
-        _same_order_or_refuse(order, new)
-    return order
-
-
-def _same_order_or_refuse(stored: Order, new: NewOrder) -> None:
-    """A retry under a known client_order_id gets the stored order; a different order under that id is a client
-    bug, refused rather than silently answered with an order it did not ask for."""
-    asked = (new.exchange, new.symbol, new.side, new.order_type, new.quantity, new.price)
-    held = (stored.exchange, stored.symbol, stored.side, stored.order_type, stored.quantity, stored.price)
+def order_known(new: NewOrder) -> Order | None:
+    """The stored order under `new`'s client_order_id, if any: a retry gets it back. Another user's id is a
+    conflict and different terms under the caller's own id a client bug: both are refused rather than answered
+    with an order the caller did not place or ask for."""
+    if not new.client_order_id:
+        return None
+    stored = Order.objects.using(ALIAS).filter(client_order_id=new.client_order_id).first()
+    if stored is None:
+        return None
+    if stored.user_id != new.user_id:
+        raise ClientOrderIdTaken({"client_order_id": "already used by another user's order; use a new id"})
+    asked = (new.exchange, new.symbol, new.side, new.order_type, new.quantity, new.price, new.algo)
+    held = (stored.exchange, stored.symbol, stored.side, stored.order_type, stored.quantity, stored.price, stored.algo)
     if asked != held:
         raise OrderInputError(
             {"client_order_id": f"already used by order {stored.pk} with different terms; use a new id"}
         )
+    return stored
 
 
-def order_risk_step(order_id: int) -> Order:
-    """Step 2: new -> pending_risk -> submitted (the intent is persisted) or rejected (violations stored)."""
-    with transaction.atomic(using=ALIAS):
-        order = locked(order_id)
-        if order.status != S.NEW:
-            return order  # already past this step (a replay)
-        transition(order, S.PENDING_RISK, reason="pre-trade risk check")
-        intent = risk.OrderIntent(order.symbol, order.side, order.quantity, order.order_type, order.price)
-        limits, book = limits_and_book(exchange=order.exchange, exclude_order_id=order.pk)
-        decision = risk.check_order(intent, limits, book)
-        if decision.approved:
-            transition(order, S.SUBMITTED, reason=f"risk approved (limits v{limits.version})")
-        else:
-            _record_violations(decision, limits_version=limits.version, order=order)
-            transition(order, S.REJECTED, reason="; ".join(v.rule for v in decision.violations))
-    return order
-
-
-# Steps 1 and 2 of `order_place` in one transaction and four round trips: the book and limits, then the order
-# and both of its transitions in one statement, then their events. Nothing is committed before the risk
-# decision, so no crash leaves a `new` order behind; the client retries under the same client_order_id.
-_ADMIT_SQL = """
+_INSERTED = [field for field in Order._meta.concrete_fields if not field.primary_key]
+# The order and its first transitions (none for step 1 alone, both of step 2 for an admission) in one
+# statement; a taken client_order_id inserts nothing and returns no row.
+_INSERT_SQL = """
 WITH created AS (
-    INSERT INTO "order" (client_order_id, exchange, symbol, side, order_type, quantity, price, status,
-                         filled_quantity, fees, exchange_order_id, last_error, strategy_instance_id, user_id,
-                         algo, parent_id, created_at, updated_at)
-    VALUES (%(client_order_id)s, %(exchange)s, %(symbol)s, %(side)s, %(order_type)s, %(quantity)s, %(price)s,
-            %(status)s, 0, 0, '', '', %(strategy_instance_id)s, %(user_id)s, '', %(parent_id)s, %(now)s, %(now)s)
+    INSERT INTO "order" ({columns}) VALUES ({values})
     ON CONFLICT (client_order_id) DO NOTHING
     RETURNING id
 ),
 transitions AS (
     INSERT INTO order_transition (order_id, from_status, to_status, reason, at)
-    SELECT created.id, step.from_status, step.to_status, step.reason, %(now)s
-    FROM created, unnest(%(from)b::varchar[], %(to)b::varchar[], %(reasons)b::varchar[])
+    SELECT created.id, step.from_status, step.to_status, step.reason, %(created_at)s
+    FROM created, unnest(%(t_from)b::varchar[], %(t_to)b::varchar[], %(t_reasons)b::varchar[])
                   WITH ORDINALITY AS step(from_status, to_status, reason, position)
     ORDER BY step.position
 )
 SELECT id FROM created
-"""
+""".format(  # nosec B608: the model's own columns
+    columns=", ".join(f'"{field.column}"' for field in _INSERTED),
+    values=", ".join(f"%({field.attname})s" for field in _INSERTED),
+)
 
 
-def order_admit(new: NewOrder) -> Order | None:
-    """new -> pending_risk -> submitted | rejected, stored and published at once. None when the
-    client_order_id is taken (the caller falls back to the step functions, which return the stored order)."""
-    _validated(new)
-    client_order_id = new.client_order_id or f"dsta-{uuid.uuid4().hex[:24]}"
+def _unsaved(new: NewOrder) -> Order:
     now = timezone.now()  # what auto_now_add would have stored
+    return Order(
+        client_order_id=new.client_order_id or f"dsta-{uuid.uuid4().hex[:24]}",
+        exchange=new.exchange,
+        symbol=new.symbol,
+        side=new.side,
+        order_type=new.order_type,
+        quantity=new.quantity,
+        price=new.price,
+        status=S.NEW,
+        strategy_instance_id=new.strategy_instance_id,
+        user_id=new.user_id,
+        parent_id=new.parent_id,
+        algo=new.algo,
+        slices=new.slices,
+        interval_seconds=new.interval_seconds,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _insert(order: Order, steps: Sequence[tuple[str, str, str]]) -> bool:
+    """Store `order` and its `steps` (from, to, reason) in one statement; False when its client_order_id is
+    taken. On success `order` is what the database holds."""
+    params: dict[str, Any] = {field.attname: getattr(order, field.attname) for field in _INSERTED}
+    params |= {
+        "t_from": [step[0] for step in steps],
+        "t_to": [step[1] for step in steps],
+        "t_reasons": [step[2] for step in steps],
+    }
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(_INSERT_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    order.id = row[0]
+    order._state.adding, order._state.db = False, ALIAS
+    return True
+
+
+def order_admit(new: NewOrder, *, along: Callable[[Order], None] | None = None) -> Order:
+    """Steps 1 and 2 at once: new -> pending_risk -> submitted | rejected, stored and published in one
+    transaction (four round trips: the book and limits, the order with both transitions, their events, the
+    commit). Nothing is committed before the risk decision, so no crash leaves a `new` order behind; the client
+    retries under the same client_order_id and gets the stored order (see `order_known`). `along` runs in the
+    same transaction with the stored order (an algo's plan is stored with its parent)."""
+    _validated(new)
+    order = _unsaved(new)
     with transaction.atomic(using=ALIAS):
-        limits, book = limits_and_book(exchange=new.exchange)
-        decision = risk.check_order(
-            risk.OrderIntent(new.symbol, new.side, new.quantity, new.order_type, new.price), limits, book
-        )
-        if decision.approved:
-            final, reason = S.SUBMITTED, f"risk approved (limits v{limits.version})"
-        else:
-            final, reason = S.REJECTED, "; ".join(v.rule for v in decision.violations)
-        steps = [(S.NEW, S.PENDING_RISK, "pre-trade risk check"), (S.PENDING_RISK, final, reason[:300])]
-        with connections[ALIAS].cursor() as cursor:
-            cursor.execute(
-                _ADMIT_SQL,
-                {
-                    "client_order_id": client_order_id,
-                    "exchange": new.exchange,
-                    "symbol": new.symbol,
-                    "side": new.side,
-                    "order_type": new.order_type,
-                    "quantity": new.quantity,
-                    "price": new.price,
-                    "status": final,
-                    "strategy_instance_id": new.strategy_instance_id,
-                    "user_id": new.user_id,
-                    "parent_id": new.parent_id,
-                    "now": now,
-                    "from": [step[0] for step in steps],
-                    "to": [step[1] for step in steps],
-                    "reasons": [step[2] for step in steps],
-                },
-            )
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        order = Order(
-            id=row[0],
-            client_order_id=client_order_id,
-            exchange=new.exchange,
-            symbol=new.symbol,
-            side=new.side,
-            order_type=new.order_type,
-            quantity=new.quantity,
-            price=new.price,
-            status=final,
-            strategy_instance_id=new.strategy_instance_id,
-            user_id=new.user_id,
-            parent_id=new.parent_id,
-            created_at=now,
-            updated_at=now,
-        )
-        order._state.adding, order._state.db = False, ALIAS
-        publish_many(
-            [status_event(order, from_status, to_status, why) for from_status, to_status, why in steps], using=ALIAS
-        )
-        if not decision.approved:
-            _record_violations(decision, limits_version=limits.version, order=order)
+        decided = _decide(order)
+        steps = [(S.NEW, S.PENDING_RISK, "pre-trade risk check"), (S.PENDING_RISK, decided.status, decided.reason)]
+        order.status, order.last_error = decided.status, decided.last_error
+        if not _insert(order, steps):
+            replayed = order_known(new)
+            assert replayed is not None  # nosec B101: the insert found the id taken
+            return replayed
+        publish_many([status_event(order, from_status, to, why) for from_status, to, why in steps], using=ALIAS)
+        if not decided.decision.approved:
+            _record_violations(decided, order)
+        if along is not None:
+            along(order)
+    return order
+
+
+def order_create(new: NewOrder) -> Order:
+    """Step 1 alone: store the order as `new`, for a risk step later (`order_risk_step`). A repeated
+    client_order_id returns the stored order (idempotent; see `order_known`)."""
+    _validated(new)
+    order = _unsaved(new)
+    with transaction.atomic(using=ALIAS):
+        if _insert(order, steps=()):
+            return order
+    replayed = order_known(new)
+    assert replayed is not None  # nosec B101: the insert found the id taken
+    return replayed
+
+
+def order_risk_step(order_id: int) -> Order:
+    """Step 2 for an order stored by `order_create`: new -> pending_risk -> submitted (the intent is persisted)
+    or rejected (violations stored, their messages in `last_error`)."""
+    with transaction.atomic(using=ALIAS):
+        order = locked(order_id)
+        if order.status != S.NEW:
+            return order  # already past this step (a replay)
+        transition(order, S.PENDING_RISK, reason="pre-trade risk check")
+        decided = _decide(order)
+        if not decided.decision.approved:
+            _record_violations(decided, order)
+            order.last_error = decided.last_error
+        transition(order, decided.status, reason=decided.reason)
     return order

@@ -11,7 +11,7 @@ Both place their children through one `algo_place_child` and roll them up throug
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -22,9 +22,9 @@ from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.kernel.clock import utc_now
 from dsta.trading.models import OPEN_STATUSES, AlgoSlice, Order
 from dsta.trading.models import OrderStatus as S
-from dsta.trading.orders.admission import NewOrder, order_create, order_risk_step
+from dsta.trading.orders.admission import NewOrder, order_admit, order_known
 from dsta.trading.orders.state import ALIAS, FINAL, ZERO, OrderInputError, locked, transition
-from dsta.trading.orders.submission import order_submit_step
+from dsta.trading.orders.submission import order_place
 
 QUANTUM = Decimal("0.0000000001")
 
@@ -41,11 +41,8 @@ def twap_create(new: NewOrder, *, slices: int, duration_seconds: int) -> Order:
         errors["order_type"] = "TWAP slices are market orders"
     if errors:
         raise OrderInputError(errors)
-    parent = order_create(new)
-    Order.objects.using(ALIAS).filter(pk=parent.pk, algo="").update(
-        algo="twap", slices=slices, interval_seconds=duration_seconds // slices if slices else 0
-    )
-    return order_risk_step(parent.pk)
+    interval = duration_seconds // slices if slices else 0
+    return order_admit(replace(new, algo="twap", slices=slices, interval_seconds=interval))
 
 
 def twap_slice_quantity(parent: Order, index: int) -> Decimal:
@@ -201,10 +198,10 @@ def vwap_create(
         errors["order_type"] = "VWAP slices are market orders"
     if errors:
         raise OrderInputError(errors)
+    known = order_known(replace(new, algo="vwap"))
+    if known is not None:
+        return known  # a repeated client_order_id returns the stored order, as for any order
     begin = start or utc_now()
-    existing = Order.objects.using(ALIAS).filter(client_order_id=new.client_order_id).first()
-    if new.client_order_id and existing is not None:
-        return existing  # a repeated client_order_id returns the stored order, as for any order
     profile = volume_profile(exchange=new.exchange, symbol=new.symbol, lookback_days=lookback_days, end=begin)
     plan = vwap_plan(
         quantity=new.quantity,
@@ -214,19 +211,18 @@ def vwap_create(
         slices=slices,
         profile=profile,
     )
-    # parent and plan in one transaction: a parent without its plan would look like a plain order to resume
-    with transaction.atomic(using=ALIAS):
-        parent = order_create(new)
-        Order.objects.using(ALIAS).filter(pk=parent.pk, algo="").update(
-            algo="vwap", slices=len(plan), interval_seconds=duration_seconds // slices
-        )
+
+    def store_plan(parent: Order) -> None:
+        # in the parent's transaction: a parent without its plan would look like a plain order to resume
         AlgoSlice.objects.using(ALIAS).bulk_create(
             [
                 AlgoSlice(parent_id=parent.pk, index=p.index, quantity=p.quantity, weight=p.weight, due_at=p.due_at)
                 for p in plan
             ]
         )
-    return order_risk_step(parent.pk)
+
+    parent = replace(new, algo="vwap", slices=len(plan), interval_seconds=duration_seconds // slices)
+    return order_admit(parent, along=store_plan)
 
 
 def next_slice_delay_ms(parent_id: int, index: int) -> int | None:
@@ -249,7 +245,7 @@ def algo_place_child(parent_id: int, index: int, *, algo: str) -> Order:
     parent = Order.objects.using(ALIAS).get(pk=parent_id)
     if parent.algo != algo or parent.status not in OPEN_STATUSES:
         return parent  # rejected by risk, cancelled, or done
-    child = order_create(
+    order_place(
         NewOrder(
             exchange=parent.exchange,
             symbol=parent.symbol,
@@ -262,8 +258,6 @@ def algo_place_child(parent_id: int, index: int, *, algo: str) -> Order:
             parent_id=parent.pk,
         )
     )
-    order_risk_step(child.pk)
-    order_submit_step(child.pk)
     return algo_roll_up(parent_id)
 
 

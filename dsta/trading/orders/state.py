@@ -33,6 +33,10 @@ class OrderInputError(ValueError):
         self.errors = errors
 
 
+class ClientOrderIdTaken(OrderInputError):
+    """A client_order_id another user's order holds: a conflict (HTTP 409), never that user's order."""
+
+
 # -- state machine ------------------------------------------------------------------------------------------
 
 

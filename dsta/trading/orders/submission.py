@@ -25,7 +25,7 @@ from dsta.kernel.outbox import publish_many
 from dsta.kernel.sql import execute_pipelined
 from dsta.trading.models import Order
 from dsta.trading.models import OrderStatus as S
-from dsta.trading.orders.admission import NewOrder, order_admit, order_create, order_risk_step
+from dsta.trading.orders.admission import NewOrder, order_admit, order_risk_step
 from dsta.trading.orders.state import ALIAS, FINAL, check_transition, lock_order, locked, status_event, transition
 from dsta.trading.positions import FillEvent, PositionState
 
@@ -238,10 +238,9 @@ def _confirm(order: Order, answer: _ExchangeAnswer) -> tuple[str, str] | None:
 
 
 def order_place(new: NewOrder) -> Order:
-    """The whole saga in one call (the API's path): admitted (steps 1 and 2 at once), then submitted."""
-    admitted = order_admit(new)
-    if admitted is None:  # a known client_order_id: replay the steps, each returns what is stored
-        order = order_create(new)
+    """The whole saga in one call (the API's path): admitted (steps 1 and 2 at once), then submitted. A known
+    client_order_id answers with the stored order, taking it through the steps it has not finished."""
+    order = order_admit(new)
+    if order.status == S.NEW:  # stored by step 1 alone (a stop's order, or one a crash left behind)
         order = order_risk_step(order.pk)
-        return order_submit_step(order.pk)
-    return order_submit_step(admitted.pk, stored=admitted)
+    return order_submit_step(order.pk, stored=order)
