@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import dramatiq
 from django.db import transaction
 
@@ -38,7 +40,7 @@ def run_stops_on_candle(envelope: EventEnvelope) -> None:
     )
     for order_id in created:
         # after the trigger commits; a lost message leaves the order `new` for `resume_orders`
-        transaction.on_commit(lambda order_id=order_id: place_stop_order.send(order_id), using="trading")
+        transaction.on_commit(partial(place_stop_order.send, order_id), using="trading")
 
 
 @event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")

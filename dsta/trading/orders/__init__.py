@@ -8,8 +8,9 @@ any two can be replayed (tests do exactly that).
 
 One module per concern: `state` (statuses, transitions, the row lock), `admission` (validation, the risk
 snapshot and the one admission path), `submission` (exchange submit, confirm, fills into positions),
-`lifecycle` (resume, sync, cancel), `pnl`, `reconcile`, `algos` (TWAP and VWAP). This module re-exports
-the names the rest of trading uses, so `from dsta.trading.orders import NewOrder, order_place` works.
+`lifecycle` (resume, sync, cancel), `pnl`, `reconcile`, `algos` (TWAP and VWAP). An API order (placed, its
+algorithm started, audited) is `dsta.trading.placement`, above this package and the actors. This module
+re-exports the names the rest of trading uses, so `from dsta.trading.orders import NewOrder, order_place` works.
 """
 
 from __future__ import annotations

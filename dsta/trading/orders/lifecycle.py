@@ -6,6 +6,7 @@ from django.db import transaction
 
 from dsta.exchange import api as exchange_api
 from dsta.exchange.contracts import OrderNotFound
+from dsta.trading import services
 from dsta.trading.models import OPEN_STATUSES, Order
 from dsta.trading.models import OrderStatus as S
 from dsta.trading.orders.admission import order_risk_step
@@ -45,7 +46,22 @@ def order_sync(order_id: int) -> Order:
     return order_record_exchange_view(order_id, view)
 
 
-def order_cancel(order_id: int, *, actor_id: int | None) -> Order:
+def order_cancel(order_id: int, *, actor_id: int | None, client_address: str | None = None) -> Order:
+    """Cancel an open order (any trader may cancel the desk's orders: the book is shared, see
+    docs/notes/orders-split.md). A person's cancel (an `actor_id`) is audited."""
+    order = _cancelled(order_id)
+    if actor_id is not None:
+        services.audit(
+            actor_id=actor_id,
+            client_address=client_address,
+            action="trading.order.cancel",
+            target=order.client_order_id,
+            details={"order_id": order.pk, "status": order.status},
+        )
+    return order
+
+
+def _cancelled(order_id: int) -> Order:
     order = Order.objects.using(ALIAS).get(pk=order_id)
     if order.status in FINAL:
         raise IllegalTransition(f"order {order_id} is already {order.status}")

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from dsta.exchange import api as exchange_api
+from dsta.trading import services
 from dsta.trading.models import OPEN_STATUSES, Order, Position
 from dsta.trading.orders.state import ALIAS, ZERO
 
@@ -29,11 +30,12 @@ class Reconciliation:
     missing_open_orders: list[str]  # open here, not open at the exchange
 
 
-def positions_reconcile(*, exchange: str, repair: bool, actor_id: int | None) -> Reconciliation:
+def positions_reconcile(
+    *, exchange: str, repair: bool, actor_id: int | None, client_address: str | None = None
+) -> Reconciliation:
     """Compare spot positions with the exchange's base-asset balances and open orders with the exchange's.
     With `repair`, positions take the exchange's quantity (average cost and P&L are kept) and it is audited.
     Spot balances are the truth only when the account holds nothing but what DSTA traded."""
-    from dsta.core import api as core_api
 
     balances = {balance.asset: balance.total for balance in exchange_api.balance_get(venue=exchange)}
     drifts: list[PositionDrift] = []
@@ -55,8 +57,9 @@ def positions_reconcile(*, exchange: str, repair: bool, actor_id: int | None) ->
         .values_list("client_order_id", flat=True)
     )
     if repair and drifts:
-        core_api.audit_record(
+        services.audit(
             actor_id=actor_id,
+            client_address=client_address,
             action="trading.positions.reconcile",
             target=exchange,
             details={
