@@ -24,6 +24,7 @@ from dsta.trading.models import MarkPrice, Order
 pytestmark = pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS], transaction=True)
 D = Decimal
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
+AUDIT_MARK = 0
 BUY = {"exchange": "paper", "symbol": "BTC/USDT", "side": "buy", "order_type": "market", "quantity": "1"}
 
 
@@ -35,6 +36,8 @@ def traders():
         book=OrderBook("paper", "BTC/USDT", T0, (PriceLevel(D(99), D(10)),), (PriceLevel(D(100), D(10)),))
     )
     MarkPrice.objects.using("trading").create(exchange="paper", symbol="BTC/USDT", price=D("100"), as_of=T0)
+    global AUDIT_MARK  # the audit log is append-only (no flush clears it): look at this test's rows only
+    AUDIT_MARK = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
     clients = []
     for name in ("trader-a", "trader-b"):
         user = user_with_role("trader", username=name)
@@ -43,7 +46,7 @@ def traders():
 
 
 def audited(action: str) -> list[tuple[int | None, str, str | None]]:
-    rows = AuditEntry.objects.filter(action=action).order_by("id")
+    rows = AuditEntry.objects.filter(action=action, id__gt=AUDIT_MARK).order_by("id")
     return [(row.actor_id, row.target, row.ip_address) for row in rows]
 
 
