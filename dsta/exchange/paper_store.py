@@ -21,6 +21,7 @@ from dsta.exchange.contracts import (
     OrderStatus,
     OrderType,
     OrderView,
+    PaperMarketFill,
     PriceLevel,
 )
 from dsta.exchange.events import FillRecorded, OrderUpdated
@@ -172,8 +173,8 @@ def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> list[
         " WHERE symbol = %(symbol)s" if symbol is not None else ""
     )
     statements = [
-        "SELECT maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence "
-        "FROM paper_account WHERE id = 1 FOR UPDATE",
+        "SELECT maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence, "
+        "market_fill FROM paper_account WHERE id = 1 FOR UPDATE",
         "SELECT asset, free, used FROM paper_balance",
         orders,
         markets,
@@ -187,8 +188,10 @@ def _load(engine_scope: list[Statement]) -> tuple[PaperEngine, int]:
     if not account_rows:  # the venue's first operation ever: create the account row, then read again
         _account()
         account_rows, balances, orders, markets = execute_pipelined(using=ALIAS, statements=engine_scope)
-    maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence = account_rows[0]
-    config = PaperConfig(maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed)
+    maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence, fill = account_rows[0]
+    config = PaperConfig(
+        maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, PaperMarketFill(fill)
+    )
     engine = PaperEngine(config, next_sequence=next_sequence)
     for asset, free, used in balances:
         engine.balances[asset] = Balance(asset, plain(free), plain(used))
@@ -350,4 +353,13 @@ def reset(*, config: PaperConfig) -> None:
             slippage_jitter_bps=config.slippage_jitter_bps,
             participation=config.participation,
             seed=config.seed,
+            market_fill=config.market_fill.value,
         )  # next_sequence carries on: trading keys fills by (venue, fill id), so ids never repeat, resets included
+
+
+def costs_set(*, maker_fee: Decimal, taker_fee: Decimal, slippage_bps: Decimal) -> None:
+    with transaction.atomic(using=ALIAS):
+        _account()
+        models.PaperAccount.objects.using(ALIAS).filter(pk=1).update(
+            maker_fee=maker_fee, taker_fee=taker_fee, slippage_bps=slippage_bps, slippage_jitter_bps=0
+        )
