@@ -145,6 +145,14 @@ def snapshot_pnl() -> None:
 
 
 @dramatiq.actor(queue_name="trading", max_retries=1)
+def publish_market_subscriptions() -> None:
+    """Declare the enabled strategy instances' markets to the live feed (also done on every instance save)."""
+    from dsta.trading import market_subscriptions
+
+    market_subscriptions.subscriptions_publish()
+
+
+@dramatiq.actor(queue_name="trading", max_retries=1)
 def sync_fills() -> None:
     """Pull new fills from live venues for every market with an active order or a position there; the
     `exchange.fill` events they publish come back to `on_exchange_fill`."""
