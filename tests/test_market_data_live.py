@@ -33,6 +33,7 @@ def venue(settings, monkeypatch, redis_client):
     dialect = FastClockBinance.from_file(
         DEMO_DIR / "BTC_USDT-1h.csv.gz", symbol="BTC/USDT", limit=40, bar_seconds=1e6, warmup=5
     )
+    dialect.start()
     server = FakeVenueServer(dialect).start()
     monkeypatch.setenv("DSTA_EXCHANGE_BINANCE_URL", server.url)
     settings.DSTA_CANDLE_SOURCE = "exchange"
@@ -193,3 +194,27 @@ def test_enabled_strategy_instances_declare_their_markets(venue):
     instance.enabled = False
     instance.save(using="trading")
     assert data.markets_tracked() == []
+
+
+def test_strategies_decide_on_live_bars_only_while_marks_follow_every_bar(venue, settings):
+    from dsta.kernel.events import EventEnvelope
+    from dsta.kernel.handlers import deliver
+    from dsta.kernel.relay import Relay
+    from dsta.trading import api as trading
+    from dsta.trading.models import Signal, StrategyInstance
+
+    StrategyInstance.objects.using("trading").create(
+        name="btc",
+        strategy="sma_cross",
+        strategy_version="1",
+        params={"fast": 2, "slow": 3},
+        exchange="binance",
+        symbol="BTC/USDT",
+        timeframe="1h",
+    )
+    fetch()  # five bars: four back-filled, the newest live
+    Relay(sender=lambda messages: deliver([EventEnvelope.from_message(m) for m in messages])).drain()
+    newest = data.candles_get(**BTC.__dict__)[-1]
+    assert list(Signal.objects.using("trading").values_list("bar_time", flat=True)) == [newest.open_time]
+    mark = trading.mark_price_get(exchange="binance", symbol="BTC/USDT")
+    assert mark is not None and (mark.price, mark.as_of) == (newest.close, newest.open_time)

@@ -44,6 +44,8 @@ def run_stops_on_candle(envelope: EventEnvelope) -> None:
 @event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")
 def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     candle = envelope.decode(CandleClosed)
+    if candle.backfill:
+        return  # a bar caught up after downtime (or history): decide on the newest closed bar only
     services.signals_on_candle(
         exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
     )

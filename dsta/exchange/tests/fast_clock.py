@@ -55,7 +55,9 @@ class FastClockBinance(Binance):
         self.step_ms = TIMEFRAME_SECONDS[timeframe] * 1000
         self.speed = TIMEFRAME_SECONDS[timeframe] / bar_seconds
         self.origin_ms = int(rows[warmup][0]) if warmup < len(rows) else int(rows[-1][0]) + self.step_ms
-        self.wall_start_ms = int((time.time() if wall_start is None else wall_start) * 1000)
+        # None: the clock stands at origin until `start()` (a test starts it once its processes are up)
+        self.wall_start_ms: int | None = int(wall_start * 1000) if wall_start is not None else None
+        self.start_file: Path | None = None
         self.kline_requests = 0
         self._kline_lock = threading.Lock()
 
@@ -66,10 +68,22 @@ class FastClockBinance(Binance):
 
     @property
     def clock(self) -> str:
-        """The DSTA_MARKET_CLOCK value that reads this venue's time."""
-        return f"scaled:{self.origin_ms}:{self.wall_start_ms}:{self.speed!r}"
+        """The DSTA_MARKET_CLOCK value that reads this venue's time (through `start_file` if it is set)."""
+        start = f"@{self.start_file}" if self.start_file else str(self.wall_start_ms)
+        return f"scaled:{self.origin_ms}:{start}:{self.speed!r}"
+
+    def start(self, *, delay: float = 0.0) -> None:
+        """Start the clock `delay` seconds from now, here and (through `start_file`) in DSTA's processes."""
+        wall_start_ms = int((time.time() + delay) * 1000)
+        if self.start_file is not None:
+            partial = self.start_file.with_suffix(".tmp")
+            partial.write_text(str(wall_start_ms), encoding="ascii")
+            partial.replace(self.start_file)  # atomic: a reader sees no half-written number
+        self.wall_start_ms = wall_start_ms
 
     def now_ms(self) -> int:
+        if self.wall_start_ms is None:
+            return self.origin_ms
         return int(self.origin_ms + (time.time() * 1000 - self.wall_start_ms) * self.speed)
 
     def closed_rows(self) -> list[list[str]]:
@@ -78,6 +92,7 @@ class FastClockBinance(Binance):
 
     def wall_close_time(self, open_ms: int) -> float:
         """When (wall clock, epoch seconds) the bar opening at `open_ms` closes on the fast clock."""
+        assert self.wall_start_ms is not None, "the clock has not started"
         return (self.wall_start_ms + (open_ms + self.step_ms - self.origin_ms) / self.speed) / 1000
 
     def route(self, method: str, path: str, params: dict[str, str]) -> Reply | None:
@@ -109,6 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=0, help="bars already closed at the start")
     parser.add_argument("--limit", type=int, default=None, help="serve only the file's first N bars")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--start-delay", type=float, default=0.0, help="seconds before the clock starts")
+    parser.add_argument(
+        "--start-file", type=Path, default=None, help="start when this file appears (the clock's wall start ms)"
+    )
     args = parser.parse_args(argv)
     dialect = FastClockBinance.from_file(
         args.file,
@@ -118,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
         bar_seconds=args.bar_seconds,
         warmup=args.warmup,
     )
+    dialect.start_file = args.start_file
+    if args.start_file is None:
+        dialect.start(delay=args.start_delay)
     server = FakeVenueServer(dialect, port=args.port).start()
     info = {
         "url": server.url,
@@ -130,7 +152,11 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.05):
+        if dialect.wall_start_ms is None and args.start_file is not None and args.start_file.exists():
+            text = args.start_file.read_text(encoding="ascii").strip()
+            if text.isdigit():  # started elsewhere (a half-written file is read again next time)
+                dialect.wall_start_ms = int(text)
     server.stop()
 
 
