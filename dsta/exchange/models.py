@@ -109,6 +109,7 @@ class PaperMarket(models.Model):
     symbol = models.CharField(max_length=32, unique=True)
     last_price = models.DecimalField(max_digits=38, decimal_places=18, null=True)
     book = models.JSONField(null=True)
+    last_bar_time = models.DateTimeField(null=True)  # the newest candle fed: older ones are ignored
 
     class Meta:
         db_table = "paper_market"

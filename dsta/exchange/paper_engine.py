@@ -118,6 +118,7 @@ class PaperFill:
 class MarketState:
     book: OrderBook | None = None
     last_price: Decimal | None = None
+    last_bar_time: datetime | None = None  # open time of the newest candle fed
 
 
 @dataclass
@@ -289,7 +290,12 @@ class PaperEngine:
             self._take_from_book(order, book, now=now, at_submit=False)
 
     def on_bar(self, symbol: str, bar: OhlcvBar, *, now: datetime) -> None:
+        """A closed candle; one not newer than the last fed is ignored (fed again, or late): it must neither
+        fill an order a second time nor move the price back."""
         market = self.markets.setdefault(symbol, MarketState())
+        if market.last_bar_time is not None and bar.open_time <= market.last_bar_time:
+            return
+        market.last_bar_time = bar.open_time
         # fills come in submission order, so the earliest resting order is served first
         budget = bar.volume * self.config.participation
         for order in sorted(self.open_by_symbol.get(symbol, {}).values(), key=lambda o: int(o.order_id)):

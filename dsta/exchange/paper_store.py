@@ -169,7 +169,7 @@ def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> list[
     )
     if client_order_ids:
         orders += f" UNION SELECT {_ORDER_COLUMNS} FROM paper_order WHERE client_order_id = ANY(%(ids)s)"  # nosec B608: only module constants are interpolated; values travel as parameters
-    markets = "SELECT symbol, last_price, book::text FROM paper_market" + (  # nosec B608: only module constants are interpolated; values travel as parameters
+    markets = "SELECT symbol, last_price, book::text, last_bar_time FROM paper_market" + (  # nosec B608: only module constants are interpolated; values travel as parameters
         " WHERE symbol = %(symbol)s" if symbol is not None else ""
     )
     statements = [
@@ -197,10 +197,11 @@ def _load(engine_scope: list[Statement]) -> tuple[PaperEngine, int]:
         engine.balances[asset] = Balance(asset, plain(free), plain(used))
     for row in orders:
         engine.load_order(_order_from_tuple(row))
-    for symbol, last_price, book in markets:
+    for symbol, last_price, book, last_bar_time in markets:
         engine.markets[symbol] = MarketState(
             book=_book_from_json(symbol, json.loads(book) if book is not None else None),
             last_price=plain(last_price) if last_price is not None else None,
+            last_bar_time=last_bar_time,
         )
     return engine, next_sequence
 
@@ -288,7 +289,12 @@ def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[st
         market = engine.markets.get(symbol)
         if market is not None:
             models.PaperMarket.objects.using(ALIAS).update_or_create(
-                symbol=symbol, defaults={"last_price": market.last_price, "book": _book_to_json(market.book)}
+                symbol=symbol,
+                defaults={
+                    "last_price": market.last_price,
+                    "book": _book_to_json(market.book),
+                    "last_bar_time": market.last_bar_time,
+                },
             )
     events: list[OrderUpdated | FillRecorded] = [fill_event(fill_view(fill)) for fill in changes.fills]
     events += [

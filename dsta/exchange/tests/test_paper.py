@@ -135,6 +135,17 @@ def test_a_backtest_cost_model_with_slippage_moves_the_last_close_against_the_ta
     assert sold.average_price == D("10") * (1 - D("0.0005"))
 
 
+def test_a_candle_fed_again_or_late_neither_fills_twice_nor_moves_the_price_back(paper):
+    api.paper_price_feed(symbol="BTC/USDT", bar=bar(0, "100", "101", "99", "100", v="10"))
+    api.order_submit(venue="paper", request=order("l1", "buy", "limit", "2", "98"))
+    crossing = bar(1, "99", "99", "97", "98.5", v="10")  # 10% of 10: one of the two fills per candle
+    api.paper_price_feed(symbol="BTC/USDT", bar=crossing)
+    api.paper_price_feed(symbol="BTC/USDT", bar=crossing)  # the same candle again (a re-run, a retry)
+    api.paper_price_feed(symbol="BTC/USDT", bar=bar(0, "100", "101", "95", "100", v="10"))  # an older one
+    assert api.order_get(venue="paper", client_order_id="l1").filled == D("1")
+    assert api.ticker_get(venue="paper", symbol="BTC/USDT").last == D("98.5")
+
+
 def test_limit_order_rests_then_fills_partially_as_maker_when_candles_cross(paper):
     api.paper_price_feed(symbol="BTC/USDT", bar=bar(0, "100", "101", "99", "100", v="10"))
     view = api.order_submit(venue="paper", request=order("l1", "buy", "limit", "1.5", "95"))
