@@ -24,7 +24,8 @@ import talib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SOURCE = ROOT.parent / "shared" / "data" / "binance" / "BTC_USDT-5m.csv.gz"
+SHARED = next((up / "shared" for up in ROOT.parents if (up / "shared" / "data").is_dir()), ROOT.parent / "shared")
+SOURCE = SHARED / "data" / "binance" / "BTC_USDT-5m.csv.gz"  # from a worktree too
 
 
 def best_of(repeat: int, run) -> tuple[float, object]:  # type: ignore[no-untyped-def]

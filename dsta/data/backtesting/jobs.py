@@ -33,8 +33,22 @@ def job_create(
     parent: BacktestJob | None = None,
     options: dict[str, object] | None = None,
 ) -> BacktestJob:
+    job = job_build(request, user_id=user_id, kind=kind, parent=parent, options=options)
+    job.save(using=ALIAS, force_insert=True)
+    return job
+
+
+def job_build(
+    request: BacktestRequest,
+    *,
+    user_id: int | None = None,
+    kind: str = BacktestJob.Kind.SINGLE,
+    parent: BacktestJob | None = None,
+    options: dict[str, object] | None = None,
+) -> BacktestJob:
+    """A validated job, not yet saved (an optimisation inserts its trials in one statement)."""
     strategy = validate(request)
-    return BacktestJob.objects.using(ALIAS).create(
+    return BacktestJob(
         kind=kind,
         parent=parent,
         user_id=user_id,
@@ -171,7 +185,7 @@ def _store(
         BacktestResult.objects.using(ALIAS).update_or_create(
             job=job,
             defaults={
-                "metrics": _json_safe(outcome.metrics.as_dict()),
+                "metrics": json_safe(outcome.metrics.as_dict()),
                 "analysis": analysis,
                 "equity": result.equity.astype("<f8").tobytes() if with_details else b"",
                 "bar_times": bars.time_ms.astype("<i8").tobytes() if with_details else b"",
@@ -183,7 +197,7 @@ def _store(
         job.save(using=ALIAS, update_fields=["status", "progress", "finished_at", "engine_used"])
 
 
-def _json_safe(metrics: dict[str, float | int]) -> dict[str, float | int | str]:
+def json_safe(metrics: dict[str, float | int]) -> dict[str, float | int | str]:
     """JSON has no infinity: an infinite ratio (no losing trade) is stored as the string 'inf'."""
     return {
         key: (str(value) if isinstance(value, float) and not np.isfinite(value) else value)
