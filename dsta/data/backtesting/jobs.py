@@ -3,6 +3,7 @@ metrics, equity curve and HTML report."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -87,11 +88,19 @@ def request_of(job: BacktestJob) -> BacktestRequest:
     )
 
 
-def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = None) -> BacktestJob:
+def job_execute(
+    job_id: str,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    timings: dict[str, float] | None = None,
+) -> BacktestJob:
     """Run a queued job to completion. Safe to call again after a crash: a finished job is left alone.
 
     A single backtest keeps everything (trades, equity curve, report, lookahead check); an optimisation
-    trial keeps its metrics only, since hundreds of trials are ranked and only the best one is looked at."""
+    trial keeps its metrics only, since hundreds of trials are ranked and only the best one is looked at.
+    `timings` receives the seconds of "run" (bars, engine, metrics, lookahead check) and "report" (the
+    HTML report and the stored results)."""
+    started = time.perf_counter()
     job = BacktestJob.objects.using(ALIAS).get(pk=job_id)
     if job.status == BacktestJob.Status.SUCCEEDED:
         return job
@@ -122,6 +131,7 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
         }
         if job.symbols:
             report_settings["portfolio"] = "one shared cash account; targets are fractions of its equity"
+        reported = time.perf_counter()
         report = (
             render_report(
                 title=f"{job.strategy} {job.params} on {job.exchange} {traded} {job.timeframe}",
@@ -136,6 +146,8 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
             else ""
         )
         _store(job, outcome, report, analysis, with_details=full)
+        if timings is not None:
+            timings["run"], timings["report"] = reported - started, time.perf_counter() - reported
     except Exception as exc:
         log.warning("backtest_failed", job_id=str(job.pk), error=repr(exc))
         job.status, job.error, job.finished_at = BacktestJob.Status.FAILED, str(exc)[:4000], datetime.now(UTC)
