@@ -56,7 +56,7 @@ class EngineResult:
 PROGRESS_EVERY = 1 << 16  # bars between progress reports: rare enough to cost nothing
 
 
-def run_event_driven(  # noqa: C901, PLR0912, PLR0915 (one loop, kept flat: it runs once per bar)
+def run_event_driven(
     strategy: Strategy, bars: Bars, config: BacktestConfig, *, on_progress: Callable[[float], None] | None = None
 ) -> EngineResult:
     indicators = strategy.indicators(bars)
@@ -67,7 +67,7 @@ def run_event_driven(  # noqa: C901, PLR0912, PLR0915 (one loop, kept flat: it r
     book = Book(cash=config.initial_cash)
     series = {name: values.tolist() for name, values in indicators.items()}
     context = BarContext(bars=bars, indicators=indicators, series=series, cash=book.cash, equity=book.cash)
-    equity = [0.0] * count  # a list: setting an item is several times cheaper than on an array
+    equity = np.empty(count)
     trades: list[TradeRecord] = []
     pending: Decision | None = None
     held_target = 0.0  # the exposure the current position was built for
@@ -75,64 +75,59 @@ def run_event_driven(  # noqa: C901, PLR0912, PLR0915 (one loop, kept flat: it r
     warmup = max(strategy.warmup(), config.trade_from)
     decide = strategy.decide
     next_open = config.fill_at == "next_open"
-    cash, qty = book.cash, book.qty  # the book's, read again after every fill
 
-    for chunk in range(0, count, PROGRESS_EVERY):
-        if on_progress is not None:
-            on_progress(chunk / count)
-        for t in range(chunk, min(chunk + PROGRESS_EVERY, count)):
-            if pending is not None:
-                price = _fill_price(pending, opens[t], highs[t], lows[t], qty, held_target)
-                if price is not None:
-                    fill_costs = limit_costs if pending.order_type == "limit" else costs
-                    closed = rebalance(book, target=pending.target, price=price, index=t, costs=fill_costs)  # type: ignore[arg-type]
-                    if closed is not None:
-                        trades.append(closed)
-                    held_target = pending.target  # type: ignore[assignment]
-                    stop_loss, take_profit = pending.stop_loss, pending.take_profit
-                    pending = None
-                    cash, qty = book.cash, book.qty
-            if qty != 0 and (stop_loss is not None or take_profit is not None):
-                exit_price, reason = _protective_exit(qty > 0, opens[t], highs[t], lows[t], stop_loss, take_profit)
-                if exit_price is not None:
-                    trades.append(
-                        close_position(
-                            book,
-                            price=exit_price,
-                            index=t,
-                            costs=costs,
-                            reason=reason,
-                            slipped=reason == "stop_loss" or exit_price == opens[t],
-                        )
+    for t in range(count):
+        if on_progress is not None and not t % PROGRESS_EVERY:
+            on_progress(t / count)
+        if pending is not None:
+            price = _fill_price(pending, opens[t], highs[t], lows[t], book.qty, held_target)
+            if price is not None:
+                fill_costs = limit_costs if pending.order_type == "limit" else costs
+                closed = rebalance(book, target=pending.target, price=price, index=t, costs=fill_costs)  # type: ignore[arg-type]
+                if closed is not None:
+                    trades.append(closed)
+                held_target = pending.target  # type: ignore[assignment]
+                stop_loss, take_profit = pending.stop_loss, pending.take_profit
+                pending = None
+        if book.qty != 0 and (stop_loss is not None or take_profit is not None):
+            exit_price, reason = _protective_exit(book.qty > 0, opens[t], highs[t], lows[t], stop_loss, take_profit)
+            if exit_price is not None:
+                trades.append(
+                    close_position(
+                        book,
+                        price=exit_price,
+                        index=t,
+                        costs=costs,
+                        reason=reason,
+                        slipped=reason == "stop_loss" or exit_price == opens[t],
                     )
-                    held_target, stop_loss, take_profit = 0.0, None, None
-                    cash, qty = book.cash, book.qty
-            close = closes[t]
-            marked = equity[t] = cash + qty * close
-            if t < warmup:
-                continue
-            context.index, context.position, context.cash, context.equity = t, qty, cash, marked
-            decision = decide(context)
-            target = decision.target
-            if target is None:
-                continue
-            if target == held_target and decision.order_type == "market":
-                pending = None  # the position already is what the strategy wants
-                continue
-            if next_open or decision.order_type != "market":
-                pending = decision
-                continue
-            closed = rebalance(book, target=target, price=close, index=t, costs=costs)
-            if closed is not None:
-                trades.append(closed)
-            held_target, stop_loss, take_profit = target, decision.stop_loss, decision.take_profit
-            cash, qty = book.cash, book.qty
-            equity[t] = cash + qty * close
+                )
+                held_target, stop_loss, take_profit = 0.0, None, None
+        close = closes[t]
+        equity[t] = book.cash + book.qty * close
+        if t < warmup:
+            continue
+        context.index, context.position, context.cash, context.equity = t, book.qty, book.cash, equity[t]
+        decision = decide(context)
+        target = decision.target
+        if target is None:
+            continue
+        if target == held_target and decision.order_type == "market":
+            pending = None  # the position already is what the strategy wants
+            continue
+        if next_open or decision.order_type != "market":
+            pending = decision
+            continue
+        closed = rebalance(book, target=target, price=close, index=t, costs=costs)
+        if closed is not None:
+            trades.append(closed)
+        held_target, stop_loss, take_profit = target, decision.stop_loss, decision.take_profit
+        equity[t] = book.cash + book.qty * close
 
     if config.close_at_end and book.qty != 0:
         trades.append(close_position(book, price=closes[-1], index=count - 1, costs=costs, reason="end_of_data"))
         equity[-1] = book.cash
-    return EngineResult(equity=np.array(equity, dtype=np.float64), trades=trades, path="event")
+    return EngineResult(equity=equity, trades=trades, path="event")
 
 
 def _fill_price(order: Decision, open_: float, high: float, low: float, qty: float, held: float) -> float | None:
