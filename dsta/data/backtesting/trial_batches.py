@@ -53,9 +53,11 @@ def trials_create(parent: BacktestJob, parameter_sets: Sequence[dict[str, float]
     return built
 
 
-def batch_execute(trial_ids: Sequence[str]) -> int:
+def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], Bars] | None = None) -> int:
     """Run the batch's unfinished trials and store their metrics; returns how many succeeded. A trial
-    that fails is stored failed with its error, as a single trial's job would be; the others go on."""
+    that fails is stored failed with its error, as a single trial's job would be; the others go on.
+    `series`: bars already read, by series, for a caller running several batches of one optimisation
+    (the command line); by default each batch reads (or re-checks in the bar cache) its own."""
     trials = list(
         BacktestJob.objects.using(ALIAS).filter(pk__in=list(trial_ids)).exclude(status=BacktestJob.Status.SUCCEEDED)
     )
@@ -64,7 +66,7 @@ def batch_execute(trial_ids: Sequence[str]) -> int:
         status=BacktestJob.Status.RUNNING, started_at=started, error=""
     )
     results: list[BacktestResult] = []
-    series: dict[tuple[object, ...], Bars] = {}
+    series = {} if series is None else series
     for trial in trials:
         trial.started_at, trial.finished_at = started, None
         try:

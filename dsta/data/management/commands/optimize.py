@@ -14,6 +14,7 @@ from django.db import connections
 
 from dsta.data.backtesting import fills, optimisation, trial_batches
 from dsta.data.backtesting.runner import BacktestInputError
+from dsta.data.bars import Bars
 from dsta.data.contracts import BacktestRequest
 from dsta.data.management.commands.backtest import _date, _decimal, _parse_params
 from dsta.data.models import BacktestJob, BacktestResult
@@ -48,8 +49,11 @@ def _number(value: Decimal) -> float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+_series: dict[tuple[object, ...], Bars] = {}  # one optimisation per process: its batches share the bars
+
+
 def _run_batch(trial_ids: list[str]) -> int:
-    return trial_batches.batch_execute(trial_ids)
+    return trial_batches.batch_execute(trial_ids, series=_series)
 
 
 class Command(BaseCommand):
