@@ -125,6 +125,12 @@ ADMIN_DATABASE_URL = os.environ.get("DATABASE_URL", EMBEDDED_DATABASE_URL)
 DATABASES = {
     domain.alias: _domain_database(ADMIN_DATABASE_URL, domain.name, domain.role, domain.schema) for domain in DOMAINS
 }
+# A domain served on its own (`manage.py serve_domain DOMAIN`, which sets DSTA_SERVED_DOMAIN) has its own alias
+# only: a query that strays into another domain fails instead of reaching the monolith's database.
+SERVED_DOMAIN = os.environ.get("DSTA_SERVED_DOMAIN", "")
+if SERVED_DOMAIN:
+    _served_alias = next(domain.alias for domain in DOMAINS if domain.name == SERVED_DOMAIN)
+    DATABASES = {"default": {"ENGINE": "django.db.backends.dummy"}, _served_alias: DATABASES[_served_alias]}
 DATABASE_ROUTERS = ["dsta.kernel.router.DomainRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
