@@ -33,7 +33,7 @@ def _enc_hook(value: Any) -> Any:
 
 
 def _dec_hook(kind: type, value: Any) -> Any:
-    if kind is np.ndarray and isinstance(value, dict):
+    if (kind is np.ndarray or typing.get_origin(kind) is np.ndarray) and isinstance(value, dict):
         raw = base64.b64decode(value["data"])  # msgspec writes bytes as base64
         return np.frombuffer(raw, dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
     raise NotImplementedError(f"{kind!r} cannot cross a facade")
