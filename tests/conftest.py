@@ -10,7 +10,12 @@ def served_domains(django_db_setup, tmp_path_factory, fake_binance):  # type: ig
     """Domains served by `manage.py serve_domain` (started on first use, once per session)."""
     import os
 
+    from dsta.domains import DOMAINS
     from dsta.kernel.tests.served import ServedDomains
+
+    # One key per domain shared by this process and the served ones (not derived: they have other state dirs).
+    for domain in DOMAINS:
+        os.environ.setdefault(f"DSTA_RPC_KEY_{domain.name.upper()}", f"test-rpc-key-{domain.name}")
 
     # django_db_setup pointed DATABASE_URL at the test database; served domains without one of their own use it.
     served = ServedDomains(
