@@ -202,6 +202,8 @@ REST_FRAMEWORK = {
     ],
     # One RBAC class: each view declares `required_permission` (see dsta/core/drf.py); undeclared = refused.
     "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
+    # A served domain that cannot be reached is a 503 with Retry-After, not a 500 (dsta/kernel/rpc/drf.py).
+    "EXCEPTION_HANDLER": "dsta.kernel.rpc.drf.exception_handler",
 }
 
 # Auth (dsta/core/auth.py). The signing key defaults to one derived from SECRET_KEY.
