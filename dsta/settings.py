@@ -139,6 +139,8 @@ RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672
 # A worker that stops heart-beating this long is presumed dead and its unacked messages are requeued.
 BROKER_HEARTBEAT_MS = int(os.environ.get("DSTA_BROKER_HEARTBEAT_MS", "60000"))
 BROKER_MAINTENANCE_CHANCE = int(os.environ.get("DSTA_BROKER_MAINTENANCE_CHANCE", "1000"))  # per million commands
+# How often a worker's consumer requeues the unacked messages it no longer holds (kernel/broker_redis.py).
+BROKER_RECONCILE_SECONDS = float(os.environ.get("DSTA_BROKER_RECONCILE_SECONDS", "30"))
 
 CHANNEL_LAYERS = {
     "default": {
