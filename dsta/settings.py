@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dsta.unavailable.DatabaseUnavailableMiddleware",  # last: first to see a view's exception (dsta/unavailable.py)
 ]
 
 ROOT_URLCONF = "dsta.urls"
@@ -139,6 +140,8 @@ RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672
 # A worker that stops heart-beating this long is presumed dead and its unacked messages are requeued.
 BROKER_HEARTBEAT_MS = int(os.environ.get("DSTA_BROKER_HEARTBEAT_MS", "60000"))
 BROKER_MAINTENANCE_CHANCE = int(os.environ.get("DSTA_BROKER_MAINTENANCE_CHANCE", "1000"))  # per million commands
+# Retry-After of the 503 answered while the database cannot be reached (dsta/unavailable.py).
+DSTA_UNAVAILABLE_RETRY_AFTER_SECONDS = int(os.environ.get("DSTA_UNAVAILABLE_RETRY_AFTER_SECONDS", "5"))
 # How often a worker's consumer requeues the unacked messages it no longer holds (kernel/broker_redis.py).
 BROKER_RECONCILE_SECONDS = float(os.environ.get("DSTA_BROKER_RECONCILE_SECONDS", "30"))
 
