@@ -201,6 +201,15 @@ REST_FRAMEWORK = {
     ],
     # One RBAC class: each view declares `required_permission` (see dsta/core/drf.py); undeclared = refused.
     "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
+    # Per user and per API key, over the rate: 429 with Retry-After (dsta/kernel/throttles.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "dsta.kernel.throttles.PerUserRateThrottle",
+        "dsta.kernel.throttles.PerApiKeyRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "dsta_user": os.environ.get("DSTA_THROTTLE_USER_RATE", "200/s"),
+        "dsta_api_key": os.environ.get("DSTA_THROTTLE_API_KEY_RATE", "100/s"),
+    },
 }
 
 # Auth (dsta/core/auth.py). The signing key defaults to one derived from SECRET_KEY.
