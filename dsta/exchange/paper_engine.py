@@ -10,6 +10,8 @@ Fill model (documented in README):
 - limit order: a marketable part fills at once against the book as taker (up to the limit price); the rest
   rests and fills at its limit price as maker when a later book or candle crosses it (a candle's low/high
   crossing strictly; at most `participation` of the candle's volume per candle, so big orders fill partially).
+  Resting orders are served in price-time priority (the best price, then the earliest order): a candle's
+  budget and a fed book's levels are shared among them, never taken twice.
 - fees are charged in the quote asset; a buy reserves quote (price x amount plus fee), a sell reserves base.
 """
 
