@@ -6,6 +6,12 @@ Run: `uv run python bench/order_load.py [--rate 100] [--seconds 10]` (its own da
 
 Figures per phase: achieved rate (answers per second), p50/p95/p99 latency, errors (transport errors and
 non-2xx). Reference in the same run and at the same rate: GET /healthz, the server and client's own floor.
+
+`--storm [--factor 3]`: overload. The server's capacity is measured first (closed loop: 8 clients placing
+orders back to back), then an open-loop storm at `factor` times that rate, with /healthz probed 20 times a
+second throughout. The server must shed (429 from the rate limits, 503 from the admission bound, each with
+Retry-After) instead of queueing into timeouts; every 2xx order must exist exactly once. Printed: requests,
+2xx, 429, 503, other errors and timeouts, lost and duplicated orders, and /healthz p50/p99 before and during.
 """
 
 from __future__ import annotations
@@ -142,10 +148,128 @@ async def measure(base: str, token: str, *, rate: float, seconds: float) -> list
         return [reference, orders]
 
 
+ORDER_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class Storm:
+    statuses: dict[str, int] = field(default_factory=dict)
+    acknowledged: dict[str, int] = field(default_factory=dict)  # client order id -> order id of a 2xx
+    shed_without_retry_after: int = 0
+    health: Phase = field(default_factory=lambda: Phase("GET /healthz during"))
+
+    def count(self, key: str) -> None:
+        self.statuses[key] = self.statuses.get(key, 0) + 1
+
+
+async def storm(base: str, token: str, *, factor: float, seconds: float) -> None:
+    import httpx
+
+    run_id = f"storm-{int(time.time())}"
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, timeout=ORDER_TIMEOUT_SECONDS, limits=limits) as http:
+
+        def body(client_order_id: str) -> dict[str, str]:
+            return {
+                "exchange": "paper",
+                "symbol": "BTC/USDT",
+                "side": "buy",
+                "order_type": "market",
+                "quantity": "0.001",
+                "client_order_id": client_order_id,
+            }
+
+        async def health(index: int) -> int:
+            return (await http.get("/healthz")).status_code
+
+        before = Phase("GET /healthz before")
+        await open_loop(before, rate=20, seconds=3, request=health)
+
+        # capacity: 8 clients back to back, for `seconds`
+        placed = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def closed_loop(client: int) -> None:
+            nonlocal placed
+            n = 0
+            while time.perf_counter() < stop_at:
+                answer = await http.post("/api/v1/orders", json=body(f"{run_id}-cap-{client}-{n}"), headers=headers)
+                n += 1
+                placed += answer.is_success
+
+        started = time.perf_counter()
+        await asyncio.gather(*(closed_loop(client) for client in range(8)))
+        capacity = placed / (time.perf_counter() - started)
+        rate = capacity * factor
+        print(f"capacity (closed loop, 8 clients): {capacity:.1f} orders/s; storm at {factor:g}x = {rate:.0f}/s")
+        await asyncio.sleep(2)  # the rate limit's window of the capacity phase passes
+
+        result = Storm()
+
+        async def order(index: int) -> int:
+            client_order_id = f"{run_id}-{index}"
+            try:
+                answer = await http.post("/api/v1/orders", json=body(client_order_id), headers=headers)
+            except httpx.TimeoutException:
+                result.count("timeout")
+                return 599  # counted above; kept out of the 2xx latencies
+            except httpx.TransportError as exc:
+                result.count(type(exc).__name__)
+                return 599
+            result.count(
+                str(answer.status_code) if answer.status_code in (429, 503) else f"{answer.status_code // 100}xx"
+            )
+            if answer.is_success:
+                result.acknowledged[client_order_id] = int(answer.json()["id"])
+            elif answer.status_code in (429, 503) and "Retry-After" not in answer.headers:
+                result.shed_without_retry_after += 1
+            return answer.status_code
+
+        orders = Phase("POST /api/v1/orders storm")
+        await asyncio.gather(
+            open_loop(orders, rate=rate, seconds=seconds, request=order),
+            open_loop(result.health, rate=20, seconds=seconds, request=health),
+        )
+    await asyncio.sleep(1)
+    lost, duplicated = await asyncio.to_thread(check_orders, run_id, result.acknowledged)
+    requests = int(rate * seconds)
+    others = {key: value for key, value in result.statuses.items() if key not in ("2xx", "429", "503")}
+    print(
+        f"storm: requests {requests}, 2xx {result.statuses.get('2xx', 0)}, 429 {result.statuses.get('429', 0)}, "
+        f"503 {result.statuses.get('503', 0)}, other {others or 'none'}, lost {lost}, duplicated {duplicated}, "
+        f"shed without Retry-After {result.shed_without_retry_after}"
+    )
+    print(f"2xx latency from schedule: p50 {orders.percentile(0.5):.1f} ms, p99 {orders.percentile(0.99):.1f} ms")
+    for phase in (before, result.health):
+        print(f"{phase.name:<22} p50 {phase.percentile(0.5):6.1f} ms  p99 {phase.percentile(0.99):6.1f} ms")
+
+
+def check_orders(run_id: str, acknowledged: dict[str, int]) -> tuple[int, int]:
+    """(lost, duplicated): 2xx orders missing from the database, and client order ids stored more than once
+    or answered with two order ids."""
+    from django.db.models import Count
+
+    from dsta.trading.models import Order
+
+    stored = dict(
+        Order.objects.using("trading")
+        .filter(client_order_id__startswith=f"{run_id}-")
+        .exclude(client_order_id__contains="-cap-")
+        .values_list("client_order_id")
+        .annotate(n=Count("id"))
+    )
+    lost = sum(1 for client_order_id in acknowledged if client_order_id not in stored)
+    duplicated = sum(n - 1 for n in stored.values() if n > 1) + (len(acknowledged) - len(set(acknowledged.values())))
+    return lost, duplicated
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=100.0, help="arrivals per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
+    parser.add_argument("--storm", action="store_true", help="overload at --factor times the measured capacity")
+    parser.add_argument("--factor", type=float, default=3.0)
     args = parser.parse_args()
     setup_django()
     from django.contrib.auth import get_user_model
@@ -177,6 +301,12 @@ def main() -> int:
             time.sleep(0.3)
         login = httpx.post(f"{base}/api/v1/auth/login", json={"username": "order-load", "password": PASSWORD})
         token = login.json()["access_token"]
+        if args.storm:
+            asyncio.run(storm(base, token, factor=args.factor, seconds=args.seconds))
+            print(
+                f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (figures under load are noisy)"
+            )
+            return 0
         print(f"open loop, {args.rate:.0f} arrivals/s for {args.seconds:.0f} s per phase, one uvicorn worker on {base}")
         planned = int(args.rate * args.seconds)
         for phase in asyncio.run(measure(base, token, rate=args.rate, seconds=args.seconds)):

@@ -17,6 +17,12 @@ os.environ.setdefault("DSTA_DB_POOL", str(HTTP_THREADS))
 # dozen times per request), which cost about 3 ms of CPU per request, ten times the request itself.
 django_http_app = WSGIMiddleware(get_wsgi_application(), workers=HTTP_THREADS)
 
+from dsta.admission import BoundedAdmission  # noqa: E402
+
+# At most this many requests wait for a thread; one more is answered 503 with Retry-After (dsta/admission.py).
+HTTP_QUEUE = int(os.environ.get("DSTA_HTTP_QUEUE", str(4 * HTTP_THREADS)))
+admitted_http_app = BoundedAdmission(django_http_app, limit=HTTP_THREADS + HTTP_QUEUE)
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
@@ -27,5 +33,5 @@ from dsta.exchange.routing import websocket_urlpatterns as exchange_websockets  
 websocket_urlpatterns: list = [*core_websockets, *data_websockets, *exchange_websockets]  # each domain's routes
 
 application = ProtocolTypeRouter(
-    {"http": django_http_app, "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))}
+    {"http": admitted_http_app, "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))}
 )

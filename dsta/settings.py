@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dsta.unavailable.DatabaseUnavailableMiddleware",  # last: first to see a view's exception (dsta/unavailable.py)
 ]
 
 ROOT_URLCONF = "dsta.urls"
@@ -145,6 +146,10 @@ RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672
 # A worker that stops heart-beating this long is presumed dead and its unacked messages are requeued.
 BROKER_HEARTBEAT_MS = int(os.environ.get("DSTA_BROKER_HEARTBEAT_MS", "60000"))
 BROKER_MAINTENANCE_CHANCE = int(os.environ.get("DSTA_BROKER_MAINTENANCE_CHANCE", "1000"))  # per million commands
+# Retry-After of the 503 answered while the database cannot be reached (dsta/unavailable.py).
+DSTA_UNAVAILABLE_RETRY_AFTER_SECONDS = int(os.environ.get("DSTA_UNAVAILABLE_RETRY_AFTER_SECONDS", "5"))
+# How often a worker's consumer requeues the unacked messages it no longer holds (kernel/broker_redis.py).
+BROKER_RECONCILE_SECONDS = float(os.environ.get("DSTA_BROKER_RECONCILE_SECONDS", "30"))
 
 CHANNEL_LAYERS = {
     "default": {
@@ -207,6 +212,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
     # A served domain that cannot be reached is a 503 with Retry-After, not a 500 (dsta/kernel/rpc/drf.py).
     "EXCEPTION_HANDLER": "dsta.kernel.rpc.drf.exception_handler",
+    # Per user and per API key, over the rate: 429 with Retry-After (dsta/kernel/throttles.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "dsta.kernel.throttles.PerUserRateThrottle",
+        "dsta.kernel.throttles.PerApiKeyRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "dsta_user": os.environ.get("DSTA_THROTTLE_USER_RATE", "200/s"),
+        "dsta_api_key": os.environ.get("DSTA_THROTTLE_API_KEY_RATE", "100/s"),
+    },
 }
 
 # Auth (dsta/core/auth.py). The signing key defaults to one derived from SECRET_KEY.

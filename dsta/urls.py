@@ -7,6 +7,8 @@ from dsta.data.urls import analytics_urlpatterns
 from dsta.health import healthz, readyz
 from dsta.observability.views import metrics
 
+handler500 = "dsta.unavailable.server_error"  # a middleware that cannot reach the database answers 503
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

@@ -13,6 +13,8 @@ Fill model (documented in README):
   a book, when the last price crosses it, entirely at the last price (taker, unslipped as limits); the rest
   rests and fills at its limit price as maker when a later book or candle crosses it (a candle's low/high
   crossing strictly; at most `participation` of the candle's volume per candle, so big orders fill partially).
+  Resting orders are served in price-time priority (the best price, then the earliest order): a candle's
+  budget and a fed book's levels are shared among them, never taken twice.
 - fees are charged in the quote asset; a buy reserves quote (price x amount plus fee), a sell reserves base.
 """
 
@@ -286,8 +288,13 @@ class PaperEngine:
         market.book = book
         if book.bids and book.asks:
             market.last_price = (book.bids[0].price + book.asks[0].price) / 2
-        for order in list(self.open_by_symbol.get(book.symbol, {}).values()):
-            self._take_from_book(order, book, now=now, at_submit=False)
+        # resting orders share the book's liquidity, served in price-time priority
+        available = {
+            OrderSide.BUY: [level.amount for level in book.asks],
+            OrderSide.SELL: [level.amount for level in book.bids],
+        }
+        for order in sorted(self.open_by_symbol.get(book.symbol, {}).values(), key=self._priority):
+            self._take_from_book(order, book, now=now, at_submit=False, available=available[order.side])
 
     def on_bar(self, symbol: str, bar: OhlcvBar, *, now: datetime) -> None:
         """A closed candle; one not newer than the last fed is ignored (fed again, or late): it must neither
@@ -296,9 +303,9 @@ class PaperEngine:
         if market.last_bar_time is not None and bar.open_time <= market.last_bar_time:
             return
         market.last_bar_time = bar.open_time
-        # fills come in submission order, so the earliest resting order is served first
+        # price-time priority: waiting market orders, then the best limit price, then the earliest order
         budget = bar.volume * self.config.participation
-        for order in sorted(self.open_by_symbol.get(symbol, {}).values(), key=lambda o: int(o.order_id)):
+        for order in sorted(self.open_by_symbol.get(symbol, {}).values(), key=self._priority):
             if order.order_type is OrderType.MARKET:
                 self._fill_market(order, order.remaining, self._slipped(order, bar.open), now=now)
                 if not order.status.is_final:  # funds ran short of the whole amount at this price
@@ -321,26 +328,47 @@ class PaperEngine:
             self._fill(order, order.remaining, last, is_maker=False, now=now)
 
     @staticmethod
+    def _priority(order: PaperOrder) -> tuple[int, Decimal, int]:
+        if order.price is None:
+            return 0, ZERO, int(order.order_id)
+        return 1, (-order.price if order.side is OrderSide.BUY else order.price), int(order.order_id)
+
+    @staticmethod
     def _bar_crosses(order: PaperOrder, bar: OhlcvBar) -> bool:
         assert order.price is not None
         return bar.low < order.price if order.side is OrderSide.BUY else bar.high > order.price
 
-    def _take_from_book(self, order: PaperOrder, book: OrderBook, *, now: datetime, at_submit: bool) -> None:
+    def _take_from_book(
+        self,
+        order: PaperOrder,
+        book: OrderBook,
+        *,
+        now: datetime,
+        at_submit: bool,
+        available: list[Decimal] | None = None,
+    ) -> None:
+        """Fill `order` from the book's levels; `available` (per level) is what earlier orders left of them."""
         levels = book.asks if order.side is OrderSide.BUY else book.bids
         resting = order.order_type is OrderType.LIMIT and not at_submit
-        for level in self._levels_within(order, levels):
+        for index, level in enumerate(self._levels_within(order, levels)):
             if order.remaining <= 0:
                 break
-            amount = min(order.remaining, level.amount)
+            amount = min(order.remaining, level.amount if available is None else available[index])
+            if amount <= 0:
+                continue
             if order.order_type is OrderType.MARKET:
-                if self._fill_market(order, amount, self._slipped(order, level.price), now=now) < amount:
+                filled = self._fill_market(order, amount, self._slipped(order, level.price), now=now)
+                if available is not None:
+                    available[index] -= filled
+                if filled < amount:
                     break
                 continue
-            else:
-                # a resting order fills at its own price (maker); a marketable new one at the level (taker)
-                assert order.price is not None
-                price = order.price if resting else level.price
+            # a resting order fills at its own price (maker); a marketable new one at the level (taker)
+            assert order.price is not None
+            price = order.price if resting else level.price
             self._fill(order, amount, price, is_maker=resting, now=now)
+            if available is not None:
+                available[index] -= amount
         if order.order_type is OrderType.MARKET and not order.status.is_final:
             # the book ran dry: an unfilled market remainder expires instead of waiting
             self._finish(order, OrderStatus.EXPIRED, now=now)

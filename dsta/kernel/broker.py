@@ -47,12 +47,13 @@ def build_broker() -> dramatiq.Broker:
 
         broker: dramatiq.Broker = RabbitmqBroker(url=settings.RABBITMQ_URL)
     elif settings.DSTA_BROKER == "redis":
-        from dramatiq.brokers.redis import RedisBroker
+        from dsta.kernel.broker_redis import RecoveringRedisBroker
 
-        broker = RedisBroker(
+        broker = RecoveringRedisBroker(
             url=settings.REDIS_URL,
             heartbeat_timeout=settings.BROKER_HEARTBEAT_MS,
             maintenance_chance=settings.BROKER_MAINTENANCE_CHANCE,
+            reconcile_seconds=settings.BROKER_RECONCILE_SECONDS,
         )
     else:
         raise ValueError(f"DSTA_BROKER must be 'redis' or 'rabbitmq', not {settings.DSTA_BROKER!r}")

@@ -267,9 +267,8 @@ def outbox_backlog() -> tuple[int, int]:
     return pending, dead
 
 
-def undelivered_to_consumers() -> dict[str, int]:
-    """For every subscribed consumer: events in any outbox it subscribes to that its inbox lacks (and, as
-    negative counts, inbox rows that match no event). All zero means each event reached each consumer."""
+def _deliveries() -> list[tuple[str, set[str], list[str]]]:
+    """(consumer, event ids it should have received, event ids its inbox holds) for every subscription."""
     from dsta.kernel.handlers import subscriptions
 
     published: dict[str, set[str]] = {}
@@ -278,17 +277,43 @@ def undelivered_to_consumers() -> dict[str, int]:
             cursor.execute("SELECT event_id::text, name FROM outbox")
             for event_id, name in cursor.fetchall():
                 published.setdefault(name, set()).add(event_id)
-    gaps = {}
+    deliveries = []
     for subscription in subscriptions():
         expected = set().union(*(published.get(name, set()) for name in subscription.event_names))
         with connections[subscription.using].cursor() as cursor:
             cursor.execute("SELECT event_id::text FROM inbox WHERE consumer = %s", [subscription.consumer])
-            received = [row[0] for row in cursor.fetchall()]
+            deliveries.append((subscription.consumer, expected, [row[0] for row in cursor.fetchall()]))
+    return deliveries
+
+
+def undelivered_to_consumers() -> dict[str, int]:
+    """For every subscribed consumer: events in any outbox it subscribes to that its inbox lacks (and, as
+    negative counts, inbox rows that match no event). All zero means each event reached each consumer."""
+    gaps = {}
+    for consumer, expected, received in _deliveries():
         missing, unexpected = len(expected - set(received)), len(set(received) - expected)
         duplicated = len(received) - len(set(received))
         if missing or unexpected or duplicated:
-            gaps[subscription.consumer] = {"missing": missing, "unexpected": unexpected, "duplicated": duplicated}
+            gaps[consumer] = {"missing": missing, "unexpected": unexpected, "duplicated": duplicated}
     return gaps
+
+
+def delivery_tally() -> dict[str, int]:
+    """Event deliveries over every consumer as tried (each event to each subscriber), survived, lost and
+    duplicated (an inbox row twice: the inbox's unique key makes that impossible unless it is broken)."""
+    tried = survived = duplicated = 0
+    for _consumer, expected, received in _deliveries():
+        tried += len(expected)
+        survived += len(expected & set(received))
+        duplicated += len(received) - len(set(received))
+    return {"tried": tried, "survived": survived, "lost": tried - survived, "duplicated": duplicated}
+
+
+def record_tally(test: str, **figures: object) -> None:
+    """Append a test's figures to the file named by DSTA_RELIABILITY_TALLY (scripts/soak_restarts.py reads it)."""
+    if path := os.environ.get("DSTA_RELIABILITY_TALLY"):
+        with open(path, "a") as tally:
+            tally.write(json.dumps({"test": test, **figures}) + "\n")
 
 
 def events_published(name: str) -> list[dict]:

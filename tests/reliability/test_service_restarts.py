@@ -57,8 +57,9 @@ def test_postgres_and_redis_restarts_mid_stream_recover_without_a_process_restar
     assert not crashed, f"{crashed} exited instead of recovering"
     assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200  # every domain alias and Redis answer
     connections.close_all()
-    assert processes.wait_until(lambda: harness.outbox_backlog() == (0, 0), timeout=120), harness.outbox_backlog()
-    assert processes.wait_until(lambda: not harness.undelivered_to_consumers(), timeout=120), (
-        harness.undelivered_to_consumers()
-    )
+    drained = processes.wait_until(lambda: harness.outbox_backlog() == (0, 0), timeout=120)
+    delivered = processes.wait_until(lambda: not harness.undelivered_to_consumers(), timeout=120)
+    harness.record_tally("service-restarts", orders=stream.acknowledged_count(), **harness.delivery_tally())
+    assert drained, harness.outbox_backlog()
+    assert delivered, harness.undelivered_to_consumers()
     harness.assert_orders_fills_positions_exact(stream)
