@@ -18,12 +18,14 @@ from dsta.data.contracts import (
     ChartSeries,
     EquityCurve,
     GapSpan,
+    InputSeries,
     InvalidBacktestRequest,
     InvalidStrategyParameters,
     OrderBookSnapshot,
     QualityReport,
     SeriesSummary,
     SimulatedBook,
+    StrategyLoadProblem,
     StrategyParameters,
     StrategySignal,
     StrategySpec,
@@ -71,6 +73,13 @@ def strategies_list() -> list[StrategySpec]:
     return strategy_specs()
 
 
+def strategy_problems_list() -> list[StrategyLoadProblem]:
+    """Strategy files and packages that failed to load, each with its file, line and reason."""
+    from dsta.data.strategies.registry import strategy_problems
+
+    return strategy_problems()
+
+
 def strategy_signal(
     *,
     strategy: str,
@@ -80,9 +89,12 @@ def strategy_signal(
     timeframe: str,
     as_of: datetime | None = None,
     position: Decimal = Decimal("0"),
+    inputs: tuple[InputSeries, ...] = (),
 ) -> StrategySignal:
     """Ask a strategy for its decision at the latest bar closed at or before `as_of`: the same `decide()` the
-    backtest engine calls, on the same bars, so live and backtest decisions cannot drift apart."""
+    backtest engine calls, on the same bars, so live and backtest decisions cannot drift apart. `inputs` are
+    the outside series the strategy reads (its spec's `inputs`, e.g. ml_signal's "prediction" for this bar,
+    from `ml.api.ml_signal_prediction`). The signal's `version` is the hash of the strategy's source."""
     from dsta.data.strategies.live import signal_at
 
     return signal_at(
@@ -93,6 +105,7 @@ def strategy_signal(
         timeframe=timeframe,
         as_of=as_of,
         position=position,
+        inputs=inputs,
     )
 
 
@@ -125,11 +138,13 @@ def backtest_trades(*, job_id: str) -> list[BacktestTradeView]:
 def strategy_params_validate(*, strategy: str, params: dict[str, float]) -> StrategyParameters:
     """Check parameters against the strategy's ranges and rules; returns them typed, defaults filled in."""
     from dsta.data.strategies.base import InvalidParameters
-    from dsta.data.strategies.registry import strategy_class
+    from dsta.data.strategies.registry import strategy_entry
 
     try:
-        cls = strategy_class(strategy)
-        return StrategyParameters(strategy=cls.name, version=cls.version, values=dict(cls.validate(dict(params))))
+        entry = strategy_entry(strategy)
+        return StrategyParameters(
+            strategy=entry.name, version=entry.version, values=dict(entry.cls.validate(dict(params)))
+        )
     except InvalidParameters as exc:
         raise InvalidStrategyParameters(exc.errors) from None
 

@@ -10,6 +10,7 @@ from dsta.data.backtesting.accounting import Book, TradeRecord, close_position, 
 from dsta.data.backtesting.engine import BacktestConfig, EngineResult
 from dsta.data.bars import Bars
 from dsta.data.strategies.base import Strategy
+from dsta.data.strategies.guard import check_targets, fault, guarded_indicators
 
 
 class NotVectorisable(ValueError):
@@ -26,10 +27,14 @@ def held_targets(targets: np.ndarray, warmup: int) -> np.ndarray:
 
 
 def run_vectorised(strategy: Strategy, bars: Bars, config: BacktestConfig) -> EngineResult:
-    indicators = strategy.indicators(bars)
-    targets = strategy.target_exposures(bars, indicators)
-    if targets is None:
+    indicators = guarded_indicators(strategy, bars)
+    try:
+        raw = strategy.target_exposures(bars, indicators)
+    except Exception as exc:
+        raise fault(strategy, bars, None, f"target_exposures() raised {type(exc).__name__}: {exc}") from exc
+    if raw is None:
         raise NotVectorisable(f"{strategy.name} has no vectorised form; use the event-driven engine")
+    targets = check_targets(strategy, bars, raw)
     count = len(bars)
     state = held_targets(targets, max(strategy.warmup(), config.trade_from))
     previous = np.concatenate(([0.0], state[:-1]))

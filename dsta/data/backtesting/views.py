@@ -33,7 +33,7 @@ from dsta.data.bars import load_bars
 from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
 from dsta.data.strategies.base import InvalidParameters
-from dsta.data.strategies.registry import strategy_build, strategy_specs
+from dsta.data.strategies.registry import strategy_build, strategy_problems, strategy_specs
 
 ALIAS = "data"
 
@@ -52,6 +52,7 @@ def _job_or_404(job_id: str) -> BacktestJob:
 def _summary_payload(job: BacktestJob) -> dict[str, object]:
     payload = asdict(jobs.job_summary(job))
     payload["request"]["params"] = job.params
+    payload["request"]["inputs"] = [series["name"] for series in payload["request"]["inputs"]]  # names, not data
     return payload
 
 
@@ -59,7 +60,13 @@ class StrategiesView(APIView):
     required_permission = "data.backtest.read"
 
     def get(self, request: Request) -> Response:
-        return Response([asdict(spec) for spec in strategy_specs()])
+        """Every loadable strategy, and every file or package that failed to load (file, line, reason)."""
+        return Response(
+            {
+                "strategies": [asdict(spec) for spec in strategy_specs()],
+                "problems": [asdict(problem) for problem in strategy_problems()],
+            }
+        )
 
 
 class RunView(APIView):
