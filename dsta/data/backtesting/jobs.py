@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from dsta.data.backtesting.analysis import detect_lookahead
+from dsta.data.backtesting.overfitting import block_moments
 from dsta.data.backtesting.report import render_report
 from dsta.data.backtesting.runner import RunOutcome, build_strategy, run_request, validate
 from dsta.data.contracts import BacktestRequest, BacktestStatus, BacktestSummary, BacktestTradeView, InputSeries
@@ -100,6 +101,8 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
         outcome = run_request(request, on_progress=on_progress)
         analysis: dict[str, object] = {}
         full = job.kind == BacktestJob.Kind.SINGLE
+        if job.kind == BacktestJob.Kind.TRIAL:  # what the optimisation's overfitting test needs of each trial
+            analysis["block_moments"] = block_moments(outcome.result.equity).tolist()
         if full:
             checks = [
                 detect_lookahead(build_strategy(request), bars)
