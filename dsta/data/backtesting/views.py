@@ -30,7 +30,7 @@ from dsta.data.backtesting.serializers import (
     WalkForwardSerializer,
 )
 from dsta.data.bars import load_bars
-from dsta.data.contracts import TIMEFRAME_SECONDS
+from dsta.data.contracts import TIMEFRAME_SECONDS, StrategyFault
 from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
 from dsta.data.strategies.base import InvalidParameters
 from dsta.data.strategies.registry import strategy_build, strategy_problems, strategy_specs
@@ -229,6 +229,8 @@ class WalkForwardView(APIView):
                 timeframe_seconds=TIMEFRAME_SECONDS[base.timeframe],
                 objective=data["objective"],
             )
+        except StrategyFault as exc:
+            return Response({"strategy": str(exc)}, status=400)
         except ValueError as exc:
             return Response({"in_sample_bars": str(exc)}, status=400)
         stride = max(1, len(result.stitched_equity) // 1_000)

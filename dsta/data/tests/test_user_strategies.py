@@ -356,3 +356,66 @@ def test_input_series_align_by_bar_time_and_never_borrow_a_neighbour():
     aligned = strategy.input_series("prediction", bars)
     assert aligned[0] == 0.7 and aligned[2] == 0.8 and aligned[3] == 0.9
     assert np.isnan(aligned[1]) and np.isnan(aligned[4:]).all()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(databases=ALL)
+def test_a_file_strategy_runs_everywhere_a_builtin_does(
+    strategy_dir, btc_candles, client, django_user_model, clean_broker
+):
+    from dsta.data.backtesting import jobs
+    from dsta.data.models import BacktestJob
+
+    path = write(strategy_dir, "channel.py", CHANNEL)
+    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    out = io.StringIO()
+    call_command(
+        "backtest",
+        "--strategy",
+        "user_channel",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1h",
+        "--param",
+        "period=48",
+        "--no-progress",
+        stdout=out,
+    )
+    assert "trades" in out.getvalue()
+    assert BacktestJob.objects.using("data").filter(strategy="user_channel", strategy_version=version).exists()
+
+    client.force_login(django_user_model.objects.create_superuser("quant", password="x" * 12))
+    window = {"strategy": "user_channel", "params": {}, "symbol": "BTC/USDT", "timeframe": "1h"}
+    walk = client.post(
+        "/api/v1/backtest/walk-forward",
+        {**window, "space": {"period": [24, 48]}, "in_sample_bars": 2_000, "out_of_sample_bars": 1_000},
+        content_type="application/json",
+    )
+    assert walk.status_code == 200, walk.content
+    assert walk.json()["strategy"] == "user_channel" and len(walk.json()["windows"]) >= 5
+
+    run = client.post("/api/v1/backtest/run", {**window, "wait": True}, content_type="application/json").json()
+    monte = client.post(
+        "/api/v1/backtest/monte-carlo",
+        {"job_id": run["job_id"], "method": "trade_shuffle", "simulations": 200},
+        content_type="application/json",
+    )
+    assert monte.status_code == 200 and monte.json()["simulations"] == 200
+    assert run["strategy_version"] == version
+
+    page = client.post(
+        "/backtests/",
+        {
+            "strategy": "user_channel",
+            "series": "binance|BTC/USDT|1h",
+            "params": "period=30",
+            "initial_cash": "10000",
+            "commission": "0.001",
+        },
+    )
+    assert page.status_code == 302, page.content.decode()[:2000]
+    job = BacktestJob.objects.using("data").filter(strategy="user_channel", params={"period": 30}).get()
+    jobs.job_execute(str(job.pk))  # the worker's part, here
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.strategy_version == version
