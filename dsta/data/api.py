@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -94,27 +95,40 @@ def strategy_signal(
     """Ask a strategy for its decision at the latest bar closed at or before `as_of`: the same `decide()` the
     backtest engine calls, on the same bars, so live and backtest decisions cannot drift apart. `inputs` are
     the outside series the strategy reads (its spec's `inputs`, e.g. ml_signal's "prediction" for this bar,
-    from `ml.api.ml_signal_prediction`). The signal's `version` is the hash of the strategy's source."""
+    from `ml.api.ml_signal_prediction`). The signal's `version` is the hash of the strategy's source. Raises
+    InvalidStrategyParameters (unknown strategy or parameter, a missing input), ValueError (too few bars) and
+    StrategyFault (the strategy raised, or gave a target outside [-1, 1] or NaN: the bot pauses the instance)."""
+    from dsta.data.strategies.base import InvalidParameters
     from dsta.data.strategies.live import signal_at
 
-    return signal_at(
-        strategy=strategy,
-        params=params,
-        exchange=exchange,
-        symbol=symbol,
-        timeframe=timeframe,
-        as_of=as_of,
-        position=position,
-        inputs=inputs,
-    )
+    try:
+        return signal_at(
+            strategy=strategy,
+            params=params,
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            as_of=as_of,
+            position=position,
+            inputs=inputs,
+        )
+    except InvalidParameters as exc:
+        raise InvalidStrategyParameters(exc.errors) from None
 
 
 def backtest_run(*, request: BacktestRequest, user_id: int | None = None) -> BacktestSummary:
-    """Run a backtest now (in this process) and return its stored summary with metrics."""
+    """Run a backtest now (in this process) and return its stored summary with metrics. Bad input raises
+    InvalidBacktestRequest; a run that fails (e.g. a misbehaving strategy) returns status `failed` and the
+    error naming the strategy, its file and the bar."""
     from dsta.data.backtesting import jobs
+    from dsta.data.backtesting.runner import BacktestInputError
 
-    job = jobs.job_create(request, user_id=user_id)
-    jobs.job_execute(str(job.pk))
+    try:
+        job = jobs.job_create(request, user_id=user_id)
+    except BacktestInputError as exc:
+        raise InvalidBacktestRequest(exc.errors) from None
+    with contextlib.suppress(Exception):  # logged and stored on the job as its error; the summary carries it
+        jobs.job_execute(str(job.pk))
     job.refresh_from_db()
     return jobs.job_summary(job)
 
