@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dsta.data.backtesting import loader
 from dsta.data.backtesting import strategy_checks as checks
 from dsta.data.contracts import StrategyFault
 from dsta.data.management.commands.backtest import _parse_params
+from dsta.data.strategies import loader
 from dsta.data.strategies.base import InvalidParameters, Strategy
 from dsta.data.strategies.registry import spec_of, strategy_registry
 from dsta.data.strategies.skeleton import skeleton_write
