@@ -244,6 +244,7 @@ def _run_app() -> int:
     manage(env, "bootstrap_db")
     manage(env, "migrate_domains")
     manage(env, "load_demo_data")
+    manage(env, "strategy", "new", "example_sma_trend", "--exist-ok")  # strategies/: one commented example
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     password = ensure_admin(env)
     # One multiprocess directory for web, worker and relay: the web's /metrics sums every process's samples.

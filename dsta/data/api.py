@@ -17,6 +17,7 @@ from dsta.data.contracts import (
     ChartSeries,
     EquityCurve,
     GapSpan,
+    InputSeries,
     InvalidStrategyParameters,
     MarketFeedView,
     MarketKey,
@@ -24,6 +25,7 @@ from dsta.data.contracts import (
     QualityReport,
     SeriesSummary,
     SimulatedBook,
+    StrategyLoadProblem,
     StrategyParameters,
     StrategySignal,
     StrategySpec,
@@ -89,6 +91,13 @@ def strategies_list() -> list[StrategySpec]:
     return strategy_specs()
 
 
+def strategy_problems_list() -> list[StrategyLoadProblem]:
+    """Strategy files and packages that failed to load, each with its file, line and reason."""
+    from dsta.data.strategies.registry import strategy_problems
+
+    return strategy_problems()
+
+
 def strategy_signal(
     *,
     strategy: str,
@@ -98,24 +107,36 @@ def strategy_signal(
     timeframe: str,
     as_of: datetime | None = None,
     position: Decimal = Decimal("0"),
+    inputs: tuple[InputSeries, ...] = (),
 ) -> StrategySignal:
     """Ask a strategy for its decision at the latest bar closed at or before `as_of`: the same `decide()` the
-    backtest engine calls, on the same bars, so live and backtest decisions cannot drift apart."""
+    backtest engine calls, on the same bars, so live and backtest decisions cannot drift apart. `inputs` are
+    the outside series the strategy reads (its spec's `inputs`, e.g. ml_signal's "prediction" for this bar,
+    from `ml.api.ml_signal_prediction`). The signal's `version` is the hash of the strategy's source. Raises
+    InvalidStrategyParameters (unknown strategy or parameter, a missing input), ValueError (too few bars) and
+    StrategyFault (the strategy raised, or gave a target outside [-1, 1] or NaN: the bot pauses the instance)."""
+    from dsta.data.strategies.base import InvalidParameters
     from dsta.data.strategies.live import signal_at
 
-    return signal_at(
-        strategy=strategy,
-        params=params,
-        exchange=exchange,
-        symbol=symbol,
-        timeframe=timeframe,
-        as_of=as_of,
-        position=position,
-    )
+    try:
+        return signal_at(
+            strategy=strategy,
+            params=params,
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            as_of=as_of,
+            position=position,
+            inputs=inputs,
+        )
+    except InvalidParameters as exc:
+        raise InvalidStrategyParameters(exc.errors) from None
 
 
 def backtest_run(*, request: BacktestRequest, user_id: int | None = None) -> BacktestSummary:
-    """Run a backtest now (in this process) and return its stored summary with metrics."""
+    """Run a backtest now (in this process) and return its stored summary with metrics. Bad input raises
+    InvalidBacktestRequest; a run that fails (e.g. a misbehaving strategy) returns status `failed` and the
+    error naming the strategy, its file and the bar."""
     from dsta.data.backtesting import results
 
     return results.backtest_run(request=request, user_id=user_id)
@@ -136,11 +157,13 @@ def backtest_trades(*, job_id: str) -> list[BacktestTradeView]:
 def strategy_params_validate(*, strategy: str, params: dict[str, float]) -> StrategyParameters:
     """Check parameters against the strategy's ranges and rules; returns them typed, defaults filled in."""
     from dsta.data.strategies.base import InvalidParameters
-    from dsta.data.strategies.registry import strategy_class
+    from dsta.data.strategies.registry import strategy_entry
 
     try:
-        cls = strategy_class(strategy)
-        return StrategyParameters(strategy=cls.name, version=cls.version, values=dict(cls.validate(dict(params))))
+        entry = strategy_entry(strategy)
+        return StrategyParameters(
+            strategy=entry.name, version=entry.version, values=dict(entry.cls.validate(dict(params)))
+        )
     except InvalidParameters as exc:
         raise InvalidStrategyParameters(exc.errors) from None
 

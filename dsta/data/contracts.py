@@ -112,6 +112,27 @@ class StrategySpec:
     description: str
     parameters: tuple[StrategyParameterSpec, ...]
     vectorised: bool  # has a fast path
+    source: str = "builtin"  # builtin | file | package
+    origin: str = ""  # the file that defines it, or the distribution and entry point
+    inputs: tuple[str, ...] = ()  # per-bar series it needs from outside (e.g. "prediction")
+
+
+@dataclass(frozen=True)
+class StrategyLoadProblem:
+    """A strategy file or package that could not be loaded (the others load regardless)."""
+
+    origin: str  # the file, or the distribution and entry point
+    line: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class InputSeries:
+    """A per-bar series a strategy reads but does not compute (its `inputs`): values by bar open time."""
+
+    name: str
+    times_ms: tuple[int, ...]
+    values: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,8 @@ class BacktestRequest:
     engine: str = "auto"  # auto (fast path when the strategy has one), event, fast
     # Two or more: one shared-cash portfolio over these symbols (`symbol` is then the first of them).
     symbols: tuple[str, ...] = ()
+    # Series the strategy reads from outside, by name (e.g. ml's causal "prediction" for ml_signal).
+    inputs: tuple[InputSeries, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +183,7 @@ class BacktestSummary:
     created_at: datetime
     finished_at: datetime | None
     report_available: bool
+    strategy_version: str = ""  # hash of the strategy's source that produced the result
 
 
 @dataclass(frozen=True)
@@ -186,6 +210,16 @@ class StrategyParameters:
     strategy: str
     version: str
     values: dict[str, float]
+
+
+class StrategyFault(ValueError):
+    """A strategy misbehaved at a bar (raised, gave a target outside [-1, 1] or NaN, or was slower than
+    DSTA_STRATEGY_MAX_SECONDS_PER_BAR). Raised by `data.api.strategy_signal`; the message names the
+    strategy, its file and the bar. The bot pauses that instance and notifies."""
+
+    def __init__(self, message: str, *, strategy: str, file: str, bar: int | None):
+        super().__init__(message)
+        self.strategy, self.file, self.bar = strategy, file, bar
 
 
 class InvalidStrategyParameters(ValueError):

@@ -78,6 +78,8 @@ class BacktestJob(models.Model):
     fill_at = models.CharField(max_length=12, default="next_open")
     engine = models.CharField(max_length=8, default="auto")
     engine_used = models.CharField(max_length=12, blank=True, default="")
+    # Hash of the strategy's source: at creation, then of the code that actually ran the job.
+    strategy_version = models.CharField(max_length=32, blank=True, default="")
     options = models.JSONField(default=dict, blank=True)  # analysis settings (grid, windows, simulations)
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True, default="")

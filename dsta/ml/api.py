@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from dsta.data.contracts import InputSeries
 from dsta.ml import selectors, services
-from dsta.ml.contracts import ABSplitInfo, FeatureMatrixInfo, FeatureTable, ModelInfo, PredictionResult, TrainingJobInfo
+from dsta.ml.contracts import (
+    ABSplitInfo,
+    FeatureMatrixInfo,
+    FeatureTable,
+    MlSignalBacktest,
+    ModelInfo,
+    PredictionResult,
+    TrainingJobInfo,
+)
 
 DEFAULT_FEATURE_SET = "core"
 DEFAULT_FEATURE_SET_VERSION = 1
@@ -134,3 +144,52 @@ def ab_split_set(*, name: str, model_a_id: int, model_b_id: int, share_b: float)
 
 def ab_split_clear(*, name: str) -> bool:
     return services.ab_split_clear(name=name)
+
+
+def ml_signal_backtest(
+    *,
+    model_id: int | None = None,
+    name: str | None = None,
+    exchange: str | None = None,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    params: dict[str, float] | None = None,
+    retrain_every: int = 500,
+    min_train: int = 1_000,
+    initial_cash: Decimal = Decimal("10000"),
+    commission: Decimal = Decimal("0.001"),
+    slippage: Decimal = Decimal("0"),
+    user_id: int | None = None,
+) -> MlSignalBacktest:
+    """Backtest data's `ml_signal` strategy (thresholds in `params`) on a direction model's causal predictions:
+    walk-forward refits (each trained on earlier bars only) before the model was trained, the model itself
+    after. Runs through data's backtest engine and stores the result there. Raises MLInputError and
+    data's InvalidBacktestRequest."""
+    from dsta.ml.signals import ml_signal_backtest as run
+
+    return run(
+        model_id=model_id,
+        name=name,
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        params=params,
+        retrain_every=retrain_every,
+        min_train=min_train,
+        initial_cash=initial_cash,
+        commission=commission,
+        slippage=slippage,
+        user_id=user_id,
+    )
+
+
+def ml_signal_prediction(*, name: str, exchange: str, symbol: str, timeframe: str, bar_time: datetime) -> InputSeries:
+    """The live input of `ml_signal` for one closed bar: the production model's p(up) at `bar_time` (the bar's
+    open time), to pass as `inputs=(it,)` to `data.api.strategy_signal`. Raises MLInputError."""
+    from dsta.ml.signals import live_prediction
+
+    return live_prediction(name=name, exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time)

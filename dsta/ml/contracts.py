@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dsta.data.contracts import BacktestSummary
+
 
 class MLInputError(ValueError):
     """Bad input to an ml facade function; `errors` maps a field to its messages (HTTP 400)."""
@@ -105,3 +107,17 @@ class ABSplitInfo:
     model_a_id: int
     model_b_id: int
     share_b: float
+
+
+@dataclass(frozen=True)
+class MlSignalBacktest:
+    """data's backtest of the `ml_signal` strategy on causal predictions of one model (see ml.signals)."""
+
+    model_id: int
+    model_name: str
+    model_version: int
+    summary: BacktestSummary
+    predicted_bars: int
+    walk_forward_bars: int  # bars predicted by refits trained only on earlier bars
+    production_bars: int  # bars closed after the model was trained: predicted by it, exactly as live
+    refits: int

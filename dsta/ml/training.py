@@ -89,6 +89,25 @@ def fit_regime(
     return Fitted(artefact=artefact, metrics=metrics)
 
 
+def direction_estimator(classifier: str, *, seed: int = 0) -> Any:
+    """An unfitted direction classifier of the given kind (the training job's, and each walk-forward refit's)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if classifier == "gradient_boosting":
+        return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, random_state=seed)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def direction_target(close: npt.NDArray[np.float64]) -> npt.NDArray[np.int_]:
+    """1 where the next bar closes higher than this one (the last bar's is unknown: 0, never trained on)."""
+    target = np.zeros(len(close), dtype=int)
+    target[:-1] = (close[1:] > close[:-1]).astype(int)
+    return target
+
+
 def fit_direction(
     columns: list[str],
     values: npt.NDArray[np.float64],
@@ -100,15 +119,10 @@ def fit_direction(
 ) -> Fitted:
     """Will the next bar close higher than this one? Features at bar t, target from close[t+1] vs close[t].
     Baselines: the training fold's majority class, and persistence (the next move repeats the last one)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.inspection import permutation_importance
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import TimeSeriesSplit
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    target = np.zeros(len(close), dtype=int)
-    target[:-1] = (close[1:] > close[:-1]).astype(int)
+    target = direction_target(close)
     usable = _complete_rows(values)
     usable[-1] = False  # the last bar's next move is unknown
     x, y = values[usable], target[usable]
@@ -117,9 +131,7 @@ def fit_direction(
     last_return = x[:, columns.index("ret_1")]
 
     def estimator() -> Any:
-        if classifier == "gradient_boosting":
-            return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, random_state=seed)
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        return direction_estimator(classifier, seed=seed)
 
     accuracy, majority, persistence = [], [], []
     splits = list(TimeSeriesSplit(n_splits=folds).split(x))

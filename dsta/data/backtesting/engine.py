@@ -22,6 +22,13 @@ import numpy as np
 from dsta.data.backtesting.accounting import Book, Costs, TradeRecord, close_position, rebalance
 from dsta.data.bars import Bars
 from dsta.data.strategies.base import BarContext, Decision, Strategy
+from dsta.data.strategies.guard import (
+    StrategyFault,
+    bad_decision,
+    decide_failed,
+    guarded_indicators,
+    time_limited,
+)
 from dsta.exchange.contracts import DEFAULT_COSTS
 
 FILL_MODES = ("next_open", "close")
@@ -35,6 +42,7 @@ class BacktestConfig:
     fill_at: str = "next_open"
     close_at_end: bool = True  # settle an open position at the last close as `end_of_data`
     trade_from: int = 0  # bars before this index only warm indicators up (walk-forward windows)
+    max_seconds_per_bar: float | None = None  # a slower decide() fails the run (None: no limit)
 
     def __post_init__(self) -> None:
         if self.fill_at not in FILL_MODES:
@@ -60,7 +68,7 @@ PROGRESS_EVERY = 1 << 16  # bars between progress reports: rare enough to cost n
 def run_event_driven(
     strategy: Strategy, bars: Bars, config: BacktestConfig, *, on_progress: Callable[[float], None] | None = None
 ) -> EngineResult:
-    indicators = strategy.indicators(bars)
+    indicators = guarded_indicators(strategy, bars)
     opens, highs, lows, closes = (column.tolist() for column in (bars.open, bars.high, bars.low, bars.close))
     count = len(closes)
     costs = config.costs
@@ -74,7 +82,7 @@ def run_event_driven(
     held_target = 0.0  # the exposure the current position was built for
     stop_loss = take_profit = None
     warmup = max(strategy.warmup(), config.trade_from)
-    decide = strategy.decide
+    decide = time_limited(strategy.decide, strategy, bars, config.max_seconds_per_bar)
     next_open = config.fill_at == "next_open"
 
     for t in range(count):
@@ -109,8 +117,18 @@ def run_event_driven(
         if t < warmup:
             continue
         context.index, context.position, context.cash, context.equity = t, book.qty, book.cash, equity[t]
-        decision = decide(context)
-        target = decision.target
+        try:
+            decision = decide(context)
+        except StrategyFault:
+            raise
+        except Exception as exc:
+            raise decide_failed(strategy, bars, t, exc) from exc
+        try:
+            target = decision.target
+            if target is not None and not -1.0 <= target <= 1.0:  # the range test is False for NaN too
+                raise ValueError(target)
+        except (AttributeError, TypeError, ValueError):
+            raise bad_decision(strategy, bars, t, decision) from None
         if target is None:
             continue
         if target == held_target and decision.order_type == "market":

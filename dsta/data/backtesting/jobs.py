@@ -14,11 +14,12 @@ from django.conf import settings
 from django.db import transaction
 
 from dsta.data.backtesting.analysis import detect_lookahead
+from dsta.data.backtesting.overfitting import block_moments
 from dsta.data.backtesting.report import render_report
-from dsta.data.backtesting.runner import RunOutcome, run_request, validate
-from dsta.data.contracts import BacktestRequest, BacktestStatus, BacktestSummary, BacktestTradeView
+from dsta.data.backtesting.runner import RunOutcome, build_strategy, run_request, validate
+from dsta.data.contracts import BacktestRequest, BacktestStatus, BacktestSummary, BacktestTradeView, InputSeries
 from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
-from dsta.data.strategies.registry import strategy_build
+from dsta.data.strategies.registry import strategy_version
 
 log = structlog.get_logger(__name__)
 ALIAS = "data"
@@ -49,6 +50,12 @@ def job_build(
 ) -> BacktestJob:
     """A validated job, not yet saved (an optimisation inserts its trials in one statement)."""
     strategy = validate(request)
+    options = dict(options or {})
+    if request.inputs:  # kept with the job, so a worker (or a re-run of the best trial) sees the same series
+        options["inputs"] = [
+            {"name": series.name, "times_ms": list(series.times_ms), "values": list(series.values)}
+            for series in request.inputs
+        ]
     return BacktestJob(
         kind=kind,
         parent=parent,
@@ -66,7 +73,8 @@ def job_build(
         slippage=request.slippage,
         fill_at=request.fill_at,
         engine=request.engine,
-        options=options or {},
+        options=options,
+        strategy_version=strategy_version(strategy),
     )
 
 
@@ -85,6 +93,10 @@ def request_of(job: BacktestJob) -> BacktestRequest:
         fill_at=job.fill_at,
         engine=job.engine,
         symbols=tuple(job.symbols),
+        inputs=tuple(
+            InputSeries(item["name"], tuple(item["times_ms"]), tuple(item["values"]))
+            for item in (job.options or {}).get("inputs", ())
+        ),
     )
 
 
@@ -107,12 +119,16 @@ def job_execute(
     job.status, job.started_at, job.error = BacktestJob.Status.RUNNING, datetime.now(UTC), ""
     job.save(using=ALIAS, update_fields=["status", "started_at", "error"])
     try:
-        outcome = run_request(request_of(job), on_progress=on_progress)
+        request = request_of(job)
+        job.strategy_version = strategy_version(build_strategy(request))  # the code that runs now
+        outcome = run_request(request, on_progress=on_progress)
         analysis: dict[str, object] = {}
         full = job.kind == BacktestJob.Kind.SINGLE
+        if job.kind == BacktestJob.Kind.TRIAL:  # what the optimisation's overfitting test needs of each trial
+            analysis["block_moments"] = block_moments(outcome.result.equity).tolist()
         if full:
             checks = [
-                detect_lookahead(strategy_build(job.strategy, job.params), bars)
+                detect_lookahead(build_strategy(request), bars)
                 for bars in (outcome.bars_by_symbol.values() if job.symbols else [outcome.bars])
             ]
             analysis["lookahead"] = {
@@ -128,6 +144,7 @@ def job_execute(
             "slippage": str(job.slippage),
             "fill at": job.fill_at,
             "initial cash": str(job.initial_cash),
+            "strategy version": job.strategy_version,
         }
         if job.symbols:
             report_settings["portfolio"] = "one shared cash account; targets are fractions of its equity"
@@ -206,7 +223,7 @@ def _store(
         )
         job.status, job.progress, job.finished_at = BacktestJob.Status.SUCCEEDED, 1.0, datetime.now(UTC)
         job.engine_used = result.path
-        job.save(using=ALIAS, update_fields=["status", "progress", "finished_at", "engine_used"])
+        job.save(using=ALIAS, update_fields=["status", "progress", "finished_at", "engine_used", "strategy_version"])
 
 
 def json_safe(metrics: dict[str, float | int]) -> dict[str, float | int | str]:
@@ -231,6 +248,7 @@ def job_summary(job: BacktestJob) -> BacktestSummary:
         created_at=job.created_at,
         finished_at=job.finished_at,
         report_available=bool(result and result.report_path),
+        strategy_version=job.strategy_version,
     )
 
 

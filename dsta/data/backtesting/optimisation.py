@@ -19,6 +19,7 @@ from django.db import transaction
 from dsta.data.backtesting import jobs, trial_batches
 from dsta.data.backtesting.analysis import deflated_sharpe, grid
 from dsta.data.backtesting.metrics import periods_per_year
+from dsta.data.backtesting.overfitting import trials_overfitting
 from dsta.data.backtesting.runner import BacktestInputError, run_request, validate
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
 from dsta.data.models import BacktestJob, BacktestResult
@@ -231,6 +232,7 @@ def rank_and_close(parent: BacktestJob) -> None:
                     "best_sharpe_per_bar": snooping.best_sharpe_per_bar,
                     "warning": snooping.warning,
                 },
+                "overfitting": trials_overfitting(parent),  # PBO by CSCV (overfitting.py)
             },
         },
     )

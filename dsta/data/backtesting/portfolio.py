@@ -16,6 +16,7 @@ from dsta.data.backtesting.accounting import Book, Costs, TradeRecord, close_pos
 from dsta.data.backtesting.engine import BacktestConfig, EngineResult, _fill_price, _protective_exit
 from dsta.data.bars import Bars
 from dsta.data.strategies.base import BarContext, Decision, Strategy
+from dsta.data.strategies.guard import StrategyFault, bad_decision, decide_failed, guarded_indicators, time_limited
 
 RunEngine = Callable[[Strategy, Bars, BacktestConfig], EngineResult]
 
@@ -83,6 +84,7 @@ class _Leg:
     lows: list[float]
     closes: list[float]
     warmup: int
+    decide: Callable[[BarContext], Decision]
     book: Book = field(default_factory=lambda: Book(cash=0.0))
     pending: Decision | None = None
     held_target: float = 0.0
@@ -112,7 +114,7 @@ def run_shared_cash(
     legs = []
     for symbol, bars in bars_by_symbol.items():
         strategy = strategies[symbol]
-        indicators = strategy.indicators(bars)
+        indicators = guarded_indicators(strategy, bars)
         series = {name: values.tolist() for name, values in indicators.items()}
         context = BarContext(bars=bars, indicators=indicators, series=series, cash=0.0, equity=0.0)
         legs.append(
@@ -126,6 +128,7 @@ def run_shared_cash(
                 lows=bars.low.tolist(),
                 closes=bars.close.tolist(),
                 warmup=max(strategy.warmup(), config.trade_from),
+                decide=time_limited(strategy.decide, strategy, bars, config.max_seconds_per_bar),
             )
         )
     times = np.unique(np.concatenate([bars.time_ms for bars in bars_by_symbol.values()]))
@@ -211,8 +214,18 @@ def run_shared_cash(
             total = _equity(cash, legs)
             context = leg.context
             context.index, context.position, context.cash, context.equity = t, book.qty, cash, total
-            decision = leg.strategy.decide(context)
-            target = decision.target
+            try:
+                decision = leg.decide(context)
+            except StrategyFault:
+                raise
+            except Exception as exc:
+                raise decide_failed(leg.strategy, leg.bars, t, exc) from exc
+            try:
+                target = decision.target
+                if target is not None and not -1.0 <= target <= 1.0:  # the range test is False for NaN too
+                    raise ValueError(target)
+            except (AttributeError, TypeError, ValueError):
+                raise bad_decision(leg.strategy, leg.bars, t, decision) from None
             if target is None:
                 continue
             if target == leg.held_target and decision.order_type == "market":

@@ -3,6 +3,7 @@ equity curve (the facade only forwards here)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 
@@ -18,8 +19,12 @@ ALIAS = "data"
 
 
 def backtest_run(*, request: BacktestRequest, user_id: int | None) -> BacktestSummary:
-    job = jobs.job_create(request, user_id=user_id)
-    jobs.job_execute(str(job.pk))
+    try:
+        job = jobs.job_create(request, user_id=user_id)
+    except BacktestInputError as exc:
+        raise InvalidBacktestRequest(exc.errors) from None
+    with contextlib.suppress(Exception):  # logged and stored on the job as its error; the summary carries it
+        jobs.job_execute(str(job.pk))
     job.refresh_from_db()
     return jobs.job_summary(job)
 

@@ -14,7 +14,10 @@ from dsta.data.backtesting.vectorized import run_vectorised
 from dsta.data.bars import Bars, load_bars
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
 from dsta.data.strategies.base import InvalidParameters, Strategy
+from dsta.data.strategies.guard import StrategyFault
 from dsta.data.strategies.registry import strategy_build
+
+PEER_CLOSE = "peer_close"  # the input a two-symbol (pairs) strategy reads: the other symbol's close
 
 ENGINES = ("auto", "event", "fast")
 MAX_PORTFOLIO_SYMBOLS = 10
@@ -35,6 +38,19 @@ class RunOutcome:
     bars_by_symbol: dict[str, Bars] = field(default_factory=dict)  # a portfolio's own bars per symbol
 
 
+def max_seconds_per_bar() -> float | None:
+    """DSTA_STRATEGY_MAX_SECONDS_PER_BAR: a decide() slower than this fails the backtest (unset or 0: none)."""
+    import os
+
+    raw = os.environ.get("DSTA_STRATEGY_MAX_SECONDS_PER_BAR", "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw) or None
+    except ValueError:
+        raise BacktestInputError({"config": f"DSTA_STRATEGY_MAX_SECONDS_PER_BAR={raw!r} is not a number"}) from None
+
+
 def config_for(request: BacktestRequest) -> BacktestConfig:
     try:
         return BacktestConfig(
@@ -42,6 +58,7 @@ def config_for(request: BacktestRequest) -> BacktestConfig:
             commission=float(request.commission),
             slippage=float(request.slippage),
             fill_at=request.fill_at,
+            max_seconds_per_bar=max_seconds_per_bar(),
         )
     except ValueError as exc:
         raise BacktestInputError({"config": str(exc)}) from exc
@@ -63,15 +80,47 @@ def validate(request: BacktestRequest) -> Strategy:
         if request.engine == "fast":
             errors["engine"] = "a portfolio backtest runs bar by bar across its symbols: use auto or event"
     try:
-        strategy = strategy_build(request.strategy, dict(request.params))
+        strategy = build_strategy(request)
     except InvalidParameters as exc:
         errors.update({key if key == "strategy" else f"params.{key}": value for key, value in exc.errors.items()})
+    else:
+        errors.update(_inputs_problems(request, strategy))
     if errors:
         raise BacktestInputError(errors)
     if request.engine == "fast" and type(strategy).target_exposures is Strategy.target_exposures:
         raise BacktestInputError({"engine": f"{request.strategy} has no fast path; use engine=event or auto"})
     config_for(request)
     return strategy
+
+
+def build_strategy(request: BacktestRequest) -> Strategy:
+    """The request's strategy with its parameters and the outside series it was given."""
+    strategy = strategy_build(request.strategy, dict(request.params))
+    for series in request.inputs:
+        strategy.provide(series.name, np.array(series.times_ms, dtype=np.int64), np.array(series.values))
+    return strategy
+
+
+def _inputs_problems(request: BacktestRequest, strategy: Strategy) -> dict[str, str]:
+    given = {series.name for series in request.inputs}
+    if len(given) != len(request.inputs):
+        return {"inputs": "each input series once"}
+    if request.symbols and given:
+        return {"inputs": "a portfolio backtest takes no input series"}
+    unknown = given - set(strategy.inputs)
+    if unknown:
+        return {"inputs": f"{request.strategy} reads no input {sorted(unknown)}; it reads {list(strategy.inputs)}"}
+    needed = [name for name in strategy.inputs if name not in given]
+    if PEER_CLOSE in needed:
+        if len(request.symbols) != 2:
+            return {"symbols": f"{request.strategy} trades a pair: give exactly two symbols"}
+        needed.remove(PEER_CLOSE)
+    if needed:
+        hint = " (its backtest runs through ml: manage.py ml_signal_backtest MODEL)"
+        return {
+            "inputs": f"{request.strategy} needs the input series {needed}" + (hint if "prediction" in needed else "")
+        }
+    return {}
 
 
 def run_on_bars(
@@ -93,6 +142,14 @@ def uses_fast_path(strategy: Strategy, engine: str) -> bool:
 
 
 def run_request(request: BacktestRequest, *, on_progress: Callable[[float], None] | None = None) -> RunOutcome:
+    """Run the request; a misbehaving strategy (see strategies.guard) fails it with a `strategy` error."""
+    try:
+        return _run_request(request, on_progress=on_progress)
+    except StrategyFault as exc:
+        raise BacktestInputError({"strategy": str(exc)}) from exc
+
+
+def _run_request(request: BacktestRequest, *, on_progress: Callable[[float], None] | None = None) -> RunOutcome:
     strategy = validate(request)
     if request.symbols:
         return _run_portfolio_request(request)
@@ -126,7 +183,7 @@ def _run_portfolio_request(request: BacktestRequest) -> RunOutcome:
     bars_by_symbol = {}
     strategies = {}
     for symbol in request.symbols:
-        strategy = strategy_build(request.strategy, dict(request.params))
+        strategy = build_strategy(request)
         bars = load_bars(
             exchange=request.exchange, symbol=symbol, timeframe=request.timeframe, start=request.start, end=request.end
         )
@@ -138,6 +195,10 @@ def _run_portfolio_request(request: BacktestRequest) -> RunOutcome:
                 }
             )
         bars_by_symbol[symbol], strategies[symbol] = bars, strategy
+    for symbol, strategy in strategies.items():
+        if PEER_CLOSE in strategy.inputs:
+            (peer,) = (other for other in request.symbols if other != symbol)
+            strategy.provide(PEER_CLOSE, bars_by_symbol[peer].time_ms, bars_by_symbol[peer].close)
     run = run_shared_cash(strategies=strategies, bars_by_symbol=bars_by_symbol, config=config_for(request))
     basket = _equal_weight_basket(run.times_ms, bars_by_symbol)
     timeline = Bars("portfolio", request.timeframe, run.times_ms, basket, basket, basket, basket, np.zeros(len(basket)))

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
 from django.db import transaction
 
 from dsta.data.backtesting import jobs
 from dsta.data.backtesting.metrics import Metrics, metrics_from_trade_columns
+from dsta.data.backtesting.overfitting import block_moments
 from dsta.data.backtesting.runner import BacktestInputError, config_for, run_request, uses_fast_path, validate
 from dsta.data.backtesting.vectorized import vectorised_columns
 from dsta.data.bars import Bars, load_bars
@@ -70,7 +72,7 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
     for trial in trials:
         trial.started_at, trial.finished_at = started, None
         try:
-            metrics, engine_used = _run(jobs.request_of(trial), series)
+            metrics, engine_used, equity = _run(jobs.request_of(trial), series)
         except Exception as exc:  # stored on the trial, as job_execute does
             trial.status, trial.error = BacktestJob.Status.FAILED, str(exc)[:4000]
         else:
@@ -80,7 +82,9 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
                 engine_used,
                 "",
             )
-            results.append(BacktestResult(job=trial, metrics=jobs.json_safe(metrics.as_dict())))
+            # the per-block summary the optimisation's overfitting test (PBO) reads of each trial
+            analysis = {"block_moments": block_moments(equity).tolist()}
+            results.append(BacktestResult(job=trial, metrics=jobs.json_safe(metrics.as_dict()), analysis=analysis))
         trial.finished_at = datetime.now(UTC)
     with transaction.atomic(using=ALIAS):
         BacktestResult.objects.using(ALIAS).filter(job__in=[result.job for result in results]).delete()
@@ -91,13 +95,13 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
     return len(results)
 
 
-def _run(request: BacktestRequest, series: dict[tuple[object, ...], Bars]) -> tuple[Metrics, str]:
+def _run(request: BacktestRequest, series: dict[tuple[object, ...], Bars]) -> tuple[Metrics, str, np.ndarray]:
     """What `run_request` computes for this request, without trade objects on the fast path. `series`
     holds the bars this batch has read: even load_bars' cache check counts the rows of the series."""
     strategy = validate(request)
     if request.symbols or not uses_fast_path(strategy, request.engine):
         outcome = run_request(request)
-        return outcome.metrics, outcome.result.path
+        return outcome.metrics, outcome.result.path, outcome.result.equity
     key = (request.exchange, request.symbol, request.timeframe, request.start, request.end)
     if key not in series:
         series[key] = load_bars(
@@ -109,9 +113,10 @@ def _run(request: BacktestRequest, series: dict[tuple[object, ...], Bars]) -> tu
         )
     bars = series[key]
     if len(bars) <= strategy.warmup() + 1:
-        return run_request(request).metrics, "vectorised"  # raises run_request's own input error
+        outcome = run_request(request)  # raises run_request's own input error
+        return outcome.metrics, "vectorised", outcome.result.equity
     equity, trades = vectorised_columns(strategy, bars, config_for(request), compiled=True)
     metrics = metrics_from_trade_columns(
         equity=equity, closes=bars.close, trades=trades, timeframe_seconds=TIMEFRAME_SECONDS[request.timeframe]
     )
-    return metrics, "vectorised"
+    return metrics, "vectorised", equity

@@ -10,6 +10,7 @@ from dsta.data.backtesting.engine import BacktestConfig, EngineResult
 from dsta.data.backtesting.fills import TradeColumns, run_fills
 from dsta.data.bars import Bars
 from dsta.data.strategies.base import Strategy
+from dsta.data.strategies.guard import check_targets, fault, guarded_indicators
 
 
 class NotVectorisable(ValueError):
@@ -29,10 +30,14 @@ def vectorised_columns(
     strategy: Strategy, bars: Bars, config: BacktestConfig, *, compiled: bool | None = None
 ) -> tuple[np.ndarray, TradeColumns]:
     """The fast path's equity and round trips as columns (what an optimisation batch ranks on)."""
-    indicators = strategy.indicators(bars)
-    targets = strategy.target_exposures(bars, indicators)
-    if targets is None:
+    indicators = guarded_indicators(strategy, bars)
+    try:
+        raw = strategy.target_exposures(bars, indicators)
+    except Exception as exc:
+        raise fault(strategy, bars, None, f"target_exposures() raised {type(exc).__name__}: {exc}") from exc
+    if raw is None:
         raise NotVectorisable(f"{strategy.name} has no vectorised form; use the event-driven engine")
+    targets = check_targets(strategy, bars, raw)
     return run_fills(
         targets,
         bars.open,

@@ -30,10 +30,10 @@ from dsta.data.backtesting.serializers import (
     WalkForwardSerializer,
 )
 from dsta.data.bars import load_bars
-from dsta.data.contracts import TIMEFRAME_SECONDS
+from dsta.data.contracts import TIMEFRAME_SECONDS, StrategyFault
 from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
 from dsta.data.strategies.base import InvalidParameters
-from dsta.data.strategies.registry import strategy_build, strategy_specs
+from dsta.data.strategies.registry import strategy_build, strategy_problems, strategy_specs
 
 ALIAS = "data"
 
@@ -52,6 +52,7 @@ def _job_or_404(job_id: str) -> BacktestJob:
 def _summary_payload(job: BacktestJob) -> dict[str, object]:
     payload = asdict(jobs.job_summary(job))
     payload["request"]["params"] = job.params
+    payload["request"]["inputs"] = [series["name"] for series in payload["request"]["inputs"]]  # names, not data
     return payload
 
 
@@ -59,7 +60,13 @@ class StrategiesView(APIView):
     required_permission = "data.backtest.read"
 
     def get(self, request: Request) -> Response:
-        return Response([asdict(spec) for spec in strategy_specs()])
+        """Every loadable strategy, and every file or package that failed to load (file, line, reason)."""
+        return Response(
+            {
+                "strategies": [asdict(spec) for spec in strategy_specs()],
+                "problems": [asdict(problem) for problem in strategy_problems()],
+            }
+        )
 
 
 class RunView(APIView):
@@ -222,6 +229,8 @@ class WalkForwardView(APIView):
                 timeframe_seconds=TIMEFRAME_SECONDS[base.timeframe],
                 objective=data["objective"],
             )
+        except StrategyFault as exc:
+            return Response({"strategy": str(exc)}, status=400)
         except ValueError as exc:
             return Response({"in_sample_bars": str(exc)}, status=400)
         stride = max(1, len(result.stitched_equity) // 1_000)

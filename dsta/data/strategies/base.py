@@ -7,6 +7,10 @@ A strategy sees bars only up to the one that just closed. It answers in two ways
 
 Indicators are computed once by `indicators(bars)` and must be causal: the value at bar t may use bars
 0..t only (the lookahead check re-runs on truncated data to verify it).
+
+A strategy may also read per-bar series it does not compute itself (`inputs`, e.g. an ML model's
+"prediction"): whoever runs it provides them by bar time (`provide`), the backtest from history made
+causally, live trading for the bar that just closed; `input_series` aligns them to the bars.
 """
 
 from __future__ import annotations
@@ -91,9 +95,32 @@ class Strategy(ABC):
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
     parameters: ClassVar[tuple[Parameter, ...]] = ()
+    inputs: ClassVar[tuple[str, ...]] = ()  # names of per-bar series provided from outside (see `provide`)
 
     def __init__(self, **params: Any) -> None:
         self.params = self.validate(params)
+        self._inputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def provide(self, name: str, times_ms: np.ndarray, values: np.ndarray) -> None:
+        """Give the strategy an outside series, one value per bar open time (ms)."""
+        times, numbers = np.asarray(times_ms, dtype=np.int64), np.asarray(values, dtype=np.float64)
+        if times.shape != numbers.shape:
+            raise ValueError(f"input {name!r}: {len(times)} times but {len(numbers)} values")
+        order = np.argsort(times, kind="stable")
+        self._inputs[name] = (times[order], numbers[order])
+
+    def input_series(self, name: str, bars: Bars) -> np.ndarray:
+        """The provided series `name` on `bars`' times: the value given for each bar's open time, NaN where
+        none was given (so a missing value never borrows another bar's)."""
+        if name not in self._inputs:
+            raise LookupError(f"{self.name} needs the input series {name!r}; none was provided")
+        times, values = self._inputs[name]
+        aligned = np.full(len(bars), np.nan)
+        if len(times):
+            at = np.clip(np.searchsorted(times, bars.time_ms), 0, len(times) - 1)
+            found = times[at] == bars.time_ms
+            aligned[found] = values[at[found]]
+        return aligned
 
     @classmethod
     def validate(cls, params: dict[str, Any]) -> dict[str, int | float]:

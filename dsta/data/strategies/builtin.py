@@ -89,4 +89,15 @@ class RsiReversion(Strategy):
         return HOLD
 
 
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (SmaCross, RsiReversion)}
+def _builtins() -> tuple[type[Strategy], ...]:
+    from dsta.data.strategies.examples.bollinger import BollingerReversion
+    from dsta.data.strategies.examples.donchian import DonchianBreakout
+    from dsta.data.strategies.examples.long_short import EmaLongShort
+    from dsta.data.strategies.examples.macd_trend import MacdTrend
+    from dsta.data.strategies.examples.ml_signal import MlSignal
+    from dsta.data.strategies.examples.pairs import PairsRatio
+
+    return (SmaCross, RsiReversion, BollingerReversion, DonchianBreakout, MacdTrend, EmaLongShort, PairsRatio, MlSignal)
+
+
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in _builtins()}
