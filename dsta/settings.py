@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 
 from dsta.domains import DOMAINS
+from dsta.kernel import installation_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("DSTA_STATE_DIR", BASE_DIR / ".dsta"))
@@ -26,9 +27,9 @@ EMBEDDED_REDIS_URL = "redis://127.0.0.1:56379/0"
 DEBUG = os.environ.get("DSTA_DEBUG", "1") == "1"
 # Development conveniences (derived keys, ...) follow this, not DEBUG, which Django turns off under tests.
 DEV_MODE = DEBUG
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dsta-dev-only-insecure-key-change-me" if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("DJANGO_SECRET_KEY must be set when DSTA_DEBUG=0")
+# Random per installation (.dsta/keys.json, 0600) unless the environment sets them; DSTA_DEBUG=0 never creates them.
+INSTALLATION_KEYS = installation_keys.load(state_dir=STATE_DIR, environ=os.environ, development=DEBUG)
+SECRET_KEY = INSTALLATION_KEYS.secret_key
 ALLOWED_HOSTS = os.environ.get("DSTA_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 INSTALLED_APPS = [
@@ -131,7 +132,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", EMBEDDED_REDIS_URL)
 
 # Fernet keys for secrets at rest, newest first (see dsta/core/crypto.py).
-DSTA_FERNET_KEYS = [key for key in os.environ.get("DSTA_FERNET_KEYS", "").split(",") if key]
+DSTA_FERNET_KEYS = list(INSTALLATION_KEYS.fernet_keys)
 
 # Dramatiq: Redis by default, RabbitMQ (the plan's broker) by DSTA_BROKER=rabbitmq.
 DSTA_BROKER = os.environ.get("DSTA_BROKER", "redis")
@@ -198,8 +199,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
 }
 
-# Auth (dsta/core/auth.py). The signing key defaults to one derived from SECRET_KEY.
-DSTA_JWT_SIGNING_KEY = os.environ.get("DSTA_JWT_SIGNING_KEY", "")
+# Auth (dsta/core/auth.py).
+DSTA_JWT_SIGNING_KEY = INSTALLATION_KEYS.jwt_signing_key
 DSTA_JWT_ISSUER = "dsta"
 DSTA_JWT_ACCESS_TTL_SECONDS = int(os.environ.get("DSTA_JWT_ACCESS_TTL_SECONDS", "300"))
 DSTA_JWT_REFRESH_TTL_SECONDS = int(os.environ.get("DSTA_JWT_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))

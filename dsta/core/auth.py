@@ -3,7 +3,6 @@ roles and permissions, and login throttling with lockout (Redis counters)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -24,6 +23,7 @@ from django.db import connections, transaction
 from dsta.core import audit
 from dsta.core.contracts import AUTHENTICATED, PUBLIC, ApiKeyCreated, ApiKeySummary, Principal, TokenPair
 from dsta.core.models import ApiKey, RefreshToken, RevokedToken, Role
+from dsta.kernel import installation_keys
 from dsta.kernel.clock import utc_now
 
 JWT_ALGORITHM = "HS256"
@@ -49,11 +49,10 @@ def _sha256(text: str) -> str:
 
 
 def signing_key() -> str:
+    """The installation's own random key (dsta/kernel/installation_keys.py); never one derived from the source."""
     configured: str = settings.DSTA_JWT_SIGNING_KEY
-    if configured:
-        return configured
-    # Derived, so a token signed for the web process verifies in a worker without extra setup.
-    return base64.urlsafe_b64encode(hashlib.sha256(f"dsta-jwt:{settings.SECRET_KEY}".encode()).digest()).decode()
+    installation_keys.refuse_weak("DSTA_JWT_SIGNING_KEY", configured)
+    return configured
 
 
 @cache
