@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "dsta.observability.middleware.request_observability",  # first: request id, log context, metrics, span
+    "dsta.core.middleware.reject_malformed_input",  # NUL bytes in path, query or form: 400 for every route
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -197,6 +198,13 @@ REST_FRAMEWORK = {
     ],
     # One RBAC class: each view declares `required_permission` (see dsta/core/drf.py); undeclared = refused.
     "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
+    # One JSON parser for every endpoint: bounded nesting, no NUL characters (400, never a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "dsta.core.drf.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "dsta.core.drf.exception_handler",
 }
 
 # Auth (dsta/core/auth.py).
