@@ -228,6 +228,9 @@ DSTA_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("DSTA_NOTIFY_MAX_ATTEMPTS", "5"))
 DSTA_NOTIFY_BACKOFF_SECONDS = float(os.environ.get("DSTA_NOTIFY_BACKOFF_SECONDS", "1"))
 # A notification claimed this long ago by a worker that never finished (crashed) may be claimed again.
 DSTA_NOTIFY_CLAIM_SECONDS = int(os.environ.get("DSTA_NOTIFY_CLAIM_SECONDS", "600"))
+# Outbound calls to URLs users set (dsta/kernel/outbound.py) reach public addresses only, plus these hosts,
+# host:port pairs or networks.
+DSTA_OUTBOUND_ALLOWLIST = [entry for entry in os.environ.get("DSTA_OUTBOUND_ALLOWLIST", "").split(",") if entry]
 DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS = float(os.environ.get("DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS", "10"))
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("DSTA_SMTP_HOST", "127.0.0.1")
