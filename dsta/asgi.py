@@ -29,3 +29,9 @@ websocket_urlpatterns: list = [*core_websockets, *data_websockets, *exchange_web
 application = ProtocolTypeRouter(
     {"http": django_http_app, "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))}
 )
+
+from django.conf import settings  # noqa: E402
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware  # noqa: E402
+
+if settings.DSTA_TRUSTED_PROXIES:  # X-Forwarded-For/-Proto only from these peers (servers run --no-proxy-headers)
+    application = ProxyHeadersMiddleware(application, trusted_hosts=settings.DSTA_TRUSTED_PROXIES)

@@ -216,6 +216,13 @@ DSTA_LOGIN_MAX_FAILURES = int(os.environ.get("DSTA_LOGIN_MAX_FAILURES", "5"))
 DSTA_LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("DSTA_LOGIN_FAILURE_WINDOW_SECONDS", "900"))
 DSTA_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("DSTA_LOGIN_LOCKOUT_SECONDS", "900"))
 DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE = int(os.environ.get("DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE", "30"))
+# Lockout is per (account, address) and grows from the base to DSTA_LOGIN_LOCKOUT_SECONDS; past the account-wide
+# ceiling every address is slowed to one try per DSTA_LOGIN_SLOW_SECONDS (dsta/core/login_guard.py).
+DSTA_LOGIN_LOCKOUT_BASE_SECONDS = int(os.environ.get("DSTA_LOGIN_LOCKOUT_BASE_SECONDS", "30"))
+DSTA_LOGIN_ACCOUNT_CEILING = int(os.environ.get("DSTA_LOGIN_ACCOUNT_CEILING", "50"))
+DSTA_LOGIN_SLOW_SECONDS = int(os.environ.get("DSTA_LOGIN_SLOW_SECONDS", "5"))
+# Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated); none by default.
+DSTA_TRUSTED_PROXIES = [entry for entry in os.environ.get("DSTA_TRUSTED_PROXIES", "").split(",") if entry.strip()]
 
 # Notifications (dsta/core/notifications.py). The Telegram bot token and webhook signing key are secrets
 # (core/telegram/bot_token, core/webhook/signing_key); the variables below are fallbacks.

@@ -7,9 +7,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth import login as django_login
-from django.contrib.auth import logout as django_logout
-from django.http import HttpRequest
 
 from dsta.core import audit, auth, config, notifications, selectors, services
 from dsta.core.contracts import (
@@ -147,25 +144,21 @@ def notifications_list(*, limit: int = 100) -> list[NotificationView]:
     ]
 
 
-def session_login(*, request: HttpRequest, username: str, password: str, ip: str) -> UserSummary:
-    """Sign a browser in (Django session) under the same throttle, lockout and audit as token logins.
-    Raises LoginRefused."""
+def session_login(*, username: str, password: str, ip: str, via: str = "session") -> UserSummary:
+    """Check a browser sign-in under the same throttle, lockout and audit as token logins; the caller then starts
+    its own session for the returned user (core sees no request objects). Raises LoginRefused."""
     try:
         user = auth.credentials_check(username=username, password=password, ip=ip)
     except auth.LoginThrottled as exc:
         raise LoginRefused("Too many login attempts; try again later.", retry_after=exc.retry_after) from None
     except auth.AuthError:
         raise LoginRefused("Username or password is wrong.") from None
-    django_login(request, user)
-    audit.record(actor_id=user.pk, action="auth.login", target=f"user:{user.pk}", details={"via": "session"}, ip=ip)
+    audit.record(actor_id=user.pk, action="auth.login", target=f"user:{user.pk}", details={"via": via}, ip=ip)
     summary = selectors.user_get(user_id=user.pk)
     assert summary is not None
     return summary
 
 
-def session_logout(*, request: HttpRequest) -> None:
-    """End the browser session (and say so in the audit log)."""
-    user_id = request.user.pk if request.user.is_authenticated else None
-    django_logout(request)
-    if user_id is not None:
-        audit.record(actor_id=user_id, action="auth.logout", target=f"user:{user_id}", details={"via": "session"})
+def session_logout(*, user_id: int) -> None:
+    """Say in the audit log that a browser session ended (the caller ends the session itself)."""
+    audit.record(actor_id=user_id, action="auth.logout", target=f"user:{user_id}", details={"via": "session"})
