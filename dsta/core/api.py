@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import parse_qs
-
 from django.contrib.auth import get_user_model
 
 from dsta.core import audit, auth, config, notifications, selectors, services
@@ -18,6 +14,7 @@ from dsta.core.contracts import (
     Principal,
     SecretMetadata,
     UserSummary,
+    WebSocketAccess,
 )
 
 
@@ -59,19 +56,22 @@ def user_permission_check(*, user_id: int, permission: str) -> bool:
     return auth.permission_granted(auth.principal_for(user, auth_method="internal", token_id=""), permission)
 
 
-def websocket_access(*, scope: Mapping[str, Any], permission: str) -> bool | None:
-    """Whether a Channels WebSocket caller may connect: by `?token=` in its query string (access token or API
-    key: browsers cannot set headers on a WebSocket) or else by its session user. None when nobody is signed
-    in (close 4401), False when the caller lacks `permission` (close 4403)."""
-    token = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [""])[0]
-    user = scope.get("user")
-    session_user_id = user.pk if user is not None and user.is_authenticated else None
+def websocket_access(*, token: str, session_user_id: int | None, permission: str) -> WebSocketAccess:
+    """May a WebSocket caller connect? By its token (access token or API key, see dsta/kernel/websocket.py for
+    where it travels) or else its session's user; 4401 when nobody valid is signed in, 4403 without `permission`.
+    Once connected, dsta/core/websocket_guard.py checks the same credentials again while the socket lives."""
+    principal: Principal | None = None
     if token:
         principal = token_validate(token=token)
-        return None if principal is None else permission_check(principal=principal, permission=permission)
-    if session_user_id is None:
-        return None
-    return user_permission_check(user_id=session_user_id, permission=permission)
+    elif session_user_id is not None:
+        user = get_user_model().objects.filter(pk=session_user_id, is_active=True).first()
+        if user is not None:
+            principal = auth.principal_for(user, auth_method="session", token_id="")
+    if principal is None:
+        return WebSocketAccess(principal=None, close_code=4401)
+    if not permission_check(principal=principal, permission=permission):
+        return WebSocketAccess(principal=principal, close_code=4403)
+    return WebSocketAccess(principal=principal, close_code=None)
 
 
 def audit_record(
