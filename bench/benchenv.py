@@ -3,7 +3,9 @@ production), its own Redis database, and production settings (DEBUG off: no per-
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -23,7 +25,10 @@ def configure_environment() -> None:
     os.environ["REDIS_URL"] = redis_url.rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
     os.environ.setdefault("DSTA_LOG_LEVEL", "WARNING")
     os.environ.setdefault("DSTA_DEBUG", "0")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret")
+    # DSTA_DEBUG=0 refuses to start without real keys: random ones for this run (its child processes inherit them).
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("DSTA_JWT_SIGNING_KEY", secrets.token_urlsafe(48))
+    os.environ.setdefault("DSTA_FERNET_KEYS", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsta.settings")
 
 

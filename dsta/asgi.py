@@ -32,6 +32,19 @@ from dsta.exchange.routing import websocket_urlpatterns as exchange_websockets  
 
 websocket_urlpatterns: list = [*core_websockets, *data_websockets, *exchange_websockets]  # each domain's routes
 
-application = ProtocolTypeRouter(
-    {"http": admitted_http_app, "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))}
+from django.urls import re_path  # noqa: E402
+
+from dsta.core.websocket_guard import AllowedOrigins, WebSocketGuard, not_found  # noqa: E402
+
+# Around every WebSocket route: Origin check, session, then the guard (credentials re-checked while the socket
+# lives, bad frames answered); an unknown path ends at `not_found` (404) instead of the router's exception.
+websocket_app = AllowedOrigins(
+    AuthMiddlewareStack(WebSocketGuard(URLRouter([*websocket_urlpatterns, re_path(r"", not_found)])))
 )
+application = ProtocolTypeRouter({"http": admitted_http_app, "websocket": websocket_app})
+
+from django.conf import settings  # noqa: E402
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware  # noqa: E402
+
+if settings.DSTA_TRUSTED_PROXIES:  # X-Forwarded-For/-Proto only from these peers (servers run --no-proxy-headers)
+    application = ProxyHeadersMiddleware(application, trusted_hosts=settings.DSTA_TRUSTED_PROXIES)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 
 from dsta.domains import DOMAINS
+from dsta.kernel import installation_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("DSTA_STATE_DIR", BASE_DIR / ".dsta"))
@@ -26,9 +27,9 @@ EMBEDDED_REDIS_URL = "redis://127.0.0.1:56379/0"
 DEBUG = os.environ.get("DSTA_DEBUG", "1") == "1"
 # Development conveniences (derived keys, ...) follow this, not DEBUG, which Django turns off under tests.
 DEV_MODE = DEBUG
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dsta-dev-only-insecure-key-change-me" if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("DJANGO_SECRET_KEY must be set when DSTA_DEBUG=0")
+# Random per installation (.dsta/keys.json, 0600) unless the environment sets them; DSTA_DEBUG=0 never creates them.
+INSTALLATION_KEYS = installation_keys.load(state_dir=STATE_DIR, environ=os.environ, development=DEBUG)
+SECRET_KEY = INSTALLATION_KEYS.secret_key
 ALLOWED_HOSTS = os.environ.get("DSTA_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 INSTALLED_APPS = [
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "dsta.observability.middleware.request_observability",  # first: request id, log context, metrics, span
+    "dsta.core.middleware.reject_malformed_input",  # NUL bytes in path, query or form: 400 for every route
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -138,7 +140,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", EMBEDDED_REDIS_URL)
 
 # Fernet keys for secrets at rest, newest first (see dsta/core/crypto.py).
-DSTA_FERNET_KEYS = [key for key in os.environ.get("DSTA_FERNET_KEYS", "").split(",") if key]
+DSTA_FERNET_KEYS = list(INSTALLATION_KEYS.fernet_keys)
 
 # Dramatiq: Redis by default, RabbitMQ (the plan's broker) by DSTA_BROKER=rabbitmq.
 DSTA_BROKER = os.environ.get("DSTA_BROKER", "redis")
@@ -210,8 +212,6 @@ REST_FRAMEWORK = {
     ],
     # One RBAC class: each view declares `required_permission` (see dsta/core/drf.py); undeclared = refused.
     "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
-    # A served domain that cannot be reached is a 503 with Retry-After, not a 500 (dsta/kernel/rpc/drf.py).
-    "EXCEPTION_HANDLER": "dsta.kernel.rpc.drf.exception_handler",
     # Per user and per API key, over the rate: 429 with Retry-After (dsta/kernel/throttles.py).
     "DEFAULT_THROTTLE_CLASSES": [
         "dsta.kernel.throttles.PerUserRateThrottle",
@@ -221,10 +221,19 @@ REST_FRAMEWORK = {
         "dsta_user": os.environ.get("DSTA_THROTTLE_USER_RATE", "200/s"),
         "dsta_api_key": os.environ.get("DSTA_THROTTLE_API_KEY_RATE", "100/s"),
     },
+    # One JSON parser for every endpoint: bounded nesting, no NUL characters (400, never a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "dsta.core.drf.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # One handler: input the database refuses is a 400; a served domain that cannot be reached is a 503 with
+    # Retry-After (dsta/kernel/rpc/drf.py); the rest is DRF's.
+    "EXCEPTION_HANDLER": "dsta.core.drf.exception_handler",
 }
 
-# Auth (dsta/core/auth.py). The signing key defaults to one derived from SECRET_KEY.
-DSTA_JWT_SIGNING_KEY = os.environ.get("DSTA_JWT_SIGNING_KEY", "")
+# Auth (dsta/core/auth.py).
+DSTA_JWT_SIGNING_KEY = INSTALLATION_KEYS.jwt_signing_key
 DSTA_JWT_ISSUER = "dsta"
 DSTA_JWT_ACCESS_TTL_SECONDS = int(os.environ.get("DSTA_JWT_ACCESS_TTL_SECONDS", "300"))
 DSTA_JWT_REFRESH_TTL_SECONDS = int(os.environ.get("DSTA_JWT_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))
@@ -232,6 +241,13 @@ DSTA_LOGIN_MAX_FAILURES = int(os.environ.get("DSTA_LOGIN_MAX_FAILURES", "5"))
 DSTA_LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("DSTA_LOGIN_FAILURE_WINDOW_SECONDS", "900"))
 DSTA_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("DSTA_LOGIN_LOCKOUT_SECONDS", "900"))
 DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE = int(os.environ.get("DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE", "30"))
+# Lockout is per (account, address) and grows from the base to DSTA_LOGIN_LOCKOUT_SECONDS; past the account-wide
+# ceiling every address is slowed to one try per DSTA_LOGIN_SLOW_SECONDS (dsta/core/login_guard.py).
+DSTA_LOGIN_LOCKOUT_BASE_SECONDS = int(os.environ.get("DSTA_LOGIN_LOCKOUT_BASE_SECONDS", "30"))
+DSTA_LOGIN_ACCOUNT_CEILING = int(os.environ.get("DSTA_LOGIN_ACCOUNT_CEILING", "50"))
+DSTA_LOGIN_SLOW_SECONDS = int(os.environ.get("DSTA_LOGIN_SLOW_SECONDS", "5"))
+# Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated); none by default.
+DSTA_TRUSTED_PROXIES = [entry for entry in os.environ.get("DSTA_TRUSTED_PROXIES", "").split(",") if entry.strip()]
 
 # Notifications (dsta/core/notifications.py). The Telegram bot token and webhook signing key are secrets
 # (core/telegram/bot_token, core/webhook/signing_key); the variables below are fallbacks.
@@ -244,6 +260,9 @@ DSTA_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("DSTA_NOTIFY_MAX_ATTEMPTS", "5"))
 DSTA_NOTIFY_BACKOFF_SECONDS = float(os.environ.get("DSTA_NOTIFY_BACKOFF_SECONDS", "1"))
 # A notification claimed this long ago by a worker that never finished (crashed) may be claimed again.
 DSTA_NOTIFY_CLAIM_SECONDS = int(os.environ.get("DSTA_NOTIFY_CLAIM_SECONDS", "600"))
+# Outbound calls to URLs users set (dsta/kernel/outbound.py) reach public addresses only, plus these hosts,
+# host:port pairs or networks.
+DSTA_OUTBOUND_ALLOWLIST = [entry for entry in os.environ.get("DSTA_OUTBOUND_ALLOWLIST", "").split(",") if entry]
 DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS = float(os.environ.get("DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS", "10"))
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("DSTA_SMTP_HOST", "127.0.0.1")

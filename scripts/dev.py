@@ -227,6 +227,23 @@ def ensure_admin(env: dict[str, str]) -> str:
     return password
 
 
+def web_server_argv(port: int) -> list[str]:
+    """uvicorn serving the app. Its proxy headers are off: by default it believes X-Forwarded-For from 127.0.0.1,
+    so any local client could pick its address; the app trusts DSTA_TRUSTED_PROXIES only (dsta/asgi.py)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "dsta.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--no-proxy-headers",
+    ]
+
+
 def command_up() -> int:
     """Run the app; whatever way it ends (Ctrl-C during start-up included), embedded services stop with it."""
     try:
@@ -253,17 +270,7 @@ def _run_app() -> int:
     metrics_dir.mkdir(parents=True)
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     children = {
-        "web": [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "dsta.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(WEB_PORT),
-            "--no-access-log",
-        ],
+        "web": web_server_argv(WEB_PORT),
         "worker": [sys.executable, "manage.py", "run_worker", "--processes", "1", "--threads", "8"],
         "relay": [sys.executable, "manage.py", "run_relay"],
         "scheduler": [sys.executable, "manage.py", "run_scheduler"],

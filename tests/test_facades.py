@@ -25,15 +25,10 @@ PRIMITIVES = (type(None), bool, int, float, str, Decimal, datetime)
 # these, containers of these, JSON values (Any/object) and numpy arrays (the codec's extension type).
 WIRE_LEAVES = (*PRIMITIVES, uuid.UUID, bytes, *EXTENSION_TYPES)
 WIRE_CONTAINERS = (list, tuple, dict, frozenset, set, typing.Union, types.UnionType)
+
+
 # Transport objects still taken by core's session and WebSocket entry points: removed when the security branch
 # lands (it reworks them to take primitives).
-WIRE_EXEMPT = {  # removed when the security branch lands
-    ("dsta.core.api", "session_login"),
-    ("dsta.core.api", "websocket_access"),
-    ("dsta.core.api", "session_logout"),  # takes the HttpRequest too; removed when the security branch lands
-}
-
-
 def public_functions(module):
     return [
         (name, function)
@@ -132,8 +127,6 @@ def wire_problems(annotation, where, seen=None):
 def test_facade_parameters_and_results_fit_the_wire(module, name, function):
     """Every parameter and the result are contracts or primitives: what dsta.kernel.rpc can carry to a domain
     served in another process. Nothing unserialisable can be added to a facade without this failing."""
-    if (module, name) in WIRE_EXEMPT:
-        pytest.skip("transport object until the security branch lands")  # removed when the security branch lands
     hints = typing.get_type_hints(function)
     problems = []
     for parameter in inspect.signature(function).parameters.values():
@@ -151,8 +144,7 @@ def test_every_facade_builds_its_wire_codec(domain):
     from dsta.kernel.rpc.facades import public_functions as wire_functions
 
     for name, function in wire_functions(facade_module(domain)).items():
-        if (f"dsta.{domain}.api", name) not in WIRE_EXEMPT:
-            FunctionCodec(function, name).arguments_type  # noqa: B018  (builds the msgspec Struct)
+        FunctionCodec(function, name).arguments_type  # noqa: B018  (builds the msgspec Struct)
 
 
 def test_the_wire_check_refuses_transport_objects_and_mutable_dataclasses():

@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from dsta.core import audit, auth
 from dsta.core.models import (
     ApiKey,
     AuditEntry,
@@ -22,6 +25,37 @@ from dsta.core.models import (
     Role,
     Secret,
 )
+
+
+class CheckedAdminLoginForm(AdminAuthenticationForm):
+    """/admin/login/ through core's one credentials check: the API's throttle, lockout and audit log apply."""
+
+    def clean(self) -> dict[str, Any]:
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if username is not None and password:
+            ip = (self.request.META.get("REMOTE_ADDR") if self.request else None) or "unknown"
+            try:
+                self.user_cache = auth.credentials_check(username=username, password=password, ip=ip)
+            except auth.LoginThrottled as exc:
+                raise ValidationError(
+                    "Too many login attempts; try again in %(seconds)s s.",
+                    code="throttled",
+                    params={"seconds": exc.retry_after},
+                ) from None
+            except auth.AuthError:
+                raise self.get_invalid_login_error() from None
+            self.confirm_login_allowed(self.user_cache)
+            audit.record(
+                actor_id=self.user_cache.pk,
+                action="auth.login",
+                target=f"user:{self.user_cache.pk}",
+                details={"via": "admin"},
+                ip=ip,
+            )
+        return self.cleaned_data
+
+
+admin.site.login_form = CheckedAdminLoginForm
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import parse_qs
-
 from django.contrib.auth import get_user_model
-from django.contrib.auth import login as django_login
-from django.contrib.auth import logout as django_logout
-from django.http import HttpRequest
 
 from dsta.core import audit, auth, config, notifications, selectors, services
 from dsta.core.contracts import (
@@ -21,6 +14,7 @@ from dsta.core.contracts import (
     Principal,
     SecretMetadata,
     UserSummary,
+    WebSocketAccess,
 )
 
 
@@ -62,19 +56,22 @@ def user_permission_check(*, user_id: int, permission: str) -> bool:
     return auth.permission_granted(auth.principal_for(user, auth_method="internal", token_id=""), permission)
 
 
-def websocket_access(*, scope: Mapping[str, Any], permission: str) -> bool | None:
-    """Whether a Channels WebSocket caller may connect: by `?token=` in its query string (access token or API
-    key: browsers cannot set headers on a WebSocket) or else by its session user. None when nobody is signed
-    in (close 4401), False when the caller lacks `permission` (close 4403)."""
-    token = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [""])[0]
-    user = scope.get("user")
-    session_user_id = user.pk if user is not None and user.is_authenticated else None
+def websocket_access(*, token: str, session_user_id: int | None, permission: str) -> WebSocketAccess:
+    """May a WebSocket caller connect? By its token (access token or API key, see dsta/kernel/websocket.py for
+    where it travels) or else its session's user; 4401 when nobody valid is signed in, 4403 without `permission`.
+    Once connected, dsta/core/websocket_guard.py checks the same credentials again while the socket lives."""
+    principal: Principal | None = None
     if token:
         principal = token_validate(token=token)
-        return None if principal is None else permission_check(principal=principal, permission=permission)
-    if session_user_id is None:
-        return None
-    return user_permission_check(user_id=session_user_id, permission=permission)
+    elif session_user_id is not None:
+        user = get_user_model().objects.filter(pk=session_user_id, is_active=True).first()
+        if user is not None:
+            principal = auth.principal_for(user, auth_method="session", token_id="")
+    if principal is None:
+        return WebSocketAccess(principal=None, close_code=4401)
+    if not permission_check(principal=principal, permission=permission):
+        return WebSocketAccess(principal=principal, close_code=4403)
+    return WebSocketAccess(principal=principal, close_code=None)
 
 
 def audit_record(
@@ -153,25 +150,21 @@ def notifications_list(*, limit: int = 100) -> list[NotificationView]:
     ]
 
 
-def session_login(*, request: HttpRequest, username: str, password: str, ip: str) -> UserSummary:
-    """Sign a browser in (Django session) under the same throttle, lockout and audit as token logins.
-    Raises LoginRefused."""
+def session_login(*, username: str, password: str, ip: str, via: str = "session") -> UserSummary:
+    """Check a browser sign-in under the same throttle, lockout and audit as token logins; the caller then starts
+    its own session for the returned user (core sees no request objects). Raises LoginRefused."""
     try:
         user = auth.credentials_check(username=username, password=password, ip=ip)
     except auth.LoginThrottled as exc:
         raise LoginRefused("Too many login attempts; try again later.", retry_after=exc.retry_after) from None
     except auth.AuthError:
         raise LoginRefused("Username or password is wrong.") from None
-    django_login(request, user)
-    audit.record(actor_id=user.pk, action="auth.login", target=f"user:{user.pk}", details={"via": "session"}, ip=ip)
+    audit.record(actor_id=user.pk, action="auth.login", target=f"user:{user.pk}", details={"via": via}, ip=ip)
     summary = selectors.user_get(user_id=user.pk)
     assert summary is not None
     return summary
 
 
-def session_logout(*, request: HttpRequest) -> None:
-    """End the browser session (and say so in the audit log)."""
-    user_id = request.user.pk if request.user.is_authenticated else None
-    django_logout(request)
-    if user_id is not None:
-        audit.record(actor_id=user_id, action="auth.logout", target=f"user:{user_id}", details={"via": "session"})
+def session_logout(*, user_id: int) -> None:
+    """Say in the audit log that a browser session ended (the caller ends the session itself)."""
+    audit.record(actor_id=user_id, action="auth.logout", target=f"user:{user_id}", details={"via": "session"})

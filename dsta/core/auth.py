@@ -3,7 +3,6 @@ roles and permissions, and login throttling with lockout (Redis counters)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -21,9 +20,10 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import User
 from django.db import connections, transaction
 
-from dsta.core import audit
+from dsta.core import audit, login_guard
 from dsta.core.contracts import AUTHENTICATED, PUBLIC, ApiKeyCreated, ApiKeySummary, Principal, TokenPair
 from dsta.core.models import ApiKey, RefreshToken, RevokedToken, Role
+from dsta.kernel import installation_keys
 from dsta.kernel.clock import utc_now
 
 JWT_ALGORITHM = "HS256"
@@ -49,11 +49,10 @@ def _sha256(text: str) -> str:
 
 
 def signing_key() -> str:
+    """The installation's own random key (dsta/kernel/installation_keys.py); never one derived from the source."""
     configured: str = settings.DSTA_JWT_SIGNING_KEY
-    if configured:
-        return configured
-    # Derived, so a token signed for the web process verifies in a worker without extra setup.
-    return base64.urlsafe_b64encode(hashlib.sha256(f"dsta-jwt:{settings.SECRET_KEY}".encode()).digest()).decode()
+    installation_keys.refuse_weak("DSTA_JWT_SIGNING_KEY", configured)
+    return configured
 
 
 @cache
@@ -119,51 +118,23 @@ def permission_granted(principal: Principal | None, permission: str) -> bool:
 # Login throttling and lockout ------------------------------------------------------------------------------------
 
 
-def _login_keys(username: str, ip: str) -> tuple[str, str, str]:
-    user_hash = _sha256(username.lower())[:32]  # usernames are not written into Redis in clear
-    return f"dsta:core:login:fail:{user_hash}", f"dsta:core:login:lock:{user_hash}", f"dsta:core:login:ip:{ip}"
-
-
-def _check_throttle(username: str, ip: str) -> None:
-    client = redis_client()
-    _, lock_key, ip_key = _login_keys(username, ip)
-    lock_ttl = client.ttl(lock_key)
-    if lock_ttl and lock_ttl > 0:
-        raise LoginThrottled(retry_after=int(lock_ttl))
-    attempts = client.incr(ip_key)
-    if attempts == 1:
-        client.expire(ip_key, 60)
-    if int(attempts) > settings.DSTA_LOGIN_IP_ATTEMPTS_PER_MINUTE:
-        raise LoginThrottled(retry_after=max(int(client.ttl(ip_key)), 1))
-
-
-def _record_failure(username: str, ip: str) -> bool:
-    """Count a failed password; returns True when this failure locked the account."""
-    client = redis_client()
-    fail_key, lock_key, _ = _login_keys(username, ip)
-    failures = client.incr(fail_key)
-    if failures == 1:
-        client.expire(fail_key, settings.DSTA_LOGIN_FAILURE_WINDOW_SECONDS)
-    if int(failures) >= settings.DSTA_LOGIN_MAX_FAILURES:
-        client.set(lock_key, "1", ex=settings.DSTA_LOGIN_LOCKOUT_SECONDS)
-        client.delete(fail_key)
-        return True
-    return False
-
-
 def credentials_check(*, username: str, password: str, ip: str) -> User:
     """The active user behind a username and password, under the same throttle and lockout for every way
-    of signing in (tokens or a browser session). Raises LoginThrottled or AuthError."""
-    _check_throttle(username, ip)
+    of signing in (tokens, the web app's session, the Django admin). Raises LoginThrottled or AuthError."""
+    client = redis_client()
+    try:
+        login_guard.check(client, username=username, ip=ip)
+    except login_guard.Throttled as exc:
+        raise LoginThrottled(retry_after=exc.retry_after) from None
     user = authenticate(username=username, password=password)
     if user is None or not user.is_active:
-        locked = _record_failure(username, ip)
+        locked = login_guard.failed(client, username=username, ip=ip)
         known = get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
         audit.record(
             actor_id=known, action="auth.login_failed", target=f"user:{username}", details={"locked": locked}, ip=ip
         )
         raise AuthError("invalid_credentials", "username or password is wrong")
-    redis_client().delete(_login_keys(username, ip)[0])
+    login_guard.succeeded(client, username=username, ip=ip)
     return user
 
 

@@ -1,6 +1,7 @@
 """WS /api/v1/config/watch: pushes every config change to connected clients as it commits.
 
-Browsers cannot set headers on a WebSocket, so the access token (or API key) comes as `?token=`; an optional
+Browsers cannot set headers on a WebSocket, so the access token (or API key) comes in the `dsta.bearer`
+subprotocol (or as `?token=`, see dsta/kernel/websocket.py); an optional
 `?keys=a,b` narrows the stream. Close codes: 4401 no/invalid token, 4403 lacking `config.read`.
 """
 
@@ -14,6 +15,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dsta.core import api
 from dsta.core.config import WATCH_GROUP
+from dsta.kernel.websocket import scope_token
 
 
 class ConfigWatchConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -21,13 +23,11 @@ class ConfigWatchConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        token = (query.get("token") or [""])[0]
-        principal = await database_sync_to_async(api.token_validate)(token=token) if token else None
-        if principal is None:
-            await self.close(code=4401)
-            return
-        if not api.permission_check(principal=principal, permission=self.required_permission):
-            await self.close(code=4403)
+        access = await database_sync_to_async(api.websocket_access)(
+            token=scope_token(self.scope), session_user_id=None, permission=self.required_permission
+        )
+        if not access.allowed:
+            await self.close(code=access.close_code)
             return
         self.keys = {key for key in (query.get("keys") or [""])[0].split(",") if key}
         await self.channel_layer.group_add(WATCH_GROUP, self.channel_name)

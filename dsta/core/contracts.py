@@ -122,6 +122,19 @@ class NotificationView:
     last_error: str
 
 
+@dataclass(frozen=True)
+class WebSocketAccess:
+    """`core.api.websocket_access`'s answer: who connects, or the close code to refuse with (4401 nobody or an
+    invalid token, 4403 lacking the permission)."""
+
+    principal: Principal | None
+    close_code: int | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.close_code is None
+
+
 class LoginRefused(ValueError):
     """Raised by `core.api.session_login`: wrong credentials, or throttled (`retry_after` seconds)."""
 

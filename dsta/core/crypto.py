@@ -3,8 +3,6 @@ without re-encrypting everything at once: new writes use the first key, reads ac
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -23,12 +21,8 @@ def _multi_fernet(keys: tuple[str, ...]) -> MultiFernet:
 
 def fernet() -> MultiFernet:
     keys = tuple(key.strip() for key in settings.DSTA_FERNET_KEYS if key.strip())
-    if not keys:
-        if not settings.DEV_MODE:
-            raise ImproperlyConfigured("DSTA_FERNET_KEYS must be set when DSTA_DEBUG=0")
-        # Development only: a key derived from SECRET_KEY, so a fresh checkout works without setup.
-        derived = base64.urlsafe_b64encode(hashlib.sha256(f"dsta-fernet:{settings.SECRET_KEY}".encode()).digest())
-        keys = (derived.decode(),)
+    if not keys:  # settings load them (random per installation); nothing is derived from a published constant
+        raise ImproperlyConfigured("DSTA_FERNET_KEYS must be set (or created under .dsta/ by a development start)")
     return _multi_fernet(keys)
 
 

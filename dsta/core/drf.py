@@ -10,13 +10,17 @@ A view that declares nothing (or not for the method used) is refused to everyone
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import IO, Any
 
 import structlog
+from django.db import DataError
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from dsta.core import api, auth
 from dsta.core.contracts import Principal
@@ -95,3 +99,57 @@ class RBACPermission(BasePermission):
         if principal is not None:  # every log line (and event) of the rest of the request names the caller
             structlog.contextvars.bind_contextvars(user_id=principal.user_id)
         return api.permission_check(principal=principal, permission=needed)
+
+
+# Input every endpoint shares ----------------------------------------------------------------------------------
+
+MAX_JSON_DEPTH = 32  # far beyond any request body of the API, far below Python's recursion limit
+
+
+def _check_json_value(value: object) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH and NUL characters (Postgres refuses them in text and jsonb).
+    Iterative, so the check itself cannot overflow the stack."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ParseError("JSON strings must not contain NUL characters.")
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ParseError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
+            if isinstance(item, dict):
+                pending.extend((key, depth) for key in item)
+                pending.extend((child, depth + 1) for child in item.values())
+            else:
+                pending.extend((child, depth + 1) for child in item)
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+class StrictJSONParser(JSONParser):
+    """The project's one JSON parser (settings.REST_FRAMEWORK): malformed, too deep or NUL-bearing bodies are a
+    400 with a message, whatever the endpoint; before, deep nesting raised RecursionError (a 500)."""
+
+    def parse(self, stream: IO[bytes], media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read() if stream is not None else b""
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except RecursionError:
+            raise ParseError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels.") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        _check_json_value(data)
+        return data
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus: input the database refuses (a value out of range, a NUL that slipped past) is the
+    caller's error, a 400, never a 500; a served domain's failure is the kernel's 503 or 502."""
+    from dsta.kernel.rpc import drf as rpc_drf  # loads DRF's views, which load this module: imported late
+
+    if isinstance(exc, DataError):
+        return Response({"detail": "A value in the request is out of range or malformed."}, status=400)
+    return rpc_drf.exception_handler(exc, context)

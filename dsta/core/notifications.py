@@ -11,7 +11,6 @@ import json
 import string
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 from dsta.core import audit, auth, selectors
 from dsta.core.contracts import NotificationReceipt
 from dsta.core.models import DeliveryAttempt, Notification, NotificationTemplate
+from dsta.kernel import outbound
 from dsta.kernel.clock import utc_now
 
 log = structlog.get_logger(__name__)
@@ -66,6 +66,10 @@ def _check_recipient(channel: str, recipient: str) -> None:
         parts = urlsplit(recipient)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise NotificationError({"recipient": ["a webhook recipient is an http(s) URL"]})
+        try:
+            outbound.check_url(recipient)  # checked again on delivery: the name may resolve elsewhere by then
+        except outbound.OutboundRefused as exc:
+            raise NotificationError({"recipient": [str(exc)]}) from None
     elif channel == Notification.Channel.TELEGRAM:
         if not recipient.lstrip("-").isdigit() and not recipient.startswith("@"):
             raise NotificationError({"recipient": ["a Telegram chat id (digits) or @channel name"]})
@@ -167,10 +171,16 @@ def _enqueue(notification_id: int, priority: str) -> None:
 
 
 def _post(url: str, payload: bytes, headers: dict[str, str], *, what: str) -> bytes:
-    request = urllib.request.Request(url, data=payload, headers={"Content-Type": "application/json", **headers})  # noqa: S310
+    # Through the outbound guard: public addresses only (or the operator's allowlist), no redirects.
     try:
-        with urllib.request.urlopen(request, timeout=settings.DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
-            return bytes(response.read())
+        return outbound.post(
+            url,
+            body=payload,
+            headers={"Content-Type": "application/json", **headers},
+            timeout=settings.DSTA_NOTIFY_HTTP_TIMEOUT_SECONDS,
+        )
+    except outbound.OutboundRefused as exc:
+        raise DeliveryError(f"{what} refused: {exc}") from None
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"{what} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:

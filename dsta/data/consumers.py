@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 
 from dsta.core import api as core_api
 from dsta.data.contracts import CandleBar
+from dsta.kernel.websocket import scope_session_user_id, scope_token
 
 NOT_AUTHENTICATED = 4401
 FORBIDDEN = 4403
@@ -48,25 +49,24 @@ def candle_broadcast(bar: CandleBar) -> None:
 
 
 class CandleStreamConsumer(AsyncJsonWebsocketConsumer):
-    """Authenticated like every endpoint: `?token=` (access token or API key, as browsers cannot set headers
-    on a WebSocket) or the session, and the caller needs `market_data.read`. Close codes 4401 / 4403."""
+    """Authenticated like every endpoint: a token (access token or API key in the `dsta.bearer` subprotocol or
+    `?token=`, as browsers cannot set headers on a WebSocket) or the session, and the caller needs
+    `market_data.read`. Close codes 4401 / 4403."""
 
     required_permission = "market_data.read"
 
     async def connect(self) -> None:
-        allowed = await database_sync_to_async(self._allowed)()
-        if allowed is None:
-            await self.close(code=NOT_AUTHENTICATED)
-            return
-        if not allowed:
-            await self.close(code=FORBIDDEN)
+        access = await database_sync_to_async(core_api.websocket_access)(
+            token=scope_token(self.scope),
+            session_user_id=scope_session_user_id(self.scope),
+            permission=self.required_permission,
+        )
+        if not access.allowed:
+            await self.close(code=access.close_code)
             return
         self.group = stream_group(symbol_from_path(self.scope["url_route"]["kwargs"]["symbol"]))
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-
-    def _allowed(self) -> bool | None:
-        return core_api.websocket_access(scope=self.scope, permission=self.required_permission)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):

@@ -17,13 +17,15 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dsta.core import api as core_api
 from dsta.exchange import api, streams
+from dsta.kernel.websocket import scope_session_user_id, scope_token
 
 SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$")
 MAX_SUBSCRIPTIONS = 50
 
 
 class ExchangeStreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    """Signed in by `?token=` or the session, with `market_data.read` (close codes 4401 / 4403)."""
+    """Signed in by a token (`dsta.bearer` subprotocol or `?token=`) or the session, with `market_data.read`
+    (close codes 4401 / 4403)."""
 
     required_permission = "market_data.read"
 
@@ -31,21 +33,19 @@ class ExchangeStreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.venue = self.scope["url_route"]["kwargs"]["name"]
         self.subscriptions: dict[str, tuple[str, str]] = {}  # feed key -> (channel, symbol)
         self.watchdog: asyncio.Task[None] | None = None
-        allowed = await database_sync_to_async(self._allowed)()
-        if allowed is None:
-            await self.close(code=4401)
-            return
-        if not allowed:
-            await self.close(code=4403)
+        access = await database_sync_to_async(core_api.websocket_access)(
+            token=scope_token(self.scope),
+            session_user_id=scope_session_user_id(self.scope),
+            permission=self.required_permission,
+        )
+        if not access.allowed:
+            await self.close(code=access.close_code)
             return
         if self.venue not in {venue.name for venue in api.venues_list()}:
             await self.close(code=4404)
             return
         await self.accept()
         self.watchdog = asyncio.get_running_loop().create_task(self._keep_feeds_alive())
-
-    def _allowed(self) -> bool | None:
-        return core_api.websocket_access(scope=self.scope, permission=self.required_permission)
 
     async def disconnect(self, code: int) -> None:
         if self.watchdog is not None:

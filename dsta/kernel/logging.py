@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import logging.config
+import re
 from typing import Any
 
 import orjson
 import structlog
+
+_QUERY = re.compile(r"\?[^\s\"']*")
+# uvicorn's access lines and its "WebSocket /path?query" lines carry the full URL, tokens in `?token=` included.
+ACCESS_LOGGERS = ("uvicorn.access", "uvicorn.error", "daphne.access", "dsta.request")
+
+
+class RedactQueryStrings(logging.Filter):
+    """Replaces every query string in a log line's message and arguments with `?[redacted]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _QUERY.sub("?[redacted]", record.msg) if not record.args else record.msg
+        if isinstance(record.args, tuple):
+            record.args = tuple(_QUERY.sub("?[redacted]", arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
 
 
 def configure_logging(*, level: str, json: bool) -> None:
@@ -37,6 +53,11 @@ def configure_logging(*, level: str, json: bool) -> None:
             "loggers": {"django.db.backends": {"level": "WARNING"}, "pika": {"level": "WARNING"}},
         }
     )
+    redact = RedactQueryStrings()
+    for name in ACCESS_LOGGERS:  # loggers a server may have configured before it imported the app
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactQueryStrings) for existing in logger.filters):
+            logger.addFilter(redact)
     structlog.configure(
         processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -6,6 +6,9 @@ from bisect import bisect_left
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth import login as django_login
+from django.contrib.auth import logout as django_logout
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -42,8 +45,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            core_api.session_login(
-                request=request,
+            signed_in = core_api.session_login(
                 username=form.cleaned_data["username"],
                 password=form.cleaned_data["password"],
                 ip=request.META.get("REMOTE_ADDR") or "unknown",
@@ -55,6 +57,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 response.status_code = 429
                 response["Retry-After"] = str(exc.retry_after)
             return response
+        django_login(request, get_user_model().objects.get(pk=signed_in.user_id))
         return HttpResponseRedirect(target)
     status = 400 if request.method == "POST" else 200
     return render(request, "web/login.html", {"form": form, "next": target}, status=status)
@@ -62,7 +65,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
-    core_api.session_logout(request=request)
+    user_id = request.user.pk if request.user.is_authenticated else None
+    django_logout(request)
+    if user_id is not None:
+        core_api.session_logout(user_id=user_id)
     return HttpResponseRedirect(settings.LOGIN_URL)
 
 

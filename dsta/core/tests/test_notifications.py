@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 def _quick_retries(settings):
     settings.DSTA_NOTIFY_BACKOFF_SECONDS = 0.01
     settings.DSTA_NOTIFY_MAX_ATTEMPTS = 4
+    settings.DSTA_OUTBOUND_ALLOWLIST = ["127.0.0.1"]  # the local servers below; loopback is refused by default
     client = auth.redis_client()
     for key in client.scan_iter("dsta:core:notify:*"):
         client.delete(key)

@@ -40,7 +40,7 @@ def test_a_risk_violation_reaches_a_webhook_through_relay_and_worker(clean_broke
         )
         with transaction.atomic(using="trading"):
             publish(RiskViolation(rule="max_drawdown", symbol="ETH/USDT"), using="trading")
-        env = {"DSTA_NOTIFY_BACKOFF_SECONDS": "0.05"}
+        env = {"DSTA_NOTIFY_BACKOFF_SECONDS": "0.05", "DSTA_OUTBOUND_ALLOWLIST": "127.0.0.1"}
         children(processes.worker(tmp_path, **env))
         children(processes.relay(tmp_path, **env))
         assert processes.wait_until(lambda: len(server.requests) >= 2, timeout=90)  # slow boots on a busy machine
