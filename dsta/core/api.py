@@ -78,10 +78,16 @@ def websocket_access(*, scope: Mapping[str, Any], permission: str) -> bool | Non
 
 
 def audit_record(
-    *, actor_id: int | None, action: str, target: str, details: dict[str, object] | None = None
+    *,
+    actor_id: int | None,
+    action: str,
+    target: str,
+    details: dict[str, object] | None = None,
+    ip_address: str | None = None,
 ) -> AuditRecord:
-    """Append to the audit log (e.g. trading records orders and risk-limit changes here)."""
-    return audit.record(actor_id=actor_id, action=action, target=target, details=details)
+    """Append to the audit log (e.g. trading records orders and risk-limit changes here); `ip_address` is the
+    client's address when a request asked for it."""
+    return audit.record(actor_id=actor_id, action=action, target=target, details=details, ip=ip_address)
 
 
 def config_get(*, key: str) -> ConfigValue | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import dramatiq
 from django.db import transaction
 
@@ -11,11 +13,11 @@ from dsta.exchange.contracts import OrderStatus as ExchangeStatus
 from dsta.exchange.events import FillRecorded, OrderUpdated
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
-from dsta.trading import services
+from dsta.trading import orders, services
 from dsta.trading.events import SignalEmitted
 
-# `orders` reaches the exchange facade and so ccxt (seconds to import): loaded in the handlers, keeping
-# worker start fast.
+# ccxt (seconds to import) is loaded by exchange's ccxt venue on a live venue's first call, not by importing the
+# exchange facade, so the order path is imported here like any module.
 
 
 @event_handler(consumer="trading.mark_prices", events=[CandleClosed], using="trading")
@@ -39,16 +41,16 @@ def run_stops_on_candle(envelope: EventEnvelope) -> None:
     )
     for order_id in created:
         # after the trigger commits; a lost message leaves the order `new` for `resume_orders`
-        transaction.on_commit(lambda order_id=order_id: place_stop_order.send(order_id), using="trading")
+        transaction.on_commit(partial(place_stop_order.send, order_id), using="trading")
 
 
 @event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")
 def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     candle = envelope.decode(CandleClosed)
     market = {"exchange": candle.exchange, "symbol": candle.symbol, "timeframe": candle.timeframe}
-    # market data flags a back-filled bar on its event (`backfill`); a newer stored bar says the same
-    flagged = bool(getattr(candle, "backfill", False) or getattr(candle, "stale", False))
-    services.signals_on_candle(**market, bar_time=candle.open_time, stale=True if flagged else None)
+    # a bar caught up after downtime (or history) is flagged by market data; a newer stored bar says the same:
+    # recorded with its decision, never traded (strategies trade the newest closed bar only)
+    services.signals_on_candle(**market, bar_time=candle.open_time, stale=True if candle.backfill else None)
 
 
 @event_handler(consumer="trading.bot", events=[SignalEmitted], using="trading")
@@ -70,8 +72,6 @@ def trade_signal(envelope: EventEnvelope) -> None:
 
 @event_handler(consumer="trading.exchange_orders", events=[OrderUpdated], using="trading")
 def on_exchange_order_updated(envelope: EventEnvelope) -> None:
-    from dsta.trading import orders
-
     update = envelope.decode(OrderUpdated)
     orders.order_exchange_update(
         client_order_id=update.client_order_id,
@@ -84,8 +84,6 @@ def on_exchange_order_updated(envelope: EventEnvelope) -> None:
 
 @event_handler(consumer="trading.exchange_fills", events=[FillRecorded], using="trading")
 def on_exchange_fill(envelope: EventEnvelope) -> None:
-    from dsta.trading import orders
-
     fill = envelope.decode(FillRecorded)
     orders.fill_record(
         fill=FillView(
@@ -108,16 +106,12 @@ def on_exchange_fill(envelope: EventEnvelope) -> None:
 @dramatiq.actor(queue_name="trading", max_retries=3)
 def resume_orders() -> None:
     """Finish orders a crash or a transient exchange error left open (schedule it, or send after a restart)."""
-    from dsta.trading import orders
-
     orders.orders_resume()
 
 
 @dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
 def twap_slice(parent_id: int, index: int) -> None:
     """Place one TWAP slice, then schedule the next one `interval_seconds` later."""
-    from dsta.trading import orders
-
     parent = orders.twap_place_slice(parent_id, index)
     if parent.slices is not None and index + 1 < parent.slices and parent.status not in orders.FINAL:
         twap_slice.send_with_options(args=(parent_id, index + 1), delay=(parent.interval_seconds or 0) * 1000)
@@ -130,20 +124,16 @@ def twap_start(parent_id: int) -> None:
 @dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
 def vwap_slice(parent_id: int, index: int) -> None:
     """Place one VWAP child, then schedule the next one at its due time."""
-    from dsta.trading import orders, vwap
-
-    parent = vwap.vwap_place_slice(parent_id, index)
+    parent = orders.vwap_place_slice(parent_id, index)
     if parent.status in orders.FINAL:
         return
-    delay = vwap.next_slice_delay_ms(parent_id, index + 1)
+    delay = orders.next_slice_delay_ms(parent_id, index + 1)
     if delay is not None:
         vwap_slice.send_with_options(args=(parent_id, index + 1), delay=delay)
 
 
 def vwap_start(parent_id: int) -> None:
-    from dsta.trading import vwap
-
-    vwap_slice.send_with_options(args=(parent_id, 0), delay=vwap.next_slice_delay_ms(parent_id, 0) or 0)
+    vwap_slice.send_with_options(args=(parent_id, 0), delay=orders.next_slice_delay_ms(parent_id, 0) or 0)
 
 
 @dramatiq.actor(queue_name="trading", max_retries=5, min_backoff=1_000)
@@ -157,10 +147,18 @@ def place_stop_order(order_id: int) -> None:
 @dramatiq.actor(queue_name="trading", max_retries=1)
 def snapshot_pnl() -> None:
     """Store the portfolio P&L and check the drawdown (the scheduler sends it every minute)."""
-    from dsta.trading import drawdown, orders
+    from dsta.trading import drawdown
 
     orders.pnl_snapshot_take()
     drawdown.drawdown_check()
+
+
+@dramatiq.actor(queue_name="trading", max_retries=1)
+def publish_market_subscriptions() -> None:
+    """Declare the enabled strategy instances' markets to the live feed (also done on every instance save)."""
+    from dsta.trading import market_subscriptions
+
+    market_subscriptions.subscriptions_publish()
 
 
 @dramatiq.actor(queue_name="trading", max_retries=1)

@@ -52,7 +52,7 @@ def drawdown_check(*, at: datetime | None = None) -> DrawdownReading:
             reason = f"drawdown {drawdown}% from peak equity {peak} is beyond {limits.max_drawdown_pct}%"
             if breaker is None or not breaker.is_open:
                 services.circuit_breaker_set(is_open=True, reason=reason[:300], actor_id=None)
-            services.risk_violation_record(
+            services.violation_record(
                 rule="max_drawdown",
                 message=reason,
                 limit=str(limits.max_drawdown_pct),

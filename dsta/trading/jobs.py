@@ -11,6 +11,7 @@ from dsta.exchange import api as exchange_api
 from dsta.exchange.contracts import ExchangeError
 from dsta.kernel.clock import utc_now
 from dsta.trading.models import Order, Position
+from dsta.trading.orders import FINAL
 
 ALIAS = "trading"
 RECENT = timedelta(days=1)
@@ -23,7 +24,7 @@ def live_fills_sync() -> dict[tuple[str, str], int]:
     paper = {venue.name for venue in exchange_api.venues_list() if venue.paper}
     markets = set(
         Order.objects.using(ALIAS)
-        .filter(Q(updated_at__gte=utc_now() - RECENT) | ~Q(status__in=("filled", "cancelled", "rejected", "expired")))
+        .filter(Q(updated_at__gte=utc_now() - RECENT) | ~Q(status__in=FINAL))
         .values_list("exchange", "symbol")
         .distinct()
     ) | set(Position.objects.using(ALIAS).exclude(quantity=0).values_list("exchange", "symbol"))

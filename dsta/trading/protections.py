@@ -34,7 +34,7 @@ def _trip(instance: StrategyInstance, *, rule: str, message: str, bar_time: date
             )
     except IntegrityError:
         return  # tripped for this bar already (a replayed decision)
-    services.risk_violation_record(
+    services.violation_record(
         rule=f"protection.{rule}",
         message=f"{instance.name}: {message}",
         limit="",

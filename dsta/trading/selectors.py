@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from django.db import connections
+from django.db.models import QuerySet
 
 from dsta.trading.contracts import MarkPriceView, OrderView, PositionView, RiskState, RiskViolationView
 from dsta.trading.models import (
     CircuitBreaker,
+    Fill,
     MarkPrice,
     Order,
     OrderTransition,
     Position,
+    PositionStop,
     RiskLimitSet,
     RiskViolation,
+    Signal,
+    StrategyInstance,
 )
 
 ALIAS = "trading"
@@ -85,3 +90,65 @@ def order_transitions(*, order_id: int) -> list[OrderTransition]:
         OrderTransition(id=pk, order_id=order_id, from_status=from_status, to_status=to_status, reason=reason, at=at)
         for pk, from_status, to_status, reason, at in rows
     ]
+
+
+# -- what the API lists (model rows for its serializers) ------------------------------------------------------
+
+
+def strategy_instances() -> QuerySet[StrategyInstance]:
+    return StrategyInstance.objects.using(ALIAS).order_by("id")
+
+
+def strategy_instance(*, instance_id: int) -> StrategyInstance | None:
+    return StrategyInstance.objects.using(ALIAS).filter(pk=instance_id).first()
+
+
+def signals_recent(*, instance_id: int, limit: int) -> QuerySet[Signal]:
+    return Signal.objects.using(ALIAS).filter(instance_id=instance_id).order_by("-bar_time")[:limit]
+
+
+def circuit_breaker() -> CircuitBreaker:
+    """The breaker as stored, or a closed one before it was ever set."""
+    return CircuitBreaker.objects.using(ALIAS).filter(pk=1).first() or CircuitBreaker(pk=1)
+
+
+def risk_violations_recent(*, limit: int) -> QuerySet[RiskViolation]:
+    return RiskViolation.objects.using(ALIAS).order_by("-created_at")[:limit]
+
+
+def order_get(*, order_id: int) -> Order | None:
+    return Order.objects.using(ALIAS).filter(pk=order_id).first()
+
+
+def orders_active(*, final_statuses: frozenset[str], limit: int) -> QuerySet[Order]:
+    """Orders not yet final, newest first, with their transitions (one more query for all of them)."""
+    return (
+        Order.objects.using(ALIAS)
+        .exclude(status__in=final_statuses)
+        .prefetch_related("transitions")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def fills_recent(*, symbol: str | None, order_id: int | None, limit: int) -> QuerySet[Fill]:
+    fills = Fill.objects.using(ALIAS).order_by("-executed_at", "-id")
+    if symbol is not None:
+        fills = fills.filter(symbol=symbol)
+    if order_id is not None:
+        fills = fills.filter(order_id=order_id)
+    return fills[:limit]
+
+
+def positions() -> QuerySet[Position]:
+    return Position.objects.using(ALIAS).order_by("exchange", "symbol")
+
+
+def positions_of(*, symbol: str, exchange: str | None) -> list[Position]:
+    """The symbol's position on every exchange (or on `exchange`)."""
+    found = Position.objects.using(ALIAS).filter(symbol=symbol).order_by("exchange")
+    return list(found.filter(exchange=exchange) if exchange is not None else found)
+
+
+def stops_of(*, symbol: str, status: str | None, limit: int) -> QuerySet[PositionStop]:
+    found = PositionStop.objects.using(ALIAS).filter(symbol=symbol).order_by("-id")
+    return (found.filter(status=status) if status is not None else found)[:limit]

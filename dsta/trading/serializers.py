@@ -172,7 +172,15 @@ class OrderIntentSerializer(serializers.Serializer):
 
 
 class OrderCreateSerializer(OrderIntentSerializer):
-    client_order_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
+    client_order_id = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{1,64}$",
+        required=False,
+        help_text=(
+            "Your idempotency key. A retry under your own id returns the stored order (different terms: 400); "
+            "an id another user's order holds is a 409. The book itself is shared: any trader may see and "
+            "cancel the desk's orders."
+        ),
+    )
     strategy_instance_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     twap_slices = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     twap_duration_seconds = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False)
@@ -232,6 +240,10 @@ class OrderFieldsSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            "last_error": {"help_text": "Why the order was rejected (the risk check's or the venue's message)."},
+            "user_id": {"help_text": "Who placed it; the book is shared, so any trader may cancel it."},
+        }
 
 
 class OrderSerializer(OrderFieldsSerializer):

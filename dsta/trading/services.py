@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 
+from dsta.core import api as core_api
 from dsta.data import api as data_api
 from dsta.data.contracts import InvalidStrategyParameters
 from dsta.kernel.outbox import publish
@@ -34,6 +35,13 @@ class TradingInputError(ValueError):
         self.errors = errors
 
 
+def audit(
+    *, actor_id: int | None, client_address: str | None, action: str, target: str, details: dict[str, Any]
+) -> None:
+    """Record a trading action in core's audit log, with the client's address when a request asked for it."""
+    core_api.audit_record(actor_id=actor_id, action=action, target=target, details=details, ip_address=client_address)
+
+
 _MARK_UPSERT_SQL = """
 INSERT INTO mark_price (exchange, symbol, price, as_of, updated_at) VALUES (%s, %s, %s, %s, now())
 ON CONFLICT (exchange, symbol) DO UPDATE SET price = EXCLUDED.price, as_of = EXCLUDED.as_of, updated_at = now()
@@ -48,8 +56,11 @@ def mark_price_record(*, exchange: str, symbol: str, price: Decimal, as_of: date
         cursor.execute(_MARK_UPSERT_SQL, [exchange, symbol, price, as_of])
 
 
-def risk_limits_update(*, values: dict[str, Any], actor_id: int | None, reason: str = "") -> RiskLimitSet:
-    """Append a new version of the limits (unspecified fields keep their current value)."""
+def risk_limits_update(
+    *, values: dict[str, Any], actor_id: int | None, reason: str = "", client_address: str | None = None
+) -> RiskLimitSet:
+    """Append a new version of the limits (unspecified fields keep their current value). A person's change
+    (an `actor_id`) is audited; the defaults stored on first use are not."""
     with transaction.atomic(using=ALIAS):
         current = RiskLimitSet.objects.using(ALIAS).select_for_update().order_by("-version").first()
         base = {field: getattr(current, field) for field in DEFAULT_LIMITS} if current else dict(DEFAULT_LIMITS)
@@ -63,6 +74,14 @@ def risk_limits_update(*, values: dict[str, Any], actor_id: int | None, reason: 
             **{**base, **values},
         )
         publish(RiskLimitsChanged(version=limits.version, changed_by_id=actor_id), using=ALIAS)
+    if actor_id is not None:
+        audit(
+            actor_id=actor_id,
+            client_address=client_address,
+            action="trading.risk_limits.update",
+            target=f"v{limits.version}",
+            details={"reason": reason, **{key: str(value) for key, value in values.items()}},
+        )
     return limits
 
 
@@ -71,7 +90,10 @@ def risk_limits_current() -> RiskLimitSet:
     return limits or risk_limits_update(values={}, actor_id=None, reason="defaults")
 
 
-def circuit_breaker_set(*, is_open: bool, reason: str, actor_id: int | None) -> CircuitBreaker:
+def circuit_breaker_set(
+    *, is_open: bool, reason: str, actor_id: int | None, client_address: str | None = None
+) -> CircuitBreaker:
+    """Open or close the breaker. A person's action (an `actor_id`) is audited; a drawdown trip is published."""
     with transaction.atomic(using=ALIAS):
         breaker, _ = CircuitBreaker.objects.using(ALIAS).select_for_update().get_or_create(pk=1)
         changed = breaker.is_open != is_open
@@ -79,10 +101,18 @@ def circuit_breaker_set(*, is_open: bool, reason: str, actor_id: int | None) -> 
         breaker.save(using=ALIAS)
         if changed:
             publish(CircuitBreakerChanged(is_open=is_open, reason=reason), using=ALIAS)
+    if actor_id is not None:
+        audit(
+            actor_id=actor_id,
+            client_address=client_address,
+            action="trading.circuit_breaker.set",
+            target="circuit-breaker",
+            details={"is_open": breaker.is_open, "reason": breaker.reason},
+        )
     return breaker
 
 
-def risk_violation_record(
+def violation_record(
     *,
     rule: str,
     message: str,
@@ -92,8 +122,9 @@ def risk_violation_record(
     limits_version: int,
     context: dict[str, Any],
 ) -> RiskViolation:
-    """Store a violation found outside the pre-trade check (drawdown, stops) and publish it for notifications."""
-    with transaction.atomic(using=ALIAS):
+    """Store a risk violation (of the pre-trade check, the drawdown, a stop) and publish it for notifications.
+    Joins the caller's transaction when there is one (no savepoint: a violation is stored with its decision)."""
+    with transaction.atomic(using=ALIAS, savepoint=False):
         row = RiskViolation.objects.using(ALIAS).create(
             rule=rule,
             message=message[:300],

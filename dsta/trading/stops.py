@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from dsta.trading import orders
+from dsta.trading import orders, services
 from dsta.trading.models import MarkPrice, Position, PositionStop, StopKind, StopStatus
 
 ALIAS = "trading"
@@ -47,10 +47,11 @@ def stop_attach(
     stop_price: Decimal | None,
     trail_pct: Decimal | None,
     actor_id: int | None,
+    client_address: str | None = None,
 ) -> PositionStop:
     """Attach a stop to the open position in (exchange, symbol). A stop-loss takes `stop_price` (below the
     last price for a long, above it for a short); a trailing stop takes `trail_pct` and starts from the last
-    price (the position's average price before any bar is seen)."""
+    price (the position's average price before any bar is seen). A person's stop (an `actor_id`) is audited."""
     position = Position.objects.using(ALIAS).filter(exchange=exchange, symbol=symbol).first()
     if position is None or position.quantity == ZERO:
         raise StopInputError({"symbol": f"no open position in {symbol} on {exchange}"})
@@ -70,7 +71,7 @@ def stop_attach(
         stop_price = _trailed(water_mark, trail_pct, close_side)
     else:
         raise StopInputError({"kind": "expected stop_loss or trailing_stop"})
-    return PositionStop.objects.using(ALIAS).create(
+    stop = PositionStop.objects.using(ALIAS).create(
         exchange=exchange,
         symbol=symbol,
         kind=kind,
@@ -80,15 +81,37 @@ def stop_attach(
         water_mark=water_mark,
         created_by_id=actor_id,
     )
+    if actor_id is not None:
+        services.audit(
+            actor_id=actor_id,
+            client_address=client_address,
+            action="trading.stop.attach",
+            target=f"{stop.exchange}:{stop.symbol}",
+            details={"stop_id": stop.pk, "kind": stop.kind, "stop_price": str(stop.stop_price)},
+        )
+    return stop
 
 
-def stop_cancel(*, stop_id: int) -> PositionStop:
+def stop_cancel(
+    *, stop_id: int, symbol: str | None = None, actor_id: int | None = None, client_address: str | None = None
+) -> PositionStop:
+    """Cancel an active stop (of `symbol`, when given: PositionStop.DoesNotExist otherwise); audited when a
+    person (an `actor_id`) cancels it."""
     with transaction.atomic(using=ALIAS):
-        stop = PositionStop.objects.using(ALIAS).select_for_update().get(pk=stop_id)
+        found = PositionStop.objects.using(ALIAS).select_for_update().filter(pk=stop_id)
+        stop = (found.filter(symbol=symbol) if symbol is not None else found).get()
         if stop.status != StopStatus.ACTIVE:
             raise StopInputError({"status": f"the stop is {stop.status}"})
         stop.status = StopStatus.CANCELLED
         stop.save(using=ALIAS)
+    if actor_id is not None:
+        services.audit(
+            actor_id=actor_id,
+            client_address=client_address,
+            action="trading.stop.cancel",
+            target=f"{stop.exchange}:{stop.symbol}",
+            details={"stop_id": stop.pk},
+        )
     return stop
 
 

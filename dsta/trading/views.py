@@ -3,27 +3,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from functools import cache
 
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dsta.core import api as core_api
 from dsta.exchange.contracts import ExchangeError
-from dsta.trading import orders, selectors, services
-from dsta.trading.actors import twap_start, vwap_start
-from dsta.trading.models import (
-    CircuitBreaker,
-    Fill,
-    Order,
-    Position,
-    PositionStop,
-    RiskViolation,
-    Signal,
-    StrategyInstance,
-)
+from dsta.trading import orders, placement, selectors, services
+from dsta.trading.models import Order, PositionStop, StrategyInstance
 from dsta.trading.serializers import (
     CircuitBreakerSerializer,
     FillSerializer,
@@ -46,13 +35,20 @@ from dsta.trading.serializers import (
     StrategyInstanceSerializer,
 )
 
-ALIAS = "trading"
 PAGE = 200
 # Risk limits bind traders, so only admins change them (`risk.*` is outside the trader role's `trading.*`).
 
 
 def _instance(instance_id: int) -> StrategyInstance:
-    return get_object_or_404(StrategyInstance.objects.using(ALIAS), pk=instance_id)
+    instance = selectors.strategy_instance(instance_id=instance_id)
+    if instance is None:
+        raise Http404("no such strategy instance")
+    return instance
+
+
+def _client_address(request: Request) -> str | None:
+    """The client's address for the audit log (passed down to the services as a primitive)."""
+    return request.META.get("REMOTE_ADDR") or None
 
 
 class StrategyListView(APIView):
@@ -60,8 +56,7 @@ class StrategyListView(APIView):
 
     @extend_schema(responses=StrategyInstanceSerializer(many=True))
     def get(self, request: Request) -> Response:
-        instances = StrategyInstance.objects.using(ALIAS).order_by("id")
-        return Response(StrategyInstanceSerializer(instances, many=True).data)
+        return Response(StrategyInstanceSerializer(selectors.strategy_instances(), many=True).data)
 
     @extend_schema(request=StrategyInstanceSerializer, responses=StrategyInstanceSerializer)
     def post(self, request: Request) -> Response:
@@ -112,7 +107,7 @@ class StrategySignalsView(APIView):
 
     @extend_schema(responses=SignalSerializer(many=True))
     def get(self, request: Request, instance_id: int) -> Response:
-        signals = Signal.objects.using(ALIAS).filter(instance=_instance(instance_id)).order_by("-bar_time")[:PAGE]
+        signals = selectors.signals_recent(instance_id=_instance(instance_id).pk, limit=PAGE)
         return Response(SignalSerializer(signals, many=True).data)
 
 
@@ -129,12 +124,8 @@ class RiskLimitsView(APIView):
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
         reason = values.pop("reason")
-        limits = services.risk_limits_update(values=values, actor_id=request.user.pk, reason=reason)
-        core_api.audit_record(
-            actor_id=request.user.pk,
-            action="trading.risk_limits.update",
-            target=f"v{limits.version}",
-            details={"reason": reason, **{key: str(value) for key, value in values.items()}},
+        limits = services.risk_limits_update(
+            values=values, actor_id=request.user.pk, reason=reason, client_address=_client_address(request)
         )
         return Response(RiskLimitsSerializer(limits).data)
 
@@ -144,8 +135,7 @@ class CircuitBreakerView(APIView):
 
     @extend_schema(responses=CircuitBreakerSerializer)
     def get(self, request: Request) -> Response:
-        breaker = CircuitBreaker.objects.using(ALIAS).filter(pk=1).first() or CircuitBreaker(pk=1)
-        return Response(CircuitBreakerSerializer(breaker).data)
+        return Response(CircuitBreakerSerializer(selectors.circuit_breaker()).data)
 
     @extend_schema(request=CircuitBreakerSerializer, responses=CircuitBreakerSerializer)
     def post(self, request: Request) -> Response:
@@ -155,12 +145,7 @@ class CircuitBreakerView(APIView):
             is_open=serializer.validated_data["is_open"],
             reason=serializer.validated_data["reason"],
             actor_id=request.user.pk,
-        )
-        core_api.audit_record(
-            actor_id=request.user.pk,
-            action="trading.circuit_breaker.set",
-            target="circuit-breaker",
-            details={"is_open": breaker.is_open, "reason": breaker.reason},
+            client_address=_client_address(request),
         )
         return Response(CircuitBreakerSerializer(breaker).data)
 
@@ -170,8 +155,7 @@ class RiskViolationsView(APIView):
 
     @extend_schema(responses=RiskViolationSerializer(many=True))
     def get(self, request: Request) -> Response:
-        violations = RiskViolation.objects.using(ALIAS).order_by("-created_at")[:PAGE]
-        return Response(RiskViolationSerializer(violations, many=True).data)
+        return Response(RiskViolationSerializer(selectors.risk_violations_recent(limit=PAGE), many=True).data)
 
 
 # -- orders, fills, positions, P&L --------------------------------------------------------------------------
@@ -199,7 +183,17 @@ def _order_response(order: Order, *, status_code: int = status.HTTP_200_OK) -> R
 class OrdersView(APIView):
     required_permission = "trading.order.create"
 
-    @extend_schema(request=OrderCreateSerializer, responses=OrderSerializer)
+    @extend_schema(
+        request=OrderCreateSerializer,
+        responses=OrderSerializer,
+        description=(
+            "Place an order on the desk's shared book (one account per venue: positions and risk are per venue "
+            "account, and any trader may see and cancel desk orders). A retry under the caller's own "
+            "client_order_id returns the stored order; another user's client_order_id is a 409, and different "
+            "terms under a known id a 400. An order rejected by risk or the venue carries the reason in "
+            "`last_error`."
+        ),
+    )
     def post(self, request: Request) -> Response:
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -215,34 +209,22 @@ class OrdersView(APIView):
             strategy_instance_id=data.get("strategy_instance_id"),
             user_id=request.user.pk,
         )
+        algo = None
+        if "twap_slices" in data:
+            algo = placement.AlgoRequest("twap", data["twap_slices"], data["twap_duration_seconds"])
+        elif "vwap_slices" in data:
+            algo = placement.AlgoRequest(
+                "vwap",
+                data["vwap_slices"],
+                data["vwap_duration_seconds"],
+                data.get("vwap_lookback_days", orders.DEFAULT_LOOKBACK_DAYS),
+            )
         try:
-            if "twap_slices" in data:
-                order = orders.twap_create(
-                    new, slices=data["twap_slices"], duration_seconds=data["twap_duration_seconds"]
-                )
-                if order.status == "submitted":
-                    twap_start(order.pk)  # the worker places the slices
-            elif "vwap_slices" in data:
-                from dsta.trading import vwap
-
-                order = vwap.vwap_create(
-                    new,
-                    slices=data["vwap_slices"],
-                    duration_seconds=data["vwap_duration_seconds"],
-                    lookback_days=data.get("vwap_lookback_days", vwap.DEFAULT_LOOKBACK_DAYS),
-                )
-                if order.status == "submitted":
-                    vwap_start(order.pk)  # the worker places the children at their due times
-            else:
-                order = orders.order_place(new)
+            order = placement.order_request(new=new, algo=algo, client_address=_client_address(request))
+        except orders.ClientOrderIdTaken as exc:
+            return Response(exc.errors, status=status.HTTP_409_CONFLICT)
         except orders.OrderInputError as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
-        core_api.audit_record(
-            actor_id=request.user.pk,
-            action="trading.order.place",
-            target=order.client_order_id,
-            details={"order_id": order.pk, "status": order.status, "symbol": order.symbol, "side": order.side},
-        )
         return _order_response(order, status_code=status.HTTP_201_CREATED)
 
 
@@ -251,25 +233,27 @@ class OrderDetailView(APIView):
 
     @extend_schema(responses=OrderSerializer)
     def get(self, request: Request, order_id: int) -> Response:
-        return _order_response(get_object_or_404(Order.objects.using(ALIAS), pk=order_id))
+        order = selectors.order_get(order_id=order_id)
+        if order is None:
+            raise Http404("no such order")
+        return _order_response(order)
 
 
 class OrderCancelView(APIView):
     required_permission = "trading.order.cancel"
 
-    @extend_schema(request=None, responses=OrderSerializer)
+    @extend_schema(
+        request=None,
+        responses=OrderSerializer,
+        description="Cancel an open order of the desk (the book is shared: any trader may cancel desk orders).",
+    )
     def put(self, request: Request, order_id: int) -> Response:
-        order = get_object_or_404(Order.objects.using(ALIAS), pk=order_id)
         try:
-            order = orders.order_cancel(order.pk, actor_id=request.user.pk)
+            order = orders.order_cancel(order_id, actor_id=request.user.pk, client_address=_client_address(request))
+        except Order.DoesNotExist:
+            raise Http404("no such order") from None
         except orders.IllegalTransition as exc:
             return Response({"status": [str(exc)]}, status=status.HTTP_409_CONFLICT)
-        core_api.audit_record(
-            actor_id=request.user.pk,
-            action="trading.order.cancel",
-            target=order.client_order_id,
-            details={"order_id": order.pk, "status": order.status},
-        )
         return _order_response(order)
 
 
@@ -278,12 +262,7 @@ class ActiveOrdersView(APIView):
 
     @extend_schema(responses=OrderSerializer(many=True))
     def get(self, request: Request) -> Response:
-        active = (
-            Order.objects.using(ALIAS)
-            .exclude(status__in=orders.FINAL)
-            .prefetch_related("transitions")
-            .order_by("-created_at")[:PAGE]
-        )
+        active = selectors.orders_active(final_statuses=orders.FINAL, limit=PAGE)
         return Response(OrderSerializer(active, many=True).data)
 
 
@@ -292,14 +271,16 @@ class FillsView(APIView):
 
     @extend_schema(responses=FillSerializer(many=True))
     def get(self, request: Request) -> Response:
-        fills = Fill.objects.using(ALIAS).order_by("-executed_at", "-id")
-        if "symbol" in request.query_params:
-            fills = fills.filter(symbol=request.query_params["symbol"].replace("-", "/"))
-        if "order_id" in request.query_params:
-            if not request.query_params["order_id"].isdigit():
-                return Response({"order_id": ["expected an integer"]}, status=status.HTTP_400_BAD_REQUEST)
-            fills = fills.filter(order_id=int(request.query_params["order_id"]))
-        return Response(FillSerializer(fills[:PAGE], many=True).data)
+        symbol = request.query_params.get("symbol")
+        order_id = request.query_params.get("order_id")
+        if order_id is not None and not order_id.isdigit():
+            return Response({"order_id": ["expected an integer"]}, status=status.HTTP_400_BAD_REQUEST)
+        fills = selectors.fills_recent(
+            symbol=symbol.replace("-", "/") if symbol is not None else None,
+            order_id=int(order_id) if order_id is not None else None,
+            limit=PAGE,
+        )
+        return Response(FillSerializer(fills, many=True).data)
 
 
 class PositionsView(APIView):
@@ -307,8 +288,7 @@ class PositionsView(APIView):
 
     @extend_schema(responses=PositionSerializer(many=True))
     def get(self, request: Request) -> Response:
-        positions = Position.objects.using(ALIAS).order_by("exchange", "symbol")
-        return Response(PositionSerializer(positions, many=True).data)
+        return Response(PositionSerializer(selectors.positions(), many=True).data)
 
 
 class PositionDetailView(APIView):
@@ -317,9 +297,9 @@ class PositionDetailView(APIView):
     @extend_schema(responses=PositionSerializer(many=True))
     def get(self, request: Request, symbol: str) -> Response:
         """The symbol's position on every exchange (BTC-USDT in the path for BTC/USDT)."""
-        positions = Position.objects.using(ALIAS).filter(symbol=symbol.replace("-", "/")).order_by("exchange")
-        if "exchange" in request.query_params:
-            positions = positions.filter(exchange=request.query_params["exchange"])
+        positions = selectors.positions_of(
+            symbol=symbol.replace("-", "/"), exchange=request.query_params.get("exchange")
+        )
         if not positions:
             return Response({"detail": "no position in this symbol"}, status=status.HTTP_404_NOT_FOUND)
         return Response(PositionSerializer(positions, many=True).data)
@@ -366,6 +346,7 @@ class PositionsReconcileView(APIView):
                 exchange=serializer.validated_data["exchange"],
                 repair=serializer.validated_data["repair"],
                 actor_id=request.user.pk,
+                client_address=_client_address(request),
             )
         except ExchangeError as exc:
             return Response({"exchange": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
@@ -393,10 +374,10 @@ class PositionStopsView(APIView):
     @extend_schema(responses=PositionStopSerializer(many=True))
     def get(self, request: Request, symbol: str) -> Response:
         """The stops of the symbol's positions, newest first (BTC-USDT in the path for BTC/USDT)."""
-        found = PositionStop.objects.using(ALIAS).filter(symbol=symbol.replace("-", "/")).order_by("-id")
-        if "status" in request.query_params:
-            found = found.filter(status=request.query_params["status"])
-        return Response(PositionStopSerializer(found[:PAGE], many=True).data)
+        found = selectors.stops_of(
+            symbol=symbol.replace("-", "/"), status=request.query_params.get("status"), limit=PAGE
+        )
+        return Response(PositionStopSerializer(found, many=True).data)
 
     @extend_schema(request=PositionStopCreateSerializer, responses=PositionStopSerializer)
     def post(self, request: Request, symbol: str) -> Response:
@@ -414,15 +395,10 @@ class PositionStopsView(APIView):
                 stop_price=data.get("stop_price"),
                 trail_pct=data.get("trail_pct"),
                 actor_id=request.user.pk,
+                client_address=_client_address(request),
             )
         except stops.StopInputError as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
-        core_api.audit_record(
-            actor_id=request.user.pk,
-            action="trading.stop.attach",
-            target=f"{stop.exchange}:{stop.symbol}",
-            details={"stop_id": stop.pk, "kind": stop.kind, "stop_price": str(stop.stop_price)},
-        )
         return Response(PositionStopSerializer(stop).data, status=status.HTTP_201_CREATED)
 
 
@@ -433,15 +409,15 @@ class PositionStopCancelView(APIView):
     def put(self, request: Request, symbol: str, stop_id: int) -> Response:
         from dsta.trading import stops
 
-        get_object_or_404(PositionStop.objects.using(ALIAS), pk=stop_id, symbol=symbol.replace("-", "/"))
         try:
-            stop = stops.stop_cancel(stop_id=stop_id)
+            stop = stops.stop_cancel(
+                stop_id=stop_id,
+                symbol=symbol.replace("-", "/"),
+                actor_id=request.user.pk,
+                client_address=_client_address(request),
+            )
+        except PositionStop.DoesNotExist:
+            raise Http404("no such stop") from None
         except stops.StopInputError as exc:
             return Response(exc.errors, status=status.HTTP_409_CONFLICT)
-        core_api.audit_record(
-            actor_id=request.user.pk,
-            action="trading.stop.cancel",
-            target=f"{stop.exchange}:{stop.symbol}",
-            details={"stop_id": stop.pk},
-        )
         return Response(PositionStopSerializer(stop).data)

@@ -219,3 +219,10 @@ def test_exchange_events_fill_a_resting_order_exactly_once(paper):
     assert Fill.objects.using("trading").filter(order=stored).count() == 1
     position = Position.objects.using("trading").get(symbol=SYMBOL)
     assert position.quantity == D(1) and position.average_price == D(98)
+
+
+def test_the_risk_step_of_a_stored_order_puts_the_reasons_message_in_last_error(paper):
+    order = orders.order_create(new(quantity="150", cid="step-reject-1"))  # stored first, like a stop's order
+    rejected = orders.order_risk_step(order.pk)
+    assert rejected.status == "rejected" and rejected.last_error == "order notional above the limit"
+    assert Order.objects.using("trading").get(pk=order.pk).last_error == "order notional above the limit"

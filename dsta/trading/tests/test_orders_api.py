@@ -127,3 +127,16 @@ def test_a_twap_order_is_accepted_as_a_parent_and_bad_plans_are_400(api):
     assert post(api, "/api/v1/orders", {**BUY, "twap_slices": 4}).status_code == 400
     bad = post(api, "/api/v1/orders", {**body, "order_type": "limit", "price": "99"})
     assert bad.status_code == 400 and "order_type" in bad.json()
+
+
+def test_a_rejected_order_carries_the_reasons_message_in_last_error(api):
+    """Issue 14, item 3: the API's answer says why, not only which rule."""
+    unpriced = post(api, "/api/v1/orders", {**BUY, "symbol": "ETH/USDT", "client_order_id": "no-mark-1"})
+    assert unpriced.status_code == 201, unpriced.content
+    body = unpriced.json()
+    assert body["status"] == "rejected"
+    assert body["last_error"] == "no last price for ETH/USDT; cannot value the order"
+    assert body["transitions"][-1]["reason"] == "price"  # the transition keeps the rule's name
+    assert api.get(f"/api/v1/orders/{body['id']}").json()["last_error"] == body["last_error"]
+    too_big = post(api, "/api/v1/orders", {**BUY, "quantity": "150"}).json()
+    assert too_big["last_error"] == "order notional above the limit"

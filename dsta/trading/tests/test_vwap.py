@@ -16,8 +16,9 @@ from dsta.data.contracts import CandleBar
 from dsta.domains import DOMAINS
 from dsta.exchange import api as exchange_api
 from dsta.exchange.contracts import OrderBook, PriceLevel
-from dsta.trading import orders, vwap
+from dsta.trading import orders
 from dsta.trading.models import AlgoSlice, MarkPrice, Order, Position
+from dsta.trading.orders import algos as vwap
 
 pytestmark = pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS], transaction=True)
 D = Decimal
