@@ -3,9 +3,8 @@ from django.urls import path
 from dsta.trading import bot_views, views
 
 urlpatterns = [
-    # the bot's create (the plain one plus trading settings) shadows the next line's view, kept for the merge
+    # GET lists the instances; POST creates one with its bot settings (mode, capital, costs, protections)
     path("strategies", bot_views.StrategyCreateView.as_view(), name="strategies"),
-    path("strategies", views.StrategyListView.as_view(), name="strategies"),
     path("strategies/<int:instance_id>", views.StrategyDetailView.as_view(), name="strategy-detail"),
     path("strategies/<int:instance_id>/parameters", views.StrategyParametersView.as_view(), name="strategy-parameters"),
     path("strategies/<int:instance_id>/signals", views.StrategySignalsView.as_view(), name="strategy-signals"),

@@ -87,7 +87,7 @@ def test_too_few_trials_or_bars_are_reported_not_computed():
 
 @pytest.mark.django_db(databases=ALL)
 def test_every_optimisation_with_enough_trials_reports_its_pbo():
-    from dsta.data.backtesting import jobs, optimisation
+    from dsta.data.backtesting import optimisation, trial_batches
     from dsta.data.contracts import BacktestRequest
     from dsta.data.management.commands.load_demo_data import DEMO_DIR
     from dsta.data.models import BacktestResult
@@ -99,11 +99,11 @@ def test_every_optimisation_with_enough_trials_reports_its_pbo():
         base, method="grid", space={"fast": [5, 10, 15, 20], "slow": [30, 50, 80]}
     )
 
-    def run_trial(trial_id: str) -> None:  # the trial actor's work, in this process
-        jobs.job_execute(trial_id)
-        optimisation.trial_finished(trial_id)
+    def run_batch(trial_ids: list[str]) -> None:  # the batch actor's work, in this process
+        trial_batches.batch_execute(trial_ids)
+        optimisation.trials_progress(str(parent.pk))
 
-    optimisation.grid_start(str(parent.pk), send=run_trial)
+    optimisation.grid_start(str(parent.pk), send_batch=run_batch)
     analysis = BacktestResult.objects.using("data").get(job=parent).analysis
     overfitting = analysis["overfitting"]
     assert overfitting["computed"] is True and overfitting["trials"] == 12 and overfitting["splits"] == 12_870
