@@ -25,6 +25,7 @@ from dsta.data.contracts import SimulatedBook
 from dsta.ml import deep
 
 RANDOM_POLICY_RUNS = 20
+ROLLOUT_BARS = 48  # a prediction replays the agent over the bars before it to know the position it holds
 
 
 def action_targets(allow_short: bool) -> dict[str, float]:
