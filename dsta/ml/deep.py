@@ -17,9 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-TORCH_KINDS = ("torch_direction", "rl_agent")
 DEVICES = ("auto", "cpu", "cuda")
-RL_ROLLOUT_BARS = 48  # an RL prediction replays the agent over the bars before it to know the position it holds
 TORCH_INSTALL_HINT = "python3 -m pip --python .venv/bin/python install torch==2.13.0 (./dev does it)"
 
 # Weights are initialised from torch's global generator: seeding it and building the network happen under one
@@ -250,14 +248,7 @@ def artefact_load(path: str) -> dict[str, Any]:
 
 def apply(artefact: dict[str, Any], rows: npt.NDArray[np.float64]) -> tuple[str, float | None, dict[str, Any]]:
     """Label, probability and output of a torch model for the bar at the end of `rows` (feature rows, oldest
-    first, as many as `history_needed` says). The RL agent's is `rl.apply`."""
+    first, as many as the kind's `history_needed` says). The RL agent's is `rl.apply`."""
     stacked = windows(rows, artefact["window"])[-1:]
     up = float(_p_up(artefact["net"], stacked, artefact["mean"], artefact["std"], artefact["device"])[0])
     return ("up" if up >= 0.5 else "down"), max(up, 1 - up), {"p_up": up}
-
-
-def history_needed(artefact: dict[str, Any]) -> int:
-    """Feature rows a prediction reads: the window, plus the RL agent's rollout that finds its own position."""
-    if artefact["kind"] == "rl_agent":
-        return int(artefact["window"]) + RL_ROLLOUT_BARS - 1
-    return int(artefact["window"])

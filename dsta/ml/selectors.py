@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import numpy as np
 
 from dsta.data import api as data_api
-from dsta.ml import features
 from dsta.ml.contracts import FeatureMatrixInfo, FeatureTable, ModelInfo, PredictionResult, TrainingJobInfo
 from dsta.ml.models import FeatureMatrix, MLModel, Prediction, TrainingJob
 
@@ -62,10 +61,6 @@ def feature_table(
     if limit is not None:
         times, values = times[-limit:], values[-limit:]
     return FeatureTable(info=feature_matrix_info(row), open_time=times, values=values)
-
-
-def feature_sets() -> list[features.FeatureSetDefinition]:
-    return list(features.FEATURE_SETS.values())
 
 
 def training_job_info(job: TrainingJob) -> TrainingJobInfo:

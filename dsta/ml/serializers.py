@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from dsta.data.contracts import TIMEFRAME_SECONDS
-from dsta.ml import training
+from dsta.ml import kinds
 
 TIMEFRAMES = sorted(TIMEFRAME_SECONDS)
 
@@ -28,7 +28,7 @@ class FeaturesExtractSerializer(SeriesSerializer):
 
 
 class TrainSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=training.KINDS)
+    kind = serializers.ChoiceField(choices=kinds.names())
     model_name = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,100}$")
     exchange = serializers.CharField(max_length=40, default="binance")
     symbol = serializers.CharField(max_length=40)

@@ -18,7 +18,7 @@ from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleFrame
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish
-from dsta.ml import deep, features, selectors, training
+from dsta.ml import features, kinds, selectors
 from dsta.ml.contracts import FeatureMatrixInfo, MLInputError, ModelInfo, PredictionResult, TrainingJobInfo
 from dsta.ml.events import PredictionMade
 from dsta.ml.models import ABSplit, FeatureMatrix, FeatureSet, MLModel, Prediction, TrainingJob
@@ -102,25 +102,18 @@ def training_job_create(
     requested_by: int | None,
 ) -> TrainingJobInfo:
     errors: dict[str, list[str]] = {}
-    if kind not in training.KINDS:
-        errors["kind"] = [f"one of {', '.join(training.KINDS)}"]
+    model_kind = kinds.get(kind)
+    if model_kind is None:
+        errors["kind"] = [f"one of {', '.join(kinds.names())}"]
     if timeframe not in TIMEFRAME_SECONDS:
         errors["timeframe"] = [f"unknown timeframe {timeframe!r}"]
     if (feature_set, feature_set_version) not in features.FEATURE_SETS:
         errors["feature_set"] = [f"unknown feature set {feature_set} v{feature_set_version}"]
-    classifier = params.get("classifier", "logistic")
-    if kind == "direction" and classifier not in training.CLASSIFIERS:
-        errors["params"] = [f"classifier must be one of {', '.join(training.CLASSIFIERS)}"]
-    if kind == "regime" and not (isinstance(params.get("regimes", 3), int) and 2 <= params.get("regimes", 3) <= 8):
-        errors["params"] = ["regimes must be an integer from 2 to 8"]
-    if not (isinstance(params.get("folds", 5), int) and 2 <= params.get("folds", 5) <= 20):
-        errors.setdefault("params", []).append("folds must be an integer from 2 to 20")
-    if kind in deep.TORCH_KINDS:
-        errors.setdefault("params", []).extend(_torch_param_errors(kind, params))
-        if not errors["params"]:
-            del errors["params"]
-        if not deep.torch_available():
-            errors["kind"] = [deep.torch_missing_message(kind)]
+    if model_kind is not None:
+        if param_errors := model_kind.param_errors(params):
+            errors["params"] = param_errors
+        if reason := model_kind.unavailable():
+            errors["kind"] = [reason]
     if errors:
         raise MLInputError(errors)
     job = TrainingJob.objects.using(ALIAS).create(
@@ -137,87 +130,14 @@ def training_job_create(
     return selectors.training_job_info(job)
 
 
-# Bounds of the torch kinds' parameters: name -> (type, minimum, maximum).
-_TORCH_PARAMS: dict[str, dict[str, tuple[type, float, float]]] = {
-    "torch_direction": {
-        "window": (int, 1, 64),
-        "hidden": (int, 4, 512),
-        "epochs": (int, 1, 500),
-        "seed": (int, 0, 2**31 - 1),
-        "bars": (int, 200, 10_000_000),
-    },
-    "rl_agent": {
-        "window": (int, 1, 64),
-        "hidden": (int, 4, 512),
-        "episodes": (int, 1, 500),
-        "seed": (int, 0, 2**31 - 1),
-        "bars": (int, 300, 10_000_000),
-        "train_fraction": (float, 0.5, 0.9),
-        "commission": (float, 0.0, 0.01),
-        "slippage": (float, 0.0, 0.01),
-        "allow_short": (bool, 0, 1),
-    },
-}
-
-
-def _torch_param_errors(kind: str, params: dict[str, Any]) -> list[str]:
-    known = _TORCH_PARAMS[kind]
-    allowed = {*known, "folds"} if kind == "torch_direction" else set(known)  # the RL agent has no CV folds
-    errors = [f"unknown parameter {name!r} for {kind}" for name in params if name not in allowed]
-    for name, (kind_of, low, high) in known.items():
-        if name not in params:
-            continue
-        value = params[name]
-        if kind_of is bool:
-            if not isinstance(value, bool):
-                errors.append(f"{name} must be true or false")
-            continue
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if kind_of is int and not (numeric and float(value).is_integer()):
-            errors.append(f"{name} must be an integer from {low:g} to {high:g}")
-        elif not numeric or not low <= value <= high:
-            errors.append(f"{name} must be a number from {low:g} to {high:g}")
-    return errors
-
-
-def _fit(job: TrainingJob, frame: CandleFrame, columns: list[str], values: npt.NDArray[Any]) -> training.Fitted:
-    params = job.params
-    if job.kind == "regime":
-        return training.fit_regime(columns, values, regimes=params.get("regimes", 3), folds=params.get("folds", 5))
-    if job.kind == "direction":
-        return training.fit_direction(
-            columns,
-            values,
-            frame.close,
-            classifier=params.get("classifier", "logistic"),
-            folds=params.get("folds", 5),
-        )
-    if not deep.torch_available():
-        raise RuntimeError(deep.torch_missing_message(job.kind))
-    last = slice(-int(params["bars"]), None) if params.get("bars") else slice(None)  # the latest bars only
-    options = {  # cast: JSON may carry 4.0 for an integer parameter
-        name: kind_of(params[name])
-        for name, (kind_of, _low, _high) in _TORCH_PARAMS[job.kind].items()
-        if name in params and name != "bars"
-    }
-    if job.kind == "torch_direction":
-        fitted: training.Fitted = deep.fit_torch_direction(
-            columns, values[last], frame.close[last], folds=params.get("folds", 5), **options
-        )
-        return fitted
-    from dsta.ml import rl
-
-    fitted = rl.fit_rl_agent(
-        columns,
-        values[last],
-        open=frame.open[last],
-        high=frame.high[last],
-        low=frame.low[last],
-        close=frame.close[last],
-        open_time=frame.open_time[last],
-        **options,
-    )
-    return fitted
+def _kind(name: str, *, refused: type[Exception] = MLInputError) -> kinds.ModelKind:
+    """The kind of a stored job or model, usable on this machine (else `refused` is raised)."""
+    model_kind = kinds.get(name)
+    reason = f"unknown model kind {name!r}" if model_kind is None else model_kind.unavailable()
+    if reason is not None:
+        raise MLInputError({"model": [reason]}) if refused is MLInputError else refused(reason)
+    assert model_kind is not None
+    return model_kind
 
 
 def training_job_run(*, job_id: str) -> None:
@@ -234,7 +154,7 @@ def training_job_run(*, job_id: str) -> None:
         definition = _definition(job.feature_set, job.feature_set_version)
         frame = _frame(exchange=job.exchange, symbol=job.symbol, timeframe=job.timeframe, start=None, end=None)
         columns, values = _compute(frame, definition)
-        fitted = _fit(job, frame, columns, values)
+        fitted = _kind(job.kind, refused=RuntimeError).fit(job.params, frame, columns, values)
         model = model_register(job=job, artefact=fitted.artefact, metrics=fitted.metrics)
     except Exception as exc:  # noqa: BLE001  (any failure ends the job as failed, with the reason kept)
         TrainingJob.objects.using(ALIAS).filter(pk=job_id).update(
@@ -258,15 +178,10 @@ def model_register(*, job: TrainingJob, artefact: dict[str, Any], metrics: dict[
     for _attempt in range(5):
         latest = MLModel.objects.using(ALIAS).filter(name=job.model_name).aggregate(v=Max("version"))["v"] or 0
         version = latest + 1
-        torch_model = artefact["kind"] in deep.TORCH_KINDS
-        path = _models_dir() / job.model_name / f"v{version}-{job.pk}.{'pt' if torch_model else 'joblib'}"
+        model_kind = _kind(job.kind)
+        path = _models_dir() / job.model_name / f"v{version}-{job.pk}.{model_kind.artefact_suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        if torch_model:
-            deep.artefact_save(artefact, path)  # state_dict + metadata
-        else:
-            import joblib  # here, not at module level: workers that never train or predict skip it
-
-            joblib.dump(artefact, path)
+        model_kind.save(artefact, path)
         try:
             with transaction.atomic(using=ALIAS):
                 model = MLModel.objects.using(ALIAS).create(
@@ -352,14 +267,7 @@ def _artefact(model: MLModel) -> dict[str, Any]:
     if cached is not None and cached[0] == model.artefact_path:
         return cached[1]
     with _ARTEFACTS_LOCK:
-        if model.kind in deep.TORCH_KINDS:
-            if not deep.torch_available():
-                raise MLInputError({"model": [deep.torch_missing_message(model.kind)]})
-            artefact = deep.artefact_load(model.artefact_path)  # the network rebuilt once, on its device
-        else:
-            import joblib
-
-            artefact = joblib.load(model.artefact_path)
+        artefact = _kind(model.kind).load(model.artefact_path)  # a torch network is rebuilt once, on its device
         _ARTEFACTS[model.pk] = (model.artefact_path, artefact)
     return artefact
 
@@ -452,8 +360,9 @@ def _predict_with(
     model: MLModel, *, exchange: str, symbol: str, timeframe: str, at: datetime, source: str, arm: str
 ) -> Prediction:
     step = timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
+    model_kind = _kind(model.kind)
     artefact = _artefact(model)
-    history = deep.history_needed(artefact) if model.kind in deep.TORCH_KINDS else 1
+    history = model_kind.history_needed(artefact)
     frame = _frame(
         exchange=exchange,
         symbol=symbol,
@@ -468,14 +377,7 @@ def _predict_with(
     row = values[-history:, [columns.index(name) for name in artefact["columns"]]]
     if len(row) < history or not np.isfinite(row).all():
         raise MLInputError({"at": [f"not enough history before {at.isoformat()} for the model's features"]})
-    if model.kind == "rl_agent":
-        from dsta.ml import rl
-
-        label, probability, output = rl.apply(artefact, row)
-    elif model.kind in deep.TORCH_KINDS:
-        label, probability, output = deep.apply(artefact, row)
-    else:
-        label, probability, output = _apply(artefact, row)
+    label, probability, output = model_kind.apply(artefact, row)
     return Prediction.objects.using(ALIAS).create(
         model=model,
         exchange=exchange,
@@ -548,15 +450,3 @@ def predictions_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_tim
             continue  # the series is still too short for this model's features
         made += 1
     return made
-
-
-def _apply(artefact: dict[str, Any], row: npt.NDArray[Any]) -> tuple[str, float, dict[str, Any]]:
-    estimator = artefact["estimator"]
-    probabilities = estimator.predict_proba(row)[0]
-    if artefact["kind"] == "regime":
-        rank_of = artefact["rank_of"]
-        by_regime = {str(rank_of[component]): float(p) for component, p in enumerate(probabilities)}
-        regime = max(by_regime, key=lambda key: by_regime[key])
-        return f"regime_{regime}", by_regime[regime], {"regime": int(regime), "probabilities": by_regime}
-    up = float(probabilities[list(estimator.classes_).index(1)])
-    return ("up" if up >= 0.5 else "down"), max(up, 1 - up), {"p_up": up}

@@ -13,7 +13,6 @@ import numpy.typing as npt
 # scikit-learn is imported inside the fitting functions: every worker process imports this domain's actors,
 # and only a training job needs the library (it would add seconds to each worker's start).
 
-KINDS = ("regime", "direction", "torch_direction", "rl_agent")  # the last two need torch (dsta.ml.deep)
 CLASSIFIERS = ("logistic", "gradient_boosting")
 REGIME_COLUMNS = ("ret_1", "vol_24")
 
