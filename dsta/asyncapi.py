@@ -1,4 +1,4 @@
-"""The domain events as a published contract: an AsyncAPI 3 document generated from every domain's events.py.
+"""The domain events as a published contract: an AsyncAPI 3 document generated from every domain's events.
 
 Each event is a channel (its address is the event name), a message per version with the payload's JSON Schema
 (msgspec, from the dataclass), one `send` operation by its producing domain and one `receive` operation per
@@ -20,14 +20,17 @@ from dsta.kernel.handlers import Subscription, subscriptions
 
 
 def domain_events() -> list[tuple[str, type[DomainEvent]]]:
-    """(producing domain, event class) for every event class defined in a domain's events.py."""
-    found = []
+    """(producing domain, event class) for every event class a domain declares: in `dsta/events/<domain>.py`
+    (re-exported by the domain's events.py) or, not yet moved there, in the domain's events.py itself."""
+    found: dict[type[DomainEvent], str] = {}
     for domain in DOMAINS:
-        module = importlib.import_module(f"dsta.{domain.name}.events")
-        for _, value in inspect.getmembers(module, inspect.isclass):
-            if issubclass(value, DomainEvent) and value.__module__ == module.__name__ and hasattr(value, "event_name"):
-                found.append((domain.name, value))
-    return found
+        declared_in = (f"dsta.events.{domain.name}", f"dsta.{domain.name}.events")
+        for module_name in declared_in:
+            module = importlib.import_module(module_name)
+            for _, value in inspect.getmembers(module, inspect.isclass):
+                if issubclass(value, DomainEvent) and value.__module__ in declared_in and hasattr(value, "event_name"):
+                    found.setdefault(value, domain.name)
+    return [(producer, event) for event, producer in found.items()]
 
 
 def product_subscriptions() -> list[Subscription]:
@@ -71,10 +74,10 @@ def asyncapi_document() -> dict[str, Any]:
     for subscription in sorted(product_subscriptions(), key=lambda s: s.consumer):
         for name in sorted(subscription.event_names):
             channel = _key(name)
-            if channel not in channels:  # a handler for an event no events.py defines: shown, not hidden
+            if channel not in channels:  # a handler for an event no domain declares: shown, not hidden
                 channels[channel] = {
                     "address": name,
-                    "description": "consumed, but no domain's events.py defines this event",
+                    "description": "consumed, but no domain declares this event",
                     "x-unpublished": True,
                 }
             operations[f"{_key(subscription.consumer)}_receive_{channel}"] = {

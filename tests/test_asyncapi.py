@@ -4,10 +4,14 @@ consumers, and agrees with the handlers actually registered."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 
 import pytest
 
 from dsta.asyncapi import domain_events, product_subscriptions
+from dsta.domains import DOMAINS
+from dsta.kernel.events import DomainEvent
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +47,28 @@ def test_receive_operations_are_exactly_the_registered_handlers_on_published_eve
     registered = {(s.consumer, name.replace(".", "_")) for s in product_subscriptions() for name in s.event_names}
     assert receives == registered and len(registered) >= 8
     assert {channel for _, channel in receives} <= set(document["channels"])
-    # A handler on an event nobody publishes (renamed, or never written) is marked: today core.notify_fills
-    # also listens for `trading.fill`, which no events.py defines (trading publishes fills as exchange.fill).
+    # Handlers subscribe by event class (kernel.handlers refuses names), so none waits for an event no domain
+    # declares; the `trading.fill` subscription that did (fills are exchange.fill) is gone.
     unpublished = {c["address"] for c in document["channels"].values() if c.get("x-unpublished")}
-    assert unpublished == {"trading.fill"}
+    assert unpublished == set()
+    assert "trading_fill" not in document["channels"]
     assert "probe.ping" not in {c["address"] for c in document["channels"].values()}  # test handlers stay out
     decimal = document["components"]["schemas"]["FillRecorded"]["properties"]["price"]
     assert decimal == {"type": "string", "format": "decimal"}  # money travels as exact strings
+
+
+def test_each_domain_events_module_re_exports_the_contracts_declared_for_it_in_dsta_events():
+    """Event classes live in the layer-neutral dsta.events.<domain>; dsta.<domain>.events offers the same
+    classes (not copies), so old imports and new ones subscribe to one thing."""
+    for domain in DOMAINS:
+        contracts = importlib.import_module(f"dsta.events.{domain.name}")
+        declared = {
+            name: value
+            for name, value in inspect.getmembers(contracts, inspect.isclass)
+            if issubclass(value, DomainEvent) and value.__module__ == contracts.__name__
+        }
+        assert declared, domain.name
+        facade = importlib.import_module(f"dsta.{domain.name}.events")
+        assert {name: getattr(facade, name, None) for name in declared} == declared
+        assert all(event.event_name.startswith(f"{domain.name}.") for event in declared.values())
+    assert {producer for producer, _ in domain_events()} == {domain.name for domain in DOMAINS}

@@ -56,6 +56,10 @@ def test_contracts_are_kept_by_the_tree(tree_copy):
         # The web app sits above every domain and reads them through their facades only.
         ("web/views.py", "from dsta.trading.models import Position", "dsta.trading.models"),
         ("trading/api.py", "from dsta.web import views", "dsta.trading is not allowed to import dsta.web"),
+        # The event contracts sit below every domain and import the kernel only.
+        ("events/trading.py", "from dsta.trading import api", "dsta.events is not allowed to import dsta.trading"),
+        ("events/core.py", "from dsta import domains", "dsta.events.core -> dsta.domains"),
+        ("kernel/handlers.py", "from dsta.events import core", "dsta.kernel is not allowed to import dsta.events"),
     ],
 )
 def test_a_boundary_violation_turns_the_build_red(tree_copy, importer, statement, expected):
@@ -83,3 +87,15 @@ def test_every_internal_module_of_every_domain_is_protected():
         } - PUBLIC_MODULES
         listed = config[f"importlinter:contract:{domain.name}-internals"]["protected_modules"].split()
         assert sorted(listed) == sorted(f"dsta.{domain.name}.{name}" for name in internal)
+
+
+def test_the_event_contracts_may_import_nothing_of_dsta_but_the_kernel():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "importlinter.ini")
+    siblings = {
+        f"dsta.{path.stem if path.is_file() else path.name}"
+        for path in (ROOT / "dsta").iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").exists()
+    }
+    forbidden = config["importlinter:contract:events-neutral"]["forbidden_modules"].split()
+    assert sorted(forbidden) == sorted(siblings - {"dsta.events", "dsta.kernel"})

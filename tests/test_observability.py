@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dsta.core.tests.factories import access_token_for, bearer, user_with_role
 from dsta.domains import DOMAIN_BY_NAME, DOMAINS
+from dsta.events.core import ConfigChanged
 from dsta.kernel import handlers, telemetry
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.logging import configure_logging
@@ -138,7 +139,7 @@ def test_a_request_that_publishes_an_event_continues_its_trace_and_log_ids_in_th
     request's id and user id (the envelope goes through JSON as through the broker)."""
     handled: list[EventEnvelope] = []
 
-    @handlers.event_handler(consumer="observability.test_probe", events=["core.config_changed"], using="default")
+    @handlers.event_handler(consumer="observability.test_probe", events=[ConfigChanged], using="default")
     def probe(envelope: EventEnvelope) -> None:
         handled.append(envelope)
         telemetry.structlog.get_logger("probe").info("probe_handled")

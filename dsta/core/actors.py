@@ -1,11 +1,14 @@
 """Dramatiq actors and event handlers of the core domain: notification delivery, and notifications about
-other domains' events (subscribed by name: those domains sit above core and core must not import them)."""
+other domains' events. Those domains sit above core, so their event classes come from the layer-neutral
+`dsta.events` package, never from the domains themselves."""
 
 from __future__ import annotations
 
 import dramatiq
 
 from dsta.core import notifications
+from dsta.events.exchange import FillRecorded
+from dsta.events.trading import RiskViolationRaised
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
 
@@ -26,14 +29,14 @@ def deliver_notification_urgent(notification_id: int) -> None:
     notifications.deliver(notification_id=notification_id)
 
 
-@event_handler(consumer="core.notify_risk_violations", events=["trading.risk_violation"], using="default")
+@event_handler(consumer="core.notify_risk_violations", events=[RiskViolationRaised], using="default")
 def on_risk_violation(envelope: EventEnvelope) -> None:
     notifications.notify_event(
         event_name=envelope.name, event_id=envelope.event_id, payload=envelope.payload, priority="critical"
     )
 
 
-@event_handler(consumer="core.notify_fills", events=["exchange.fill", "trading.fill"], using="default")
+@event_handler(consumer="core.notify_fills", events=[FillRecorded], using="default")
 def on_fill(envelope: EventEnvelope) -> None:
     notifications.notify_event(
         event_name=envelope.name, event_id=envelope.event_id, payload=envelope.payload, priority="normal"

@@ -47,6 +47,16 @@ _COPY_TRAILER_BYTES = 2
 _POSTGRES_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 
 
+def _copy_rows(sql: str, params: list[object], row: np.dtype) -> np.ndarray:
+    """The rows of a `COPY (...) TO STDOUT (FORMAT binary)` whose every row has the width of `row`: one
+    structured array over the stream, header and trailer cut off."""
+    buffer = bytearray()
+    with connections[ALIAS].cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
+        for chunk in copy:
+            buffer += chunk
+    return np.frombuffer(memoryview(buffer)[_COPY_HEADER_BYTES : len(buffer) - _COPY_TRAILER_BYTES], dtype=row)
+
+
 def candles_list(
     *,
     exchange: str,
@@ -109,12 +119,7 @@ def candles_frame(
         "COPY (SELECT open_time, open::float8, high::float8, low::float8, close::float8, volume::float8,"  # nosec B608
         f" is_synthetic FROM candle WHERE {' AND '.join(conditions)} ORDER BY open_time) TO STDOUT (FORMAT binary)"
     )
-    buffer = bytearray()
-    with connections[ALIAS].cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
-        for chunk in copy:
-            buffer += chunk
-    body = memoryview(buffer)[_COPY_HEADER_BYTES : len(buffer) - _COPY_TRAILER_BYTES]
-    rows = np.frombuffer(body, dtype=_FRAME_ROW)
+    rows = _copy_rows(sql, params, _FRAME_ROW)
     open_time = (rows["open_time"].astype(np.int64) + _POSTGRES_EPOCH_US).astype("datetime64[us]")
     columns = {name: rows[name].astype(np.float64) for name in ("open", "high", "low", "close", "volume")}
     return CandleFrame(
@@ -433,11 +438,7 @@ def _read_real_closes(
         "COPY (SELECT array_position(%s::text[], symbol::text)::int2, open_time, close::float8 FROM candle"  # nosec B608
         f" WHERE {' AND '.join(conditions)}) TO STDOUT (FORMAT binary)"
     )
-    buffer = bytearray()
-    with connections[ALIAS].cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
-        for chunk in copy:
-            buffer += chunk
-    rows = np.frombuffer(memoryview(buffer)[_COPY_HEADER_BYTES : len(buffer) - _COPY_TRAILER_BYTES], _CLOSES_ROW)
+    rows = _copy_rows(sql, params, _CLOSES_ROW)
     series = rows["series"].astype(np.int64) - 1
     result = {}
     for position, symbol in enumerate(symbols):

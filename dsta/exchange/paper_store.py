@@ -25,6 +25,7 @@ from dsta.exchange.contracts import (
     PriceLevel,
 )
 from dsta.exchange.events import FillRecorded, OrderUpdated
+from dsta.exchange.mapping import fill_event, order_event, plain
 from dsta.exchange.paper_engine import (
     Balance,
     Changes,
@@ -43,12 +44,6 @@ VENUE = "paper"
 T = TypeVar("T")
 
 OPEN_STATUSES = (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
-
-
-def plain(value: Decimal) -> Decimal:
-    """A stored amount without the column's trailing zeros (100.000000000000000000 -> 100); same value."""
-    reduced = value.normalize()
-    return reduced.quantize(Decimal(1)) if reduced == reduced.to_integral_value() else reduced
 
 
 def order_view(order: PaperOrder) -> OrderView:
@@ -80,23 +75,6 @@ def fill_view(fill: PaperFill) -> FillView:
         client_order_id=fill.client_order_id,
         symbol=fill.symbol,
         side=fill.side,
-        price=fill.price,
-        amount=fill.amount,
-        fee=fill.fee,
-        fee_asset=fill.fee_asset,
-        is_maker=fill.is_maker,
-        timestamp=fill.timestamp,
-    )
-
-
-def fill_event(fill: FillView) -> FillRecorded:
-    return FillRecorded(
-        venue=fill.venue,
-        fill_id=fill.fill_id,
-        client_order_id=fill.client_order_id,
-        exchange_order_id=fill.exchange_order_id,
-        symbol=fill.symbol,
-        side=fill.side.value,
         price=fill.price,
         amount=fill.amount,
         fee=fill.fee,
@@ -297,22 +275,7 @@ def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[st
                 },
             )
     events: list[OrderUpdated | FillRecorded] = [fill_event(fill_view(fill)) for fill in changes.fills]
-    events += [
-        OrderUpdated(
-            venue=VENUE,
-            client_order_id=order.client_order_id,
-            exchange_order_id=order.order_id,
-            symbol=order.symbol,
-            side=order.side.value,
-            order_type=order.order_type.value,
-            status=order.status.value,
-            amount=order.amount,
-            filled=order.filled,
-            average_price=order.average_price,
-            updated_at=order.updated_at,
-        )
-        for order in changes.orders.values()
-    ]
+    events += [order_event(order_view(order)) for order in changes.orders.values()]
     # the writes and their events in one round trip
     publish_many(events, using=ALIAS, along_with=[(statement, params) for statement in statements])
 

@@ -17,6 +17,7 @@ from dsta.exchange.contracts import (
     Ticker,
     UnknownSymbol,
 )
+from dsta.exchange.mapping import plain
 from dsta.exchange.paper_store import (
     ALIAS,
     OPEN_STATUSES,
@@ -24,7 +25,6 @@ from dsta.exchange.paper_store import (
     _book_from_json,
     _order_from_row,
     order_view,
-    plain,
 )
 from dsta.kernel.clock import utc_now
 

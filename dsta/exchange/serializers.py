@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
 
 from dsta.exchange.contracts import OrderRequest, OrderSide, OrderType
+from dsta.exchange.mapping import plain
 
 SYMBOL_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$"
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,26}$"  # Gate.io allows 28 bytes including its "t-" prefix
 
 AMOUNT = {"max_digits": 38, "decimal_places": 18}
-
-
-def _plain(value: Decimal | None) -> Decimal | None:
-    """Drop the trailing zeros DRF's quantising adds (95.000000000000000000 -> 95), keeping the exact value."""
-    if value is None:
-        return None
-    reduced = value.normalize()
-    return reduced.quantize(Decimal(1)) if reduced == reduced.to_integral_value() else reduced
 
 
 class OrderRequestSerializer(serializers.Serializer[OrderRequest]):
@@ -52,9 +44,9 @@ class OrderRequestSerializer(serializers.Serializer[OrderRequest]):
             symbol=data["symbol"],
             side=OrderSide(data["side"]),
             order_type=OrderType(data["order_type"]),
-            amount=_plain(data["amount"]) or Decimal(0),
+            amount=plain(data["amount"]),
             client_order_id=data["client_order_id"],
-            price=_plain(data.get("price")),
+            price=None if data.get("price") is None else plain(data["price"]),
         )
 
 

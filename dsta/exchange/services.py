@@ -18,9 +18,8 @@ from dsta.exchange.contracts import (
     OrderRequest,
     OrderView,
 )
-from dsta.exchange.events import OrderUpdated
+from dsta.exchange.mapping import fill_event, order_event
 from dsta.exchange.paper_engine import PaperConfig
-from dsta.exchange.paper_store import fill_event
 from dsta.exchange.resilience import redis_client
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish
@@ -29,22 +28,7 @@ ALIAS = "exchange"
 
 
 def _publish_order(view: OrderView) -> None:
-    publish(
-        OrderUpdated(
-            venue=view.venue,
-            client_order_id=view.client_order_id,
-            exchange_order_id=view.exchange_order_id,
-            symbol=view.symbol,
-            side=view.side.value,
-            order_type=view.order_type.value,
-            status=view.status.value,
-            amount=view.amount,
-            filled=view.filled,
-            average_price=view.average_price,
-            updated_at=view.updated_at,
-        ),
-        using=ALIAS,
-    )
+    publish(order_event(view), using=ALIAS)
 
 
 def _intent(venue: str, request: OrderRequest) -> tuple[models.OrderIntent, bool]:

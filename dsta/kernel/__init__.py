@@ -1,1 +1,2 @@
-"""Shared kernel: outbox/inbox, event envelope, domain router, money, clock, ids. Imports no domain."""
+"""Shared kernel: outbox/inbox, event envelope and handlers, relay, domain router, broker, clock, pipelined SQL,
+RPC. Imports no domain."""

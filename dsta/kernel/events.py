@@ -1,7 +1,8 @@
 """Domain events and the envelope they travel in.
 
-A domain declares its events in `<domain>/events.py` as frozen dataclasses deriving from `DomainEvent`;
-`publish()` stores them in the domain's outbox; consumers receive an `EventEnvelope`.
+A domain declares its events in `dsta/events/<domain>.py` (re-exported by `<domain>/events.py`) as frozen
+dataclasses deriving from `DomainEvent`; `publish()` stores them in the domain's outbox; consumers subscribe by
+class and receive an `EventEnvelope`.
 """
 
 from __future__ import annotations

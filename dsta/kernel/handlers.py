@@ -37,12 +37,18 @@ class Subscription:
 _subscriptions: dict[str, Subscription] = {}
 
 
-def event_handler(
-    *, consumer: str, events: Iterable[type[DomainEvent] | str], using: str
-) -> Callable[[Handler], Handler]:
+def event_handler(*, consumer: str, events: Iterable[type[DomainEvent]], using: str) -> Callable[[Handler], Handler]:
+    """Subscribe by event class, never by name: a misspelt class fails at import, a misspelt name would
+    silently never match. A domain below the publisher imports the class from `dsta.events.<domain>`."""
     if using not in DOMAIN_BY_ALIAS:
         raise ValueError(f"{using!r} is not a domain database alias")
-    names = frozenset(event if isinstance(event, str) else event.event_name for event in events)
+    events = list(events)
+    refused = [event for event in events if not (isinstance(event, type) and issubclass(event, DomainEvent))]
+    if refused:
+        raise TypeError(f"subscribe to DomainEvent classes, not {refused!r} (import them from dsta.events)")
+    if not events:
+        raise ValueError(f"consumer {consumer!r} subscribes to no event")
+    names = frozenset(event.event_name for event in events)
 
     def register(handler: Handler) -> Handler:
         existing = _subscriptions.get(consumer)

@@ -1,34 +1,8 @@
-"""Events the ml domain publishes (versioned)."""
+"""The events the ml domain publishes: declared in `dsta/events/ml.py` (layer-neutral, so a domain
+below this one may subscribe by class), re-exported here for this domain and its consumers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dsta.events.ml import PredictionMade
 
-from dsta.kernel.events import DomainEvent
-
-
-@dataclass(frozen=True)
-class PredictionMade(DomainEvent):
-    """A production model's output at a closed bar: a signal a strategy may consume. `probability` is the
-    model's confidence in `label` (a float: a score, not money)."""
-
-    event_name = "ml.prediction"
-    event_version = 1
-
-    prediction_id: str
-    model_id: int
-    model_name: str
-    model_version: int
-    kind: str
-    exchange: str
-    symbol: str
-    timeframe: str
-    bar_time: datetime
-    label: str
-    probability: float | None
-    output: dict[str, Any]
-
-    def aggregate_key(self) -> str:
-        return f"ml:{self.exchange}:{self.symbol}:{self.timeframe}"
+__all__ = ["PredictionMade"]

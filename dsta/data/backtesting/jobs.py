@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import numpy as np
 import structlog
-from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 from django.db import transaction
 
 from dsta.data.backtesting.analysis import detect_lookahead
@@ -177,18 +178,29 @@ def _decimal(value: float, places: Decimal) -> Decimal:
     return Decimal(repr(value)).quantize(places)
 
 
+def report_save(job: BacktestJob, report: str) -> str:
+    """The HTML report in `storages["reports"]` (the files of analytics reports: a directory, or S3 when
+    configured) under `backtests/<job id>.html`; a rerun of the job replaces it. Returns the storage name."""
+    storage, name = storages["reports"], f"backtests/{job.pk}.html"
+    if storage.exists(name):
+        storage.delete(name)
+    return storage.save(name, ContentFile(report.encode()))
+
+
+def report_location(name: str) -> str:
+    """Where a stored report can be opened: its file when the storage is a directory, else its URL."""
+    try:
+        return storages["reports"].path(name)
+    except NotImplementedError:
+        return storages["reports"].url(name)
+
+
 def _store(
     job: BacktestJob, outcome: RunOutcome, report: str, analysis: dict[str, object], *, with_details: bool
 ) -> None:
     bars, result = outcome.bars, outcome.result
     times = bars.time_ms.astype("datetime64[ms]").astype(datetime)
-    report_path = ""
-    if report:
-        directory = settings.STATE_DIR / "reports" / "backtests"
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{job.pk}.html"
-        path.write_text(report)
-        report_path = str(path)
+    report_path = report_save(job, report) if report else ""
     with transaction.atomic(using=ALIAS):
         BacktestTrade.objects.using(ALIAS).filter(job=job).delete()
         trades = result.trades if with_details else []

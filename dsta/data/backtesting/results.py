@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import dramatiq
 import numpy as np
+from django.core.files.storage import storages
 
 from dsta.data.backtesting import jobs
 from dsta.data.backtesting.runner import BacktestInputError
@@ -55,8 +56,9 @@ def backtest_report_html(*, job_id: str) -> str | None:
     path = result.values_list("report_path", flat=True).first()
     if not path:
         return None
-    with open(path, encoding="utf-8") as report:
-        return report.read()
+    with storages["reports"].open(path, "rb") as report:
+        content: bytes = report.read()
+    return content.decode("utf-8")
 
 
 def backtest_equity(*, job_id: str, points: int) -> EquityCurve | None:

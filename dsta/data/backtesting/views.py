@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import numpy as np
+from django.core.files.storage import storages
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -130,7 +131,7 @@ class ReportView(APIView):
         result = BacktestResult.objects.using(ALIAS).filter(job=job).first()
         if result is None or not result.report_path:
             raise Http404("the report is not ready")
-        return FileResponse(open(result.report_path, "rb"), content_type="text/html")  # noqa: SIM115
+        return FileResponse(storages["reports"].open(result.report_path, "rb"), content_type="text/html")
 
 
 class OptimiseView(APIView):

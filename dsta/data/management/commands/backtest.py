@@ -125,7 +125,7 @@ class Command(BaseCommand):
             value = result.metrics[name]
             shown = f"{value:,.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
             self.stdout.write(f"  {name.ljust(width)}  {shown}")
-        self.stdout.write(f"report: {result.report_path}")
+        self.stdout.write(f"report: {jobs.report_location(result.report_path) if result.report_path else ''}")
         self.stdout.write(
             "seconds: "
             + ", ".join(f"{phase} {seconds:.2f}" for phase, seconds in timings.items())

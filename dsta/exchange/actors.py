@@ -1,1 +1,0 @@
-"""Dramatiq actors of the exchange domain."""
