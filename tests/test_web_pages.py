@@ -239,7 +239,7 @@ def test_backtest_form_queues_a_job_then_the_detail_page_polls_until_it_shows_th
     assert all(marker["time"] in times for marker in chart["markers"])
     report = client.get(f"/backtests/{job_id}/report")
     assert report.status_code == 200 and report["X-Frame-Options"] == "SAMEORIGIN"
-    assert b"drawdown" in report.content and b"data:image/png;base64," in report.content
+    assert b"drawdown" in report.content and b"<svg" in report.content and b'class="entry"' in report.content
     assert signed_in("viewer").get(f"/backtests/{job_id}/").status_code == 403
 
 

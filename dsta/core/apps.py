@@ -7,4 +7,4 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dsta.core import actors, schema  # noqa: F401  (registers actors, event handlers, OpenAPI schemes)
+        from dsta.core import actors  # noqa: F401  (registers actors and event handlers; OpenAPI schemes: urls.py)

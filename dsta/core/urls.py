@@ -1,6 +1,8 @@
 from django.urls import path
 
-from dsta.core import views
+# The OpenAPI security schemes register with drf_spectacular when the URL conf (and so the schema view) loads,
+# not in AppConfig.ready: management commands and workers then never import drf_spectacular.
+from dsta.core import schema, views  # noqa: F401
 
 urlpatterns = [
     path("auth/login", views.LoginView.as_view(), name="auth-login"),

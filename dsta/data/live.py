@@ -24,7 +24,7 @@ import structlog
 from django.conf import settings
 from django.db import connections, transaction
 
-from dsta.data import consumers, selectors, sources
+from dsta.data import selectors, sources
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleBar, InvalidMarket, MarketFeedView, MarketKey
 from dsta.data.events import CandleClosed
 from dsta.data.models import MarketFeed, TrackedMarket
@@ -225,6 +225,8 @@ def _store_page(feed: MarketFeed, bars: list[CandleBar], *, latest: datetime) ->
 
 
 def _after_commit(bars: list[CandleBar]) -> None:
+    from dsta.data import consumers  # here: channels (the ASGI stack) stays out of commands that load no feed
+
     consumers.candle_broadcast(bars[-1])
     paper_feed(bars=bars)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.db import connections, transaction
 
-from dsta.data import consumers, selectors, sources
+from dsta.data import selectors, sources
 from dsta.data.contracts import (
     TIMEFRAME_SECONDS,
     CandleBar,
@@ -256,6 +256,8 @@ def candles_upsert(*, bars: Sequence[CandleBar], synthetic: bool = False) -> int
 
 def candle_close(*, bar: CandleBar) -> None:
     """Store a closed bar and publish `data.candle_closed` in the same transaction; stream it after commit."""
+    from dsta.data import consumers  # here: channels (the ASGI stack) stays out of commands that stream nothing
+
     with transaction.atomic(using=ALIAS):
         candles_upsert(bars=[bar])
         transaction.on_commit(lambda: consumers.candle_broadcast(bar), using=ALIAS, robust=True)

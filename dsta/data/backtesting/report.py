@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from dsta.data.backtesting.accounting import TradeRecord
+from dsta.data.backtesting.svg_chart import Markers, Panel, chart_svg
 from dsta.data.bars import Bars
-from dsta.data.charts import png_data_uri, pyplot
 
-MAX_POINTS = 4_000  # plotted points per line; longer series are strided
+MAX_POINTS = 4_000  # plotted points per line; longer series are strided (and the SVG stays small)
 
 
 def render_report(
@@ -26,44 +26,34 @@ def render_report(
 ) -> str:
     """`trade_symbols` (a portfolio's): the symbol of each trade; the price panel then shows the
     equal-weight basket in `bars`, and trades are listed with their symbol instead of marked on it."""
-    plt = pyplot()
     times = bars.time_ms.astype("datetime64[ms]")
     stride = max(1, len(bars) // MAX_POINTS)
-    figure, (price_axis, equity_axis, drawdown_axis) = plt.subplots(
-        3, 1, figsize=(12, 9), sharex=True, gridspec_kw={"height_ratios": [3, 2, 1]}
-    )
-    price_axis.plot(times[::stride], bars.close[::stride], linewidth=0.8, color="#333333", label="close")
+    positions = np.arange(0, len(bars), stride)
     shown = [] if trade_symbols else trades if len(trades) <= 600 else trades[:: len(trades) // 600 + 1]
-    if shown:
-        entries = np.array([trade.entry_index for trade in shown])
-        exits = np.array([trade.exit_index for trade in shown])
-        price_axis.scatter(
-            times[entries],
-            [trade.entry_price for trade in shown],
-            marker="^",
-            color="#1a9850",
-            s=18,
-            label="entry",
-            zorder=3,
-        )
-        price_axis.scatter(
-            times[exits],
-            [trade.exit_price for trade in shown],
-            marker="v",
-            color="#d73027",
-            s=18,
-            label="exit",
-            zorder=3,
-        )
-    price_axis.set_ylabel("equal-weight basket (100 = start)" if trade_symbols else "price")
-    price_axis.legend(loc="upper left")
-    equity_axis.plot(times[::stride], equity[::stride], linewidth=1.0, color="#2166ac")
-    equity_axis.set_ylabel("equity")
+    markers = (
+        Markers(
+            index=np.array([trade.entry_index for trade in shown]),
+            price=np.array([trade.entry_price for trade in shown], dtype=float),
+            kind="entry",
+        ),
+        Markers(
+            index=np.array([trade.exit_index for trade in shown]),
+            price=np.array([trade.exit_price for trade in shown], dtype=float),
+            kind="exit",
+        ),
+    )
     drawdown = (equity / np.maximum.accumulate(equity) - 1) * 100
-    drawdown_axis.fill_between(times[::stride], drawdown[::stride], 0, color="#d73027", alpha=0.4)
-    drawdown_axis.set_ylabel("drawdown %")
-    figure.suptitle(title)
-    chart = png_data_uri(figure, dpi=110)
+    price_label = "equal-weight basket (100 = start)" if trade_symbols else "price (entries ▲, exits ▼)"
+    chart = chart_svg(
+        title=title,
+        times=times[positions],
+        positions=positions,
+        panels=[
+            Panel(price_label, bars.close[positions], 330, "#333333", markers=markers if shown else ()),
+            Panel("equity", equity[positions], 220, "#2166ac"),
+            Panel("drawdown %", drawdown[positions], 110, "#d73027", fill_to_zero=True),
+        ],
+    )
 
     def row(name: str, value: object) -> str:
         shown_value = f"{value:,.4f}" if isinstance(value, float) else str(value)
@@ -85,7 +75,7 @@ td,th{{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}}</style></
 <body><h1>{html.escape(title)}</h1>
 <h2>Settings</h2><table>{"".join(row(k, v) for k, v in settings.items())}</table>
 <h2>Metrics</h2><table>{"".join(row(k, v) for k, v in metrics.items())}</table>
-<h2>Charts</h2><img alt="price with trades, equity and drawdown" src="{chart}">
+<h2>Charts</h2><figure aria-label="price with trades, equity and drawdown">{chart}</figure>
 <h2>Trades</h2><table><tr>{symbol_header}<th>entry</th><th>exit</th><th>side</th><th>qty</th><th>entry price</th>
 <th>exit price</th><th>pnl</th><th>return</th><th>exit</th></tr>{trade_rows}</table>{more}
 </body></html>"""

@@ -61,7 +61,9 @@ def test_run_inline_then_read_results_report_and_monte_carlo(api, btc_candles):
     assert results["equity_curve"][0][1] == 10_000
 
     report = api.get(f"/api/v1/backtest/{job_id}/report")
-    assert report.status_code == 200 and b"data:image/png;base64" in b"".join(report.streaming_content)
+    page = b"".join(report.streaming_content).decode()
+    assert report.status_code == 200 and page.count("<svg") == 1 and page.count('class="series"') == 3
+    assert page.count('class="entry"') == page.count('class="exit"') == 373  # one marker per trade
 
     for method in ("trade_shuffle", "return_bootstrap"):
         monte_carlo = api.post(

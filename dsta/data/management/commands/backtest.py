@@ -52,6 +52,9 @@ def _date(name: str, value: str | None) -> datetime | None:
 
 class Command(BaseCommand):
     help = "Backtest a strategy on stored candles; prints the metrics and writes an HTML report."
+    # System checks import the whole URL conf (every view, DRF, drf_spectacular, the admin): seconds of
+    # start-up for a command that serves nothing. `manage.py check` and every server still run them.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--strategy", required=True, help="e.g. sma_cross, rsi_reversion")
