@@ -166,6 +166,9 @@ DSTA_SCHEDULE = [
     ("resume_orders", int(os.environ.get("DSTA_SCHEDULE_RESUME_ORDERS_SECONDS", "30"))),
     ("snapshot_pnl", int(os.environ.get("DSTA_SCHEDULE_SNAPSHOT_PNL_SECONDS", "60"))),
     ("sync_fills", int(os.environ.get("DSTA_SCHEDULE_SYNC_FILLS_SECONDS", "30"))),
+    ("publish_market_subscriptions", int(os.environ.get("DSTA_SCHEDULE_MARKET_SUBSCRIPTIONS_SECONDS", "60"))),
+    # the live market-data feed's tick (seconds, fractions allowed: a fast-clock venue needs 0.05)
+    ("market_data_tick", float(os.environ.get("DSTA_SCHEDULE_MARKET_DATA_SECONDS", "1"))),
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -278,6 +281,12 @@ DSTA_OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "dsta")
 # exchange-downloaded files), and where rendered reports are stored (filesystem unless S3 is configured).
 DSTA_CANDLE_SOURCE = os.environ.get("DSTA_CANDLE_SOURCE", "exchange")
 DSTA_SYNC_PAGE_SIZE = int(os.environ.get("DSTA_SYNC_PAGE_SIZE", "1000"))
+# Live feed: bars fetched for a tracked market with no stored history; the markets' clock ("system", or
+# "scaled:<origin_ms>:<wall_start_ms>:<speed>" for a fast-clock venue, see dsta/kernel/clock.py).
+DSTA_LIVE_INITIAL_BARS = int(os.environ.get("DSTA_LIVE_INITIAL_BARS", "500"))
+DSTA_MARKET_CLOCK = os.environ.get("DSTA_MARKET_CLOCK", "system")
+# The venue whose stored candles drive the paper venue's prices.
+DSTA_PAPER_REFERENCE_VENUE = os.environ.get("DSTA_PAPER_REFERENCE_VENUE", "binance")
 if os.environ.get("DSTA_REPORTS_S3_BUCKET"):
     STORAGES["reports"] = {
         "BACKEND": "storages.backends.s3.S3Storage",

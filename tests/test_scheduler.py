@@ -67,7 +67,13 @@ def test_the_sent_jobs_resume_orders_and_snapshot_pnl(redis_client, empty_queue)
     stuck = orders.order_create(
         orders.NewOrder(exchange="paper", symbol="BTC/USDT", side="buy", order_type="market", quantity=D(1))
     )
-    assert Scheduler(jobs_from_settings()).tick() == ["resume_orders", "snapshot_pnl", "sync_fills"]
+    assert Scheduler(jobs_from_settings()).tick() == [
+        "resume_orders",
+        "snapshot_pnl",
+        "sync_fills",
+        "publish_market_subscriptions",
+        "market_data_tick",
+    ]
     broker = dramatiq.get_broker()
     worker = dramatiq.Worker(broker, queues={"trading"}, worker_threads=1, worker_timeout=100)
     worker.start()
@@ -85,6 +91,17 @@ def test_the_sent_jobs_resume_orders_and_snapshot_pnl(redis_client, empty_queue)
     rows = {row.symbol: row for row in PnlSnapshot.objects.using("trading").all()}
     assert set(rows) == {"BTC/USDT", ""} and rows["BTC/USDT"].quantity == D(1)
     assert rows[""].realised_pnl == D("-0.1")  # the fee
+
+
+def test_fractional_intervals_tick_several_times_a_second(redis_client, empty_queue):
+    from dsta.kernel.scheduler import poll_seconds_for
+
+    jobs = [PeriodicJob("resume_orders", 0.25)]
+    scheduler = Scheduler(jobs, owner="fast")
+    now = 1_800_000_000.0
+    sent = [scheduler.tick(now=now + step * 0.1) for step in range(10)]  # one second, polled every 0.1 s
+    assert sum(len(names) for names in sent) == 4 and queued(redis_client) == ["resume_orders"] * 4
+    assert poll_seconds_for(jobs) == 0.125 and poll_seconds_for(JOBS) == 1.0
 
 
 def test_the_command_sends_once_and_refuses_unknown_actors(redis_client, empty_queue, settings):

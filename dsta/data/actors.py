@@ -9,11 +9,26 @@ import dramatiq
 from django.conf import settings
 from django.db import transaction
 
-from dsta.data import reports, selectors, services, sources
+from dsta.data import live, reports, selectors, services, sources
 from dsta.data.backtesting import actors as backtesting_actors  # noqa: F401  (declares the backtest actors)
-from dsta.data.contracts import IngestionJobInfo
+from dsta.data.contracts import IngestionJobInfo, MarketKey
 
 MARKET_DATA_QUEUE = "market_data"
+# The live feed's own queue: a long backfill job on `market_data` never delays a closed bar.
+MARKET_FEED_QUEUE = "market_feed"
+
+
+@dramatiq.actor(queue_name=MARKET_FEED_QUEUE, max_retries=0, time_limit=30_000)
+def market_data_tick() -> None:
+    """Sent by the scheduler: one fetch per tracked market whose next bar has closed."""
+    for market in live.markets_due():
+        market_data_fetch.send(market.exchange, market.symbol, market.timeframe)
+
+
+# No retries: the next tick sends the fetch again while the bar is still missing.
+@dramatiq.actor(queue_name=MARKET_FEED_QUEUE, max_retries=0, time_limit=600_000)
+def market_data_fetch(exchange: str, symbol: str, timeframe: str) -> None:
+    live.market_fetch(market=MarketKey(exchange, symbol, timeframe), page_size=settings.DSTA_SYNC_PAGE_SIZE)
 
 
 @dramatiq.actor(queue_name=MARKET_DATA_QUEUE, max_retries=5, min_backoff=1_000, time_limit=3_600_000)

@@ -20,6 +20,8 @@ from dsta.data.contracts import (
     GapSpan,
     InvalidBacktestRequest,
     InvalidStrategyParameters,
+    MarketFeedView,
+    MarketKey,
     OrderBookSnapshot,
     QualityReport,
     SeriesSummary,
@@ -30,6 +32,7 @@ from dsta.data.contracts import (
     TargetReplay,
     TickerSnapshot,
 )
+from dsta.exchange.contracts import DEFAULT_COSTS
 
 
 def candles_get(
@@ -62,6 +65,23 @@ def series_list() -> list[SeriesSummary]:
 def candle_close(*, bar: CandleBar) -> None:
     """Record a closed bar; publishes `data.candle_closed` atomically with the write."""
     services.candle_close(bar=bar)
+
+
+def markets_track(*, owner: str, markets: list[MarketKey]) -> int:
+    """Declare the whole set of markets `owner` needs kept current (replaces its earlier set; [] drops them).
+
+    The live feed fetches each newly closed bar of every tracked market and publishes `data.candle_closed`
+    once per bar (see dsta/data/live.py for the back-fill policy). Raises InvalidMarket on a bad market."""
+    from dsta.data import live
+
+    return live.markets_track(owner=owner, markets=markets)
+
+
+def markets_tracked() -> list[MarketFeedView]:
+    """Every tracked market with its owners and the live feed's cursor."""
+    from dsta.data import live
+
+    return live.markets_tracked()
 
 
 def strategies_list() -> list[StrategySpec]:
@@ -180,8 +200,8 @@ def backtest_replay_targets(
     close: np.ndarray,
     targets: np.ndarray,
     initial_cash: float = 10_000.0,
-    commission: float = 0.001,
-    slippage: float = 0.0,
+    commission: float = float(DEFAULT_COSTS.commission),
+    slippage: float = float(DEFAULT_COSTS.slippage),
 ) -> TargetReplay:
     """Run exposure targets (one per bar, decided at its close; NaN holds) through the event-driven engine:
     fills at the next bar's open, the position settled at the last close. Raises ValueError on bad shapes."""

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from dsta.exchange.contracts import DEFAULT_COSTS
+
 TIMEFRAME_SECONDS = {
     "1m": 60,
     "3m": 180,
@@ -40,6 +42,30 @@ class CandleBar:
     low: Decimal
     close: Decimal
     volume: Decimal
+
+
+@dataclass(frozen=True)
+class MarketKey:
+    """One market's series: what the live feed keeps current."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+
+
+@dataclass(frozen=True)
+class MarketFeedView:
+    exchange: str
+    symbol: str
+    timeframe: str
+    owners: tuple[str, ...]
+    last_bar_time: datetime | None
+    fetched_at: datetime | None
+    error: str
+
+
+class InvalidMarket(ValueError):
+    """A market the live feed cannot follow (unknown timeframe, malformed symbol)."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +124,8 @@ class BacktestRequest:
     start: datetime | None = None
     end: datetime | None = None
     initial_cash: Decimal = Decimal("10000")
-    commission: Decimal = Decimal("0.001")
-    slippage: Decimal = Decimal("0")
+    commission: Decimal = DEFAULT_COSTS.commission  # the paper venue's numbers too: one cost model
+    slippage: Decimal = DEFAULT_COSTS.slippage
     fill_at: str = "next_open"
     engine: str = "auto"  # auto (fast path when the strategy has one), event, fast
     # Two or more: one shared-cash portfolio over these symbols (`symbol` is then the first of them).

@@ -261,3 +261,44 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.id} ({self.status})"
+
+
+class TrackedMarket(models.Model):
+    """A market some part of the platform needs kept current, as its owner declared it (trading's enabled
+    strategy instances declare theirs through `data.api.markets_track`). The live feed follows the union."""
+
+    id = models.BigAutoField(primary_key=True)
+    owner = models.CharField(max_length=64)
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32)
+    timeframe = models.CharField(max_length=8)
+    created_at = models.DateTimeField(default=utc_now)
+
+    class Meta:
+        db_table = "tracked_market"
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "exchange", "symbol", "timeframe"], name="tracked_market_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner}: {self.exchange} {self.symbol} {self.timeframe}"
+
+
+class MarketFeed(models.Model):
+    """The live feed's cursor per market: the newest stored bar (moved in the transaction that stores bars),
+    and the outcome of the last fetch."""
+
+    id = models.BigAutoField(primary_key=True)
+    exchange = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=32)
+    timeframe = models.CharField(max_length=8)
+    last_bar_time = models.DateTimeField(null=True)
+    fetched_at = models.DateTimeField(null=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "market_feed"
+        constraints = [models.UniqueConstraint(fields=["exchange", "symbol", "timeframe"], name="market_feed_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange} {self.symbol} {self.timeframe} at {self.last_bar_time}"

@@ -9,7 +9,9 @@ from decimal import Decimal
 from dsta.exchange import selectors, services
 from dsta.exchange.ccxt_venue import CcxtVenue
 from dsta.exchange.contracts import (
+    DEFAULT_COSTS,
     AssetBalance,
+    CostModel,
     FillView,
     InvalidOrder,
     Market,
@@ -17,6 +19,7 @@ from dsta.exchange.contracts import (
     OrderBook,
     OrderRequest,
     OrderView,
+    PaperMarketFill,
     PublicTrade,
     Ticker,
     UnknownVenue,
@@ -191,14 +194,16 @@ def paper_deposit(*, asset: str, amount: Decimal) -> None:
 
 def paper_reset(
     *,
-    maker_fee: Decimal = Decimal("0.001"),
-    taker_fee: Decimal = Decimal("0.001"),
-    slippage_bps: Decimal = Decimal("1"),
-    slippage_jitter_bps: Decimal = Decimal("2"),
+    maker_fee: Decimal = DEFAULT_COSTS.commission,
+    taker_fee: Decimal = DEFAULT_COSTS.commission,
+    slippage_bps: Decimal = DEFAULT_COSTS.slippage * 10_000,
+    slippage_jitter_bps: Decimal = Decimal("0"),
     participation: Decimal = Decimal("0.1"),
     seed: int = 0,
+    market_fill: PaperMarketFill = PaperMarketFill.LAST_CLOSE,
 ) -> None:
-    """Empty the paper venue and set its fill model; deterministic for a given seed and input sequence."""
+    """Empty the paper venue and set its fill model; deterministic for a given seed and input sequence. The
+    defaults are the backtest's cost model (DEFAULT_COSTS) and its fill_at="close"."""
     services.paper_reset(
         config=PaperConfig(
             maker_fee=maker_fee,
@@ -207,5 +212,14 @@ def paper_reset(
             slippage_jitter_bps=slippage_jitter_bps,
             participation=participation,
             seed=seed,
+            market_fill=PaperMarketFill(market_fill),
         )
+    )
+
+
+def paper_costs_set(*, costs: CostModel) -> None:
+    """Give the paper venue a backtest's cost model (commission as maker and taker fee, slippage in bps, no
+    jitter) without touching its balances, orders or prices."""
+    services.paper_costs_set(
+        maker_fee=costs.commission, taker_fee=costs.commission, slippage_bps=costs.slippage * 10_000
     )

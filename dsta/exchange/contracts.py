@@ -16,6 +16,27 @@ class Venue:
     paper: bool  # True for the simulated venue used by dry-run trading
 
 
+@dataclass(frozen=True)
+class CostModel:
+    """The one cost model of simulated fills, used by the backtest engine and the paper venue alike:
+    `commission` is charged on the notional of every fill, `slippage` moves a market fill's price against
+    the taker (buy at price x (1 + slippage), sell at price x (1 - slippage)); both are fractions."""
+
+    commission: Decimal = Decimal("0.001")
+    slippage: Decimal = Decimal("0")
+
+
+DEFAULT_COSTS = CostModel()
+
+
+class PaperMarketFill(StrEnum):
+    """When a paper market order fills without a book: at once at the last price (the backtest's
+    fill_at="close"), or at the next candle's open (fill_at="next_open")."""
+
+    LAST_CLOSE = "last_close"
+    NEXT_OPEN = "next_open"
+
+
 class OrderSide(StrEnum):
     BUY = "buy"
     SELL = "sell"

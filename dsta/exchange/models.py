@@ -14,15 +14,18 @@ class InboxEntry(InboxEntryBase):
 
 
 class PaperAccount(models.Model):
-    """The paper venue's settings and id sequence; its row is also the lock that serialises paper operations."""
+    """The paper venue's settings and id sequence; its row is also the lock that serialises paper operations.
+
+    The fee and slippage defaults are the backtest's cost model (contracts.DEFAULT_COSTS: 0.1%, no slippage)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     maker_fee = models.DecimalField(max_digits=10, decimal_places=8, default="0.001")
     taker_fee = models.DecimalField(max_digits=10, decimal_places=8, default="0.001")
-    slippage_bps = models.DecimalField(max_digits=10, decimal_places=4, default="1")
-    slippage_jitter_bps = models.DecimalField(max_digits=10, decimal_places=4, default="2")
+    slippage_bps = models.DecimalField(max_digits=10, decimal_places=4, default="0")
+    slippage_jitter_bps = models.DecimalField(max_digits=10, decimal_places=4, default="0")
     participation = models.DecimalField(max_digits=10, decimal_places=8, default="0.1")
     seed = models.BigIntegerField(default=0)
+    market_fill = models.CharField(max_length=16, default="last_close")  # contracts.PaperMarketFill
     next_sequence = models.BigIntegerField(default=1)
 
     class Meta:
@@ -106,6 +109,7 @@ class PaperMarket(models.Model):
     symbol = models.CharField(max_length=32, unique=True)
     last_price = models.DecimalField(max_digits=38, decimal_places=18, null=True)
     book = models.JSONField(null=True)
+    last_bar_time = models.DateTimeField(null=True)  # the newest candle fed: older ones are ignored
 
     class Meta:
         db_table = "paper_market"

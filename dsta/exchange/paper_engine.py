@@ -4,10 +4,13 @@
 engine marked dirty, so the venue survives a restart; the benchmark drives the core directly.
 
 Fill model (documented in README):
-- market order: walks the last order book fed for its symbol (taker fee); without a book it waits for the
-  next candle and fills at that candle's open. A deterministic slippage (base bps plus a seeded jitter drawn
-  from the seed and the client order id) moves the price against the taker.
-- limit order: a marketable part fills at once against the book as taker (up to the limit price); the rest
+- market order: walks the last order book fed for its symbol (taker fee); without a book it fills at once at
+  the last price (the last candle's close: the backtest's fill_at="close"), or, with `market_fill` next_open
+  or before any price is known, waits for the next candle and fills at its open. A deterministic slippage
+  (base bps plus a seeded jitter drawn from the seed and the client order id) moves the price against the
+  taker. The defaults are the backtest's cost model (exchange.contracts.DEFAULT_COSTS), jitter 0.
+- limit order: a marketable part fills at once against the book as taker (up to the limit price), or without
+  a book, when the last price crosses it, entirely at the last price (taker, unslipped as limits); the rest
   rests and fills at its limit price as maker when a later book or candle crosses it (a candle's low/high
   crossing strictly; at most `participation` of the candle's volume per candle, so big orders fill partially).
 - fees are charged in the quote asset; a buy reserves quote (price x amount plus fee), a sell reserves base.
@@ -22,6 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from dsta.exchange.contracts import (
+    DEFAULT_COSTS,
     InsufficientFunds,
     InvalidOrder,
     OhlcvBar,
@@ -31,6 +35,7 @@ from dsta.exchange.contracts import (
     OrderSide,
     OrderStatus,
     OrderType,
+    PaperMarketFill,
     PriceLevel,
 )
 
@@ -40,12 +45,13 @@ MARKET_BUY_RESERVE_BUFFER = Decimal("1.05")  # a waiting market buy reserves 5% 
 
 @dataclass(frozen=True)
 class PaperConfig:
-    maker_fee: Decimal = Decimal("0.001")
-    taker_fee: Decimal = Decimal("0.001")
-    slippage_bps: Decimal = Decimal("1")  # fixed part, against the taker
-    slippage_jitter_bps: Decimal = Decimal("2")  # seeded random part in [0, jitter)
+    maker_fee: Decimal = DEFAULT_COSTS.commission
+    taker_fee: Decimal = DEFAULT_COSTS.commission
+    slippage_bps: Decimal = DEFAULT_COSTS.slippage * 10_000  # fixed part, against the taker
+    slippage_jitter_bps: Decimal = Decimal("0")  # seeded random part in [0, jitter)
     participation: Decimal = Decimal("0.1")  # share of a candle's volume a resting order can take
     seed: int = 0
+    market_fill: PaperMarketFill = PaperMarketFill.LAST_CLOSE
 
 
 @dataclass
@@ -112,6 +118,7 @@ class PaperFill:
 class MarketState:
     book: OrderBook | None = None
     last_price: Decimal | None = None
+    last_bar_time: datetime | None = None  # open time of the newest candle fed
 
 
 @dataclass
@@ -207,6 +214,8 @@ class PaperEngine:
         self.changes.orders[order.client_order_id] = order
         if market.book is not None:
             self._take_from_book(order, market.book, now=now, at_submit=True)
+        elif market.last_price is not None and self.config.market_fill is PaperMarketFill.LAST_CLOSE:
+            self._take_at_last_price(order, market.last_price, now=now)
         if not order.status.is_final:
             self.open_by_symbol.setdefault(order.symbol, {})[order.client_order_id] = order
         return order
@@ -281,7 +290,12 @@ class PaperEngine:
             self._take_from_book(order, book, now=now, at_submit=False)
 
     def on_bar(self, symbol: str, bar: OhlcvBar, *, now: datetime) -> None:
+        """A closed candle; one not newer than the last fed is ignored (fed again, or late): it must neither
+        fill an order a second time nor move the price back."""
         market = self.markets.setdefault(symbol, MarketState())
+        if market.last_bar_time is not None and bar.open_time <= market.last_bar_time:
+            return
+        market.last_bar_time = bar.open_time
         # fills come in submission order, so the earliest resting order is served first
         budget = bar.volume * self.config.participation
         for order in sorted(self.open_by_symbol.get(symbol, {}).values(), key=lambda o: int(o.order_id)):
@@ -294,6 +308,17 @@ class PaperEngine:
                 budget -= amount
                 self._fill(order, amount, order.price, is_maker=True, now=now)
         market.last_price = bar.close
+
+    def _take_at_last_price(self, order: PaperOrder, last: Decimal, *, now: datetime) -> None:
+        """No book: a market order, or a limit the last price crosses, fills at once at the last price."""
+        if order.order_type is OrderType.MARKET:
+            self._fill_market(order, order.remaining, self._slipped(order, last), now=now)
+            if not order.status.is_final:  # funds ran short of the whole amount at this price
+                self._finish(order, OrderStatus.EXPIRED, now=now)
+            return
+        assert order.price is not None
+        if last <= order.price if order.side is OrderSide.BUY else last >= order.price:
+            self._fill(order, order.remaining, last, is_maker=False, now=now)
 
     @staticmethod
     def _bar_crosses(order: PaperOrder, bar: OhlcvBar) -> bool:

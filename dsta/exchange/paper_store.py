@@ -21,6 +21,7 @@ from dsta.exchange.contracts import (
     OrderStatus,
     OrderType,
     OrderView,
+    PaperMarketFill,
     PriceLevel,
 )
 from dsta.exchange.events import FillRecorded, OrderUpdated
@@ -168,12 +169,12 @@ def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> list[
     )
     if client_order_ids:
         orders += f" UNION SELECT {_ORDER_COLUMNS} FROM paper_order WHERE client_order_id = ANY(%(ids)s)"  # nosec B608: only module constants are interpolated; values travel as parameters
-    markets = "SELECT symbol, last_price, book::text FROM paper_market" + (  # nosec B608: only module constants are interpolated; values travel as parameters
+    markets = "SELECT symbol, last_price, book::text, last_bar_time FROM paper_market" + (  # nosec B608: only module constants are interpolated; values travel as parameters
         " WHERE symbol = %(symbol)s" if symbol is not None else ""
     )
     statements = [
-        "SELECT maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence "
-        "FROM paper_account WHERE id = 1 FOR UPDATE",
+        "SELECT maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence, "
+        "market_fill FROM paper_account WHERE id = 1 FOR UPDATE",
         "SELECT asset, free, used FROM paper_balance",
         orders,
         markets,
@@ -187,17 +188,20 @@ def _load(engine_scope: list[Statement]) -> tuple[PaperEngine, int]:
     if not account_rows:  # the venue's first operation ever: create the account row, then read again
         _account()
         account_rows, balances, orders, markets = execute_pipelined(using=ALIAS, statements=engine_scope)
-    maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence = account_rows[0]
-    config = PaperConfig(maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed)
+    maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence, fill = account_rows[0]
+    config = PaperConfig(
+        maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, PaperMarketFill(fill)
+    )
     engine = PaperEngine(config, next_sequence=next_sequence)
     for asset, free, used in balances:
         engine.balances[asset] = Balance(asset, plain(free), plain(used))
     for row in orders:
         engine.load_order(_order_from_tuple(row))
-    for symbol, last_price, book in markets:
+    for symbol, last_price, book, last_bar_time in markets:
         engine.markets[symbol] = MarketState(
             book=_book_from_json(symbol, json.loads(book) if book is not None else None),
             last_price=plain(last_price) if last_price is not None else None,
+            last_bar_time=last_bar_time,
         )
     return engine, next_sequence
 
@@ -285,7 +289,12 @@ def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[st
         market = engine.markets.get(symbol)
         if market is not None:
             models.PaperMarket.objects.using(ALIAS).update_or_create(
-                symbol=symbol, defaults={"last_price": market.last_price, "book": _book_to_json(market.book)}
+                symbol=symbol,
+                defaults={
+                    "last_price": market.last_price,
+                    "book": _book_to_json(market.book),
+                    "last_bar_time": market.last_bar_time,
+                },
             )
     events: list[OrderUpdated | FillRecorded] = [fill_event(fill_view(fill)) for fill in changes.fills]
     events += [
@@ -350,4 +359,13 @@ def reset(*, config: PaperConfig) -> None:
             slippage_jitter_bps=config.slippage_jitter_bps,
             participation=config.participation,
             seed=config.seed,
+            market_fill=config.market_fill.value,
         )  # next_sequence carries on: trading keys fills by (venue, fill id), so ids never repeat, resets included
+
+
+def costs_set(*, maker_fee: Decimal, taker_fee: Decimal, slippage_bps: Decimal) -> None:
+    with transaction.atomic(using=ALIAS):
+        _account()
+        models.PaperAccount.objects.using(ALIAS).filter(pk=1).update(
+            maker_fee=maker_fee, taker_fee=taker_fee, slippage_bps=slippage_bps, slippage_jitter_bps=0
+        )

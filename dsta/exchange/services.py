@@ -184,3 +184,7 @@ def paper_deposit(*, asset: str, amount: Decimal) -> None:
 
 def paper_reset(*, config: PaperConfig) -> None:
     paper_store.reset(config=config)
+
+
+def paper_costs_set(*, maker_fee: Decimal, taker_fee: Decimal, slippage_bps: Decimal) -> None:
+    paper_store.costs_set(maker_fee=maker_fee, taker_fee=taker_fee, slippage_bps=slippage_bps)

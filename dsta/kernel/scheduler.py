@@ -23,11 +23,16 @@ KEY_PREFIX = "dsta:scheduler"
 @dataclass(frozen=True)
 class PeriodicJob:
     actor_name: str  # a dramatiq actor taking no arguments
-    every_seconds: int
+    every_seconds: float  # fractions allowed (the live feed against a fast-clock venue ticks every 0.05 s)
 
 
 def jobs_from_settings() -> list[PeriodicJob]:
-    return [PeriodicJob(name, int(every)) for name, every in settings.DSTA_SCHEDULE if int(every) > 0]
+    return [PeriodicJob(name, float(every)) for name, every in settings.DSTA_SCHEDULE if float(every) > 0]
+
+
+def poll_seconds_for(jobs: Sequence[PeriodicJob]) -> float:
+    """Poll twice per shortest interval (at most once a second), so no tick starts late by a whole poll."""
+    return min([1.0, *(job.every_seconds / 2 for job in jobs)])
 
 
 class Scheduler:
@@ -50,7 +55,7 @@ class Scheduler:
         for job in self.jobs:
             slot = int(moment // job.every_seconds)
             key = f"{KEY_PREFIX}:{job.actor_name}:{slot}"
-            if self.client.set(key, self.owner, nx=True, ex=max(2 * job.every_seconds, 10)):
+            if self.client.set(key, self.owner, nx=True, px=int(max(2 * job.every_seconds, 10) * 1000)):
                 broker.get_actor(job.actor_name).send()
                 sent.append(job.actor_name)
         if sent:

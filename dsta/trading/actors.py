@@ -46,6 +46,8 @@ def run_stops_on_candle(envelope: EventEnvelope) -> None:
 @event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")
 def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     candle = envelope.decode(CandleClosed)
+    if candle.backfill:
+        return  # a bar caught up after downtime (or history): decide on the newest closed bar only
     services.signals_on_candle(
         exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
     )
@@ -132,6 +134,14 @@ def snapshot_pnl() -> None:
 
     orders.pnl_snapshot_take()
     drawdown.drawdown_check()
+
+
+@dramatiq.actor(queue_name="trading", max_retries=1)
+def publish_market_subscriptions() -> None:
+    """Declare the enabled strategy instances' markets to the live feed (also done on every instance save)."""
+    from dsta.trading import market_subscriptions
+
+    market_subscriptions.subscriptions_publish()
 
 
 @dramatiq.actor(queue_name="trading", max_retries=1)

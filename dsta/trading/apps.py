@@ -8,3 +8,6 @@ class TradingConfig(AppConfig):
 
     def ready(self) -> None:
         from dsta.trading import actors  # noqa: F401  (registers this domain's actors and event handlers)
+        from dsta.trading.market_subscriptions import connect
+
+        connect()  # enabled instances' markets go to the live feed

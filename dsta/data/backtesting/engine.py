@@ -22,6 +22,7 @@ import numpy as np
 from dsta.data.backtesting.accounting import Book, Costs, TradeRecord, close_position, rebalance
 from dsta.data.bars import Bars
 from dsta.data.strategies.base import BarContext, Decision, Strategy
+from dsta.exchange.contracts import DEFAULT_COSTS
 
 FILL_MODES = ("next_open", "close")
 
@@ -29,8 +30,8 @@ FILL_MODES = ("next_open", "close")
 @dataclass(frozen=True)
 class BacktestConfig:
     initial_cash: float = 10_000.0
-    commission: float = 0.001
-    slippage: float = 0.0
+    commission: float = float(DEFAULT_COSTS.commission)  # exchange.contracts.CostModel: the paper venue's too
+    slippage: float = float(DEFAULT_COSTS.slippage)
     fill_at: str = "next_open"
     close_at_end: bool = True  # settle an open position at the last close as `end_of_data`
     trade_from: int = 0  # bars before this index only warm indicators up (walk-forward windows)

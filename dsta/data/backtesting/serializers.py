@@ -5,6 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
+from dsta.exchange.contracts import DEFAULT_COSTS
 
 NUMBER = serializers.FloatField()
 
@@ -21,10 +22,18 @@ class BacktestRequestSerializer(serializers.Serializer):
         max_digits=28, decimal_places=10, min_value=Decimal("1"), default=Decimal("10000")
     )
     commission = serializers.DecimalField(
-        max_digits=12, decimal_places=8, min_value=Decimal("0"), max_value=Decimal("0.5"), default=Decimal("0.001")
+        max_digits=12,
+        decimal_places=8,
+        min_value=Decimal("0"),
+        max_value=Decimal("0.5"),
+        default=DEFAULT_COSTS.commission,
     )
     slippage = serializers.DecimalField(
-        max_digits=12, decimal_places=8, min_value=Decimal("0"), max_value=Decimal("0.5"), default=Decimal("0")
+        max_digits=12,
+        decimal_places=8,
+        min_value=Decimal("0"),
+        max_value=Decimal("0.5"),
+        default=DEFAULT_COSTS.slippage,
     )
     fill_at = serializers.ChoiceField(choices=["next_open", "close"], default="next_open")
     engine = serializers.ChoiceField(choices=["auto", "event", "fast"], default="auto")

@@ -298,12 +298,12 @@ class Binance(Dialect):
 
 
 class FakeVenueServer:
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, *, port: int = 0) -> None:
         self.dialect = dialect
         self.faults = Faults()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, faulted ones included
         self.unknown: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -9,6 +9,8 @@ import pytest
 
 from dsta.exchange import api
 from dsta.exchange.contracts import (
+    DEFAULT_COSTS,
+    CostModel,
     InsufficientFunds,
     InvalidOrder,
     OhlcvBar,
@@ -18,6 +20,7 @@ from dsta.exchange.contracts import (
     OrderSide,
     OrderStatus,
     OrderType,
+    PaperMarketFill,
     PriceLevel,
 )
 from dsta.exchange.models import OutboxEvent
@@ -93,7 +96,7 @@ def test_ids_never_repeat_across_a_reset(paper):
 
 
 def test_market_order_without_book_fills_at_next_candle_open_with_slippage():
-    api.paper_reset(slippage_bps=D(10), slippage_jitter_bps=D(0))
+    api.paper_reset(slippage_bps=D(10), slippage_jitter_bps=D(0), market_fill=PaperMarketFill.NEXT_OPEN)
     api.paper_deposit(asset="USDT", amount=D("1000"))
     api.paper_price_feed(symbol="ETH/USDT", bar=bar(0, "10", "11", "9", "10"))
     waiting = api.order_submit(venue="paper", request=order("e1", "buy", "market", "2", symbol="ETH/USDT"))
@@ -104,6 +107,43 @@ def test_market_order_without_book_fills_at_next_candle_open_with_slippage():
     assert filled.average_price == D("12") * D("1.001")  # 10 bps against the buyer
     assert balances()["ETH"] == (D("2"), D("0"))
     assert balances()["USDT"][1] == 0  # the reservation above the real cost went back to free
+
+
+def test_out_of_the_box_market_and_limit_orders_fill_at_the_last_close_with_the_backtests_costs():
+    api.paper_reset()  # the defaults: the backtest's cost model, fill at the last close
+    api.paper_deposit(asset="USDT", amount=D("1000"))
+    api.paper_price_feed(symbol="ETH/USDT", bar=bar(0, "10", "11", "9", "10.5"))
+    bought = api.order_submit(venue="paper", request=order("m1", "buy", "market", "2", symbol="ETH/USDT"))
+    assert (bought.status, bought.average_price) == (OrderStatus.FILLED, D("10.5"))
+    assert bought.fee == D("2") * D("10.5") * DEFAULT_COSTS.commission
+    # a limit the last price crosses fills at once at that price; one it does not cross rests
+    crossed = api.order_submit(venue="paper", request=order("l1", "sell", "limit", "1", "10", symbol="ETH/USDT"))
+    assert (crossed.status, crossed.average_price, crossed.fills[0].is_maker) == (OrderStatus.FILLED, D("10.5"), False)
+    resting = api.order_submit(venue="paper", request=order("l2", "sell", "limit", "1", "12", symbol="ETH/USDT"))
+    assert resting.status is OrderStatus.OPEN
+
+
+def test_a_backtest_cost_model_with_slippage_moves_the_last_close_against_the_taker():
+    api.paper_reset()
+    api.paper_costs_set(costs=CostModel(commission=D("0.002"), slippage=D("0.0005")))
+    api.paper_deposit(asset="USDT", amount=D("1000"))
+    api.paper_price_feed(symbol="ETH/USDT", bar=bar(0, "10", "11", "9", "10"))
+    bought = api.order_submit(venue="paper", request=order("m1", "buy", "market", "2", symbol="ETH/USDT"))
+    assert bought.average_price == D("10") * (1 + D("0.0005"))
+    assert bought.fee == D("2") * D("10.005") * D("0.002")
+    sold = api.order_submit(venue="paper", request=order("m2", "sell", "market", "1", symbol="ETH/USDT"))
+    assert sold.average_price == D("10") * (1 - D("0.0005"))
+
+
+def test_a_candle_fed_again_or_late_neither_fills_twice_nor_moves_the_price_back(paper):
+    api.paper_price_feed(symbol="BTC/USDT", bar=bar(0, "100", "101", "99", "100", v="10"))
+    api.order_submit(venue="paper", request=order("l1", "buy", "limit", "2", "98"))
+    crossing = bar(1, "99", "99", "97", "98.5", v="10")  # 10% of 10: one of the two fills per candle
+    api.paper_price_feed(symbol="BTC/USDT", bar=crossing)
+    api.paper_price_feed(symbol="BTC/USDT", bar=crossing)  # the same candle again (a re-run, a retry)
+    api.paper_price_feed(symbol="BTC/USDT", bar=bar(0, "100", "101", "95", "100", v="10"))  # an older one
+    assert api.order_get(venue="paper", client_order_id="l1").filled == D("1")
+    assert api.ticker_get(venue="paper", symbol="BTC/USDT").last == D("98.5")
 
 
 def test_limit_order_rests_then_fills_partially_as_maker_when_candles_cross(paper):

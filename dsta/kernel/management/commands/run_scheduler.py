@@ -5,7 +5,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dsta.kernel.scheduler import Scheduler, jobs_from_settings
+from dsta.kernel.scheduler import Scheduler, jobs_from_settings, poll_seconds_for
 
 
 class Command(BaseCommand):
@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--once", action="store_true", help="send what is due now, then exit")
-        parser.add_argument("--poll-seconds", type=float, default=1.0)
+        parser.add_argument(
+            "--poll-seconds", type=float, default=None, help="default: half the shortest interval, at most 1"
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         try:
@@ -27,4 +29,5 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-        scheduler.run_forever(stop, poll_seconds=options["poll_seconds"])  # type: ignore[arg-type]
+        poll = options["poll_seconds"] or poll_seconds_for(scheduler.jobs)
+        scheduler.run_forever(stop, poll_seconds=poll)  # type: ignore[arg-type]
