@@ -24,6 +24,7 @@ from dsta.data.contracts import (
     MarketKey,
     OrderBookSnapshot,
     QualityReport,
+    RoundTripStats,
     SeriesSummary,
     SimulatedBook,
     StrategyParameters,
@@ -280,3 +281,55 @@ def backtest_equity(*, job_id: str, points: int = 1_000) -> EquityCurve | None:
         times=tuple(datetime.fromtimestamp(int(ms) / 1000, tz=UTC) for ms in times[::stride]),
         equity=tuple(float(value) for value in equity[::stride]),
     )
+
+
+def strategy_warmup(*, strategy: str, params: dict[str, float]) -> int:
+    """How many bars the strategy needs before its first decision (the backtest decides first at that index).
+    Raises InvalidStrategyParameters on a bad strategy or parameters."""
+    from dsta.data.strategies.base import InvalidParameters
+    from dsta.data.strategies.registry import strategy_build
+
+    try:
+        return strategy_build(strategy, dict(params)).warmup()
+    except InvalidParameters as exc:
+        raise InvalidStrategyParameters(exc.errors) from None
+
+
+def performance_metrics(
+    *,
+    equity: list[float],
+    closes: list[float],
+    trades: list[RoundTripStats],
+    timeframe: str,
+) -> dict[str, float | int]:
+    """The backtest's metrics (same names, same code) of any equity curve marked at each bar's close and its
+    closed round trips (indices into that curve), e.g. a live strategy's own fills."""
+    import numpy as np
+
+    from dsta.data.backtesting.accounting import TradeRecord
+    from dsta.data.backtesting.metrics import compute_metrics
+    from dsta.data.contracts import TIMEFRAME_SECONDS
+
+    if not equity:
+        raise ValueError("an equity curve needs at least one point")
+    records = [
+        TradeRecord(
+            entry_index=trade.entry_index,
+            exit_index=trade.exit_index,
+            side=trade.side,
+            qty=trade.qty,
+            entry_price=trade.entry_price,
+            exit_price=trade.exit_price,
+            fees=trade.fees,
+            pnl=trade.pnl,
+            return_pct=trade.return_pct,
+            exit_reason="signal",
+        )
+        for trade in trades
+    ]
+    return compute_metrics(
+        equity=np.asarray(equity, dtype=np.float64),
+        closes=np.asarray(closes, dtype=np.float64),
+        trades=records,
+        timeframe_seconds=TIMEFRAME_SECONDS[timeframe],
+    ).as_dict()

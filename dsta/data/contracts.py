@@ -414,3 +414,18 @@ class EquityCurve:
     job_id: str
     times: tuple[datetime, ...]
     equity: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RoundTripStats:
+    """One closed round trip for `api.performance_metrics`: indices into the equity curve, floats (statistics)."""
+
+    entry_index: int
+    exit_index: int
+    qty: float
+    entry_price: float
+    exit_price: float
+    fees: float
+    pnl: float  # cash after the round trip minus cash before it
+    return_pct: float  # pnl over the notional committed, in percent
+    side: str = "long"

@@ -14,6 +14,7 @@ from dsta.exchange.events import FillRecorded, OrderUpdated
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
 from dsta.trading import orders, services
+from dsta.trading.events import SignalEmitted
 
 # ccxt (seconds to import) is loaded by exchange's ccxt venue on a live venue's first call, not by importing the
 # exchange facade, so the order path is imported here like any module.
@@ -46,11 +47,28 @@ def run_stops_on_candle(envelope: EventEnvelope) -> None:
 @event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")
 def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     candle = envelope.decode(CandleClosed)
-    if candle.backfill:
-        return  # a bar caught up after downtime (or history): decide on the newest closed bar only
-    services.signals_on_candle(
-        exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
+    market = {"exchange": candle.exchange, "symbol": candle.symbol, "timeframe": candle.timeframe}
+    # market data flags a back-filled bar on its event (`backfill`); a newer stored bar says the same
+    flagged = bool(getattr(candle, "backfill", False) or getattr(candle, "stale", False))
+    stale = services.bar_is_stale(**market, bar_time=candle.open_time, flagged=flagged)
+    services.signals_on_candle(**market, bar_time=candle.open_time, stale=stale)
+
+
+@event_handler(consumer="trading.bot", events=[SignalEmitted], using="trading")
+def trade_signal(envelope: EventEnvelope) -> None:
+    """A running instance's signal becomes its order (once per bar: see `bot_execution`)."""
+    from dsta.trading import bot_execution
+    from dsta.trading.models import Signal
+
+    event = envelope.decode(SignalEmitted)
+    signal_id = (
+        Signal.objects.using("trading")
+        .filter(instance_id=event.instance_id, bar_time=event.bar_time)
+        .values_list("id", flat=True)
+        .first()
     )
+    if signal_id is not None:
+        bot_execution.signal_execute(signal_id=signal_id)
 
 
 @event_handler(consumer="trading.exchange_orders", events=[OrderUpdated], using="trading")

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.db import models
 
 from dsta.kernel.outbox import InboxEntryBase, OutboxEventBase
@@ -90,6 +92,17 @@ class CircuitBreaker(models.Model):
         return "open" if self.is_open else "closed"
 
 
+class BotMode(models.TextChoices):
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class BotState(models.TextChoices):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
 class StrategyInstance(models.Model):
     """A strategy configured to run on one market: validated parameters, versioned on every change."""
 
@@ -103,6 +116,30 @@ class StrategyInstance(models.Model):
     symbol = models.CharField(max_length=32)
     timeframe = models.CharField(max_length=8)
     enabled = models.BooleanField(default=True)
+    # the bot: where and with what it trades, and whether it does now
+    mode = models.CharField(max_length=8, choices=BotMode.choices, default=BotMode.PAPER)
+    venue = models.CharField(max_length=32, default="paper")  # where its orders go ("paper" in paper mode)
+    capital = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("10000"))
+    state = models.CharField(max_length=8, choices=BotState.choices, default=BotState.STOPPED)
+    # the cost model it sizes with and its parity backtest runs with (the paper venue's fee model)
+    commission = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0.001"))
+    slippage = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0"))
+    # the venue's lot size and minimums for the market, read when the instance is created
+    amount_step = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("0.000001"))
+    min_amount = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("0"))
+    min_notional = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("0"))
+    held_target = models.DecimalField(max_digits=12, decimal_places=8, default=Decimal("0"))
+    funded = models.BooleanField(default=False)  # its capital was deposited on the paper venue
+    armed_at = models.DateTimeField(null=True, blank=True)  # live trading armed (audited); None: not armed
+    armed_by_id = models.BigIntegerField(null=True, blank=True)
+    # protections (0 disables one): cooldown bars after a stop-loss, drawdown stop, daily loss limit
+    cooldown_bars = models.PositiveIntegerField(default=0)
+    max_drawdown_pct = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0"))
+    daily_loss_limit = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("0"))
+    cooldown_until = models.DateTimeField(null=True, blank=True)
+    peak_equity = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    day_start = models.DateField(null=True, blank=True)  # the UTC day the daily loss is measured over
+    day_start_equity = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
     created_by_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -126,6 +163,15 @@ class Signal(models.Model):
     price = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
     stop_loss = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
     take_profit = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    strategy_version = models.CharField(max_length=16, blank=True, default="")
+    stale = models.BooleanField(default=False)  # a back-filled bar: recorded, never traded
+    # what the bot did with it (empty: not decided yet); the order it placed is found by its client id
+    action = models.CharField(max_length=16, blank=True, default="")
+    detail = models.CharField(max_length=300, blank=True, default="")
+    order_side = models.CharField(max_length=4, blank=True, default="")
+    order_quantity = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    client_order_id = models.CharField(max_length=64, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -168,6 +214,8 @@ class Order(models.Model):
     exchange_order_id = models.CharField(max_length=64, blank=True, default="")
     last_error = models.CharField(max_length=300, blank=True, default="")
     strategy_instance_id = models.BigIntegerField(null=True, blank=True)
+    # the strategy source hash a bot order was decided by (a database default: the saga's insert omits it)
+    strategy_version = models.CharField(max_length=16, blank=True, default="", db_default="")
     user_id = models.BigIntegerField(null=True, blank=True)
     # TWAP: the parent carries the plan and is never sent itself; its slices are child orders
     algo = models.CharField(max_length=8, blank=True, default="")
@@ -186,6 +234,11 @@ class Order(models.Model):
                 fields=["exchange"],
                 condition=models.Q(status__in=["submitted", "partially_filled"]),
                 name="order_open_by_exchange",
+            ),
+            models.Index(
+                fields=["strategy_instance_id"],
+                condition=models.Q(strategy_instance_id__isnull=False),
+                name="order_by_strategy_instance",
             ),
         ]
 
@@ -346,3 +399,24 @@ class PositionStop(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.symbol} @ {self.stop_price} [{self.status}]"
+
+
+class ProtectionTrip(models.Model):
+    """A protection of one strategy instance that stopped or held it (cooldown, drawdown, daily loss)."""
+
+    id = models.BigAutoField(primary_key=True)
+    instance = models.ForeignKey(StrategyInstance, on_delete=models.CASCADE, related_name="protection_trips")
+    rule = models.CharField(max_length=20)
+    message = models.CharField(max_length=300)
+    bar_time = models.DateTimeField()
+    until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "protection_trip"
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "rule", "bar_time"], name="protection_trip_once_per_bar")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id} {self.rule} @ {self.bar_time}"

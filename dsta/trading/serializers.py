@@ -36,10 +36,31 @@ class StrategyInstanceSerializer(serializers.ModelSerializer):
             "symbol",
             "timeframe",
             "enabled",
+            "mode",
+            "venue",
+            "capital",
+            "state",
+            "commission",
+            "slippage",
+            "cooldown_bars",
+            "max_drawdown_pct",
+            "daily_loss_limit",
+            "armed_at",
+            "held_target",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "strategy_version", "params_version", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "strategy_version",
+            "params_version",
+            "venue",
+            "state",
+            "armed_at",
+            "held_target",
+            "created_at",
+            "updated_at",
+        ]
         # Uniqueness of `name` is reported by the service as a field error, inside its transaction.
         extra_kwargs = {"name": {"validators": []}}
 

@@ -153,11 +153,24 @@ def strategy_instance_create(
     symbol: str,
     timeframe: str,
     actor_id: int | None,
+    trading_fields: dict[str, Any] | None = None,
+    other_errors: dict[str, str] | None = None,
 ) -> StrategyInstance:
+    """A stopped instance with validated parameters; `trading_fields` are the bot's settings the caller
+    checked (`bot.instance_create`), `other_errors` what it found wrong in them: every bad field is reported
+    at once and nothing is stored."""
     specs = {spec.name: spec for spec in data_api.strategies_list()}
+    errors: dict[str, str] = dict(other_errors or {})
+    validated: dict[str, float] = {}
     if strategy not in specs:
-        raise TradingInputError({"strategy": f"unknown strategy; known: {sorted(specs)}"})
-    validated = _validated_params(strategy, params)
+        errors["strategy"] = f"unknown strategy; known: {sorted(specs)}"
+    else:
+        try:
+            validated = _validated_params(strategy, params)
+        except TradingInputError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise TradingInputError(errors)
     try:
         with transaction.atomic(using=ALIAS):
             return StrategyInstance.objects.using(ALIAS).create(
@@ -169,6 +182,7 @@ def strategy_instance_create(
                 symbol=symbol,
                 timeframe=timeframe,
                 created_by_id=actor_id,
+                **(trading_fields or {}),
             )
     except IntegrityError:
         raise TradingInputError({"name": "a strategy with this name exists"}) from None
@@ -190,13 +204,19 @@ def _validated_params(strategy: str, params: dict[str, float]) -> dict[str, floa
         raise TradingInputError({f"params.{key}": value for key, value in exc.errors.items()}) from None
 
 
-def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime) -> int:
-    """Ask every enabled strategy on this market for its decision at this bar; store and publish each once."""
+def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool = False) -> int:
+    """Ask every enabled strategy on this market for its decision at this bar; store and publish each once.
+    A `stale` (back-filled) bar is recorded with its decision, and the bot does not trade it."""
+    from dsta.trading import bot_book
+    from dsta.trading.models import BotState
+
     emitted = 0
     instances = StrategyInstance.objects.using(ALIAS).filter(
         exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True
     )
     for instance in instances:
+        # the strategy sees the instance's own position, as the backtest shows it its own
+        held = bot_book.book_of(instance).position.quantity if instance.state != BotState.STOPPED else Decimal(0)
         try:
             signal = data_api.strategy_signal(
                 strategy=instance.strategy,
@@ -205,6 +225,7 @@ def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: d
                 symbol=symbol,
                 timeframe=timeframe,
                 as_of=bar_time,
+                position=held,
             )
         except ValueError:
             continue  # not enough history yet for this strategy's warm-up
@@ -216,6 +237,8 @@ def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: d
                 bar_time=bar_time,
                 defaults={
                     "params_version": instance.params_version,
+                    "strategy_version": signal.version,
+                    "stale": stale,
                     "close": signal.close,
                     "target": signal.target,
                     "order_type": signal.order_type,
@@ -238,3 +261,18 @@ def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: d
                 )
                 emitted += 1
     return emitted
+
+
+def bar_is_stale(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, flagged: bool) -> bool:
+    """A bar is back-fill (recorded, not traded) when its event says so or a newer bar of the series is stored
+    already: strategies trade the latest closed bar only."""
+    from datetime import timedelta
+
+    from dsta.data.contracts import TIMEFRAME_SECONDS
+
+    if flagged:
+        return True
+    step = timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
+    return bool(
+        data_api.candles_get(exchange=exchange, symbol=symbol, timeframe=timeframe, start=bar_time + step, limit=1)
+    )

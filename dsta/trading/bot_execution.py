@@ -1,0 +1,162 @@
+"""A signal of a strategy instance becomes (at most) one order through the saga.
+
+Sizing is the backtest's `rebalance`, on the instance's own account: at the decision bar's close, a buy
+takes `(target x equity - held value) / (close x (1 + slippage) x (1 + commission))`, a sell of a lower
+target the difference at the close, a target of 0 the whole position; then rounded down to the venue's lot
+size, and no order when the result is under the venue's minimum amount or notional. Like the backtest, an
+unchanged target places nothing (the position is not rebalanced as the price moves).
+
+Once per bar: the signal row is locked and its decision (side, quantity, client order id
+`bot-<instance>-<bar epoch>`) stored before the order is placed, so a redelivered event or a restarted
+worker re-places the same order under the same id (the saga and the venue return the order they hold) and
+never decides the bar again. On the paper venue the order is a limit at the reference close against a
+book at that close: it fills at once at the close with the venue's taker fee, the backtest's `fill_at=close`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from django.db import transaction
+
+from dsta.data.contracts import TIMEFRAME_SECONDS
+from dsta.exchange import api as exchange_api
+from dsta.exchange.contracts import OrderBook, PriceLevel
+from dsta.kernel.clock import utc_now
+from dsta.trading import bot_book, orders, protections
+from dsta.trading.bot import PAPER_VENUE
+from dsta.trading.models import BotMode, BotState, Order, Signal, StrategyInstance
+
+ALIAS = "trading"
+ZERO = Decimal(0)
+PAPER_BOOK_DEPTH = Decimal(10**9)  # the reference close takes any size, as in the backtest
+FINAL = frozenset(orders.FINAL)
+
+
+def client_order_id_for(instance_id: int, bar_time_epoch: int) -> str:
+    return f"bot-{instance_id}-{bar_time_epoch}"
+
+
+def order_size(
+    *, book: bot_book.InstanceBook, instance: StrategyInstance, target: Decimal, price: Decimal
+) -> tuple[str, Decimal]:
+    """(side, quantity) moving the instance's account to `target`, rounded down to the lot size."""
+    held = book.position.quantity
+    if target == 0:
+        return ("sell", held) if held > 0 else ("buy", ZERO)
+    difference = target * book.equity(price) - held * price
+    if difference > 0:
+        raw = difference / (price * (1 + instance.slippage) * (1 + instance.commission))
+        return "buy", raw.quantize(instance.amount_step, ROUND_DOWN) if instance.amount_step else raw
+    raw = -difference / price
+    return "sell", min(held, raw.quantize(instance.amount_step, ROUND_DOWN) if instance.amount_step else raw)
+
+
+def _decide(signal: Signal, instance: StrategyInstance) -> tuple[str, str, str, Decimal]:
+    """(action, detail, side, quantity); action "order" asks for an order."""
+    if signal.stale:
+        return "stale", "a back-filled bar: recorded, not traded", "", ZERO
+    if instance.state == BotState.STOPPED or not instance.enabled:
+        return "stopped", "the instance is stopped", "", ZERO
+    if instance.mode == BotMode.LIVE and instance.armed_at is None:
+        return "not_armed", "live trading is not armed", "", ZERO
+    book = bot_book.book_of(instance) if protections.watching(instance) else None
+    if book is not None:
+        stopped = protections.bar_check(instance=instance, bar_time=signal.bar_time, book=book, price=signal.close)
+        if stopped:
+            return "protected", stopped, "", ZERO
+    target = signal.target
+    if target is None or target == instance.held_target:
+        return "hold", "", "", ZERO
+    if target < 0:
+        return "unsupported", "spot venues do not short", "", ZERO
+    opening = target > instance.held_target
+    if opening and instance.state == BotState.PAUSED:
+        return "paused", "paused: exits only", "", ZERO
+    book = book or bot_book.book_of(instance)
+    if opening:
+        blocked = protections.entry_blocked(instance=instance, bar_time=signal.bar_time, book=book, price=signal.close)
+        if blocked:
+            return "protected", blocked, "", ZERO
+    side, quantity = order_size(book=book, instance=instance, target=target, price=signal.close)
+    if quantity <= 0 or quantity < instance.min_amount or quantity * signal.close < instance.min_notional:
+        return "below_minimum", f"{side} {quantity} is under the venue's minimum", side, quantity
+    return "order", "", side, quantity
+
+
+def signal_execute(*, signal_id: int) -> Signal:
+    """Decide the signal's bar once and place its order (or re-place the one already decided)."""
+    with transaction.atomic(using=ALIAS):
+        signal = Signal.objects.using(ALIAS).select_for_update().get(pk=signal_id)
+        instance = StrategyInstance.objects.using(ALIAS).select_for_update().get(pk=signal.instance_id)
+        if not signal.action:
+            action, detail, side, quantity = _decide(signal, instance)
+            signal.action, signal.detail, signal.decided_at = action, detail[:300], utc_now()
+            if action == "order":
+                signal.order_side, signal.order_quantity = side, quantity
+                signal.client_order_id = client_order_id_for(instance.pk, int(signal.bar_time.timestamp()))
+            signal.save(using=ALIAS)
+        if signal.action == "order":
+            _place(signal, instance)
+    return signal
+
+
+def _place(signal: Signal, instance: StrategyInstance) -> Order:
+    existing = Order.objects.using(ALIAS).filter(client_order_id=signal.client_order_id).first()
+    if existing is not None and existing.status in FINAL:
+        return existing
+    assert signal.order_quantity is not None
+    paper = instance.venue == PAPER_VENUE
+    if paper:
+        _paper_book_at(instance, signal)
+    order = orders.order_place(
+        orders.NewOrder(
+            exchange=instance.venue,
+            symbol=instance.symbol,
+            side=signal.order_side,
+            order_type="limit" if paper else "market",
+            quantity=signal.order_quantity,
+            price=signal.close if paper else None,
+            client_order_id=signal.client_order_id,
+            strategy_instance_id=instance.pk,
+        )
+    )
+    Order.objects.using(ALIAS).filter(pk=order.pk).update(strategy_version=instance.strategy_version)
+    if order.status != "rejected" and signal.target is not None:
+        instance.held_target = signal.target
+        instance.save(using=ALIAS, update_fields=["held_target", "updated_at"])
+    if order.status in ("rejected", "expired") or order.filled_quantity:
+        protections.after_order(instance=instance, signal=signal, order=order)
+    return order
+
+
+def _paper_book_at(instance: StrategyInstance, signal: Signal) -> None:
+    """The paper venue's book at the reference venue's close of the decision bar."""
+    closed_at = signal.bar_time + timedelta(seconds=TIMEFRAME_SECONDS[instance.timeframe])
+    level = (PriceLevel(signal.close, PAPER_BOOK_DEPTH),)
+    exchange_api.paper_book_feed(
+        book=OrderBook(venue=instance.venue, symbol=instance.symbol, timestamp=closed_at, bids=level, asks=level)
+    )
+
+
+def signals_execute_for_bar(*, exchange: str, symbol: str, timeframe: str, bar_time_epoch: int) -> int:
+    """Execute every undecided signal of this bar (the in-process path of `replay-file`)."""
+    from datetime import UTC, datetime
+
+    bar_time = datetime.fromtimestamp(bar_time_epoch, tz=UTC)
+    ids = list(
+        Signal.objects.using(ALIAS)
+        .filter(
+            bar_time=bar_time,
+            action="",
+            instance__exchange=exchange,
+            instance__symbol=symbol,
+            instance__timeframe=timeframe,
+        )
+        .order_by("instance_id")
+        .values_list("id", flat=True)
+    )
+    for signal_id in ids:
+        signal_execute(signal_id=signal_id)
+    return len(ids)

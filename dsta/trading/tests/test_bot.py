@@ -1,0 +1,239 @@
+"""The bot: strategy instances trade their signals through the order saga on the paper venue, each with its
+own attributed account, once per bar; back-filled bars are recorded, not traded; parity with the backtest."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from dsta.data.contracts import CandleBar
+from dsta.domains import DOMAINS
+from dsta.kernel import handlers
+from dsta.kernel.events import EventEnvelope
+from dsta.trading import bot, bot_book, bot_execution, bot_replay, parity, services
+from dsta.trading.models import Order, Position, Signal, StrategyInstance
+
+pytestmark = pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS], transaction=True)
+DEMO_BTC = Path(__file__).resolve().parents[2] / "data" / "demo" / "BTC_USDT-1h.csv.gz"
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def paper_venue():
+    from dsta.exchange import api as exchange_api
+
+    exchange_api.paper_reset(slippage_bps=D(0), slippage_jitter_bps=D(0))
+
+
+def demo_bars(count: int, *, exchange: str = "binance") -> list[CandleBar]:
+    return bot_replay.candles_read(DEMO_BTC, exchange=exchange, symbol="BTC/USDT", timeframe="1h")[:count]
+
+
+def write_file(path: Path, count: int) -> Path:
+    with gzip.open(DEMO_BTC, "rt") as source, open(path, "w") as target:
+        for index, line in enumerate(source):
+            if index > count:
+                break
+            target.write(line)
+    return path
+
+
+def paper_instance(name: str, *, fast: int, slow: int, capital: str, **settings: object) -> StrategyInstance:
+    instance = bot.instance_create(
+        name=name,
+        strategy="sma_cross",
+        params={"fast": fast, "slow": slow},
+        exchange="binance",
+        symbol="BTC/USDT",
+        timeframe="1h",
+        actor_id=None,
+        settings=bot.BotSettings(capital=D(capital), candles_supplied=True, **settings),  # type: ignore[arg-type]
+    )
+    return bot.bot_start(instance_id=instance.pk, actor_id=None)
+
+
+def test_two_instances_on_one_market_keep_their_own_accounts_and_the_venue_sees_the_net():
+    from dsta.exchange import api as exchange_api
+
+    fast = paper_instance("fast", fast=5, slow=12, capital="1000")
+    slow = paper_instance("slow", fast=8, slow=26, capital="2000")
+    for bar in demo_bars(160):
+        bot_replay.bar_feed(bar)
+    books = {}
+    for instance in (fast, slow):
+        orders = Order.objects.using("trading").filter(strategy_instance_id=instance.pk)
+        assert orders.count() >= 4 and all(o.status == "filled" for o in orders)
+        assert all(o.client_order_id.startswith(f"bot-{instance.pk}-") for o in orders)
+        assert all(o.strategy_version == instance.strategy_version for o in orders)
+        books[instance.pk] = bot_book.book_of(StrategyInstance.objects.using("trading").get(pk=instance.pk))
+    # their own positions and cash, from their own fills; different strategies, different accounts
+    assert books[fast.pk].position.quantity != books[slow.pk].position.quantity or (
+        books[fast.pk].cash != books[slow.pk].cash
+    )
+    net = sum((book.position.quantity for book in books.values()), D(0))
+    position = Position.objects.using("trading").get(exchange="paper", symbol="BTC/USDT")
+    assert position.quantity == net
+    venue = {balance.asset: balance.total for balance in exchange_api.balance_get(venue="paper")}
+    assert venue.get("BTC", D(0)) == net
+    # every cent at the venue is one of the two allocations, moved only by their fills (trading stores fees
+    # to 10 places, the venue keeps every digit)
+    assert abs(venue["USDT"] - sum((book.cash for book in books.values()), D(0))) < D("0.000001")
+
+
+def test_a_redelivered_event_or_a_restarted_worker_never_places_twice():
+    instance = paper_instance("once", fast=5, slow=12, capital="1000")
+    for bar in demo_bars(80):
+        bot_replay.bar_feed(bar)
+    ordered = Signal.objects.using("trading").filter(instance=instance, action="order").order_by("bar_time")
+    assert ordered.count() >= 2
+    before = Order.objects.using("trading").count()
+    signal = ordered.first()
+    # the signal's event delivered again, and the decision replayed directly (a worker restarted mid-way)
+    payload = {
+        "instance_id": instance.pk,
+        "strategy": "sma_cross",
+        "symbol": "BTC/USDT",
+        "timeframe": "1h",
+        "bar_time": signal.bar_time.isoformat(),
+        "target": str(signal.target),
+    }
+    handlers.deliver([envelope("trading", "trading.signal", payload, "00000000-0000-0000-0000-0000000000aa")])
+    bot_execution.signal_execute(signal_id=signal.pk)
+    bar = demo_bars(80)[-1]
+    assert (
+        services.signals_on_candle(exchange="binance", symbol="BTC/USDT", timeframe="1h", bar_time=bar.open_time) == 0
+    )
+    assert Order.objects.using("trading").count() == before
+    # a decision stored but its order lost (a crash between the two): executing again places exactly that order
+    last = ordered.last()
+    Order.objects.using("trading").filter(client_order_id=last.client_order_id).update(client_order_id="moved")
+    bot_execution.signal_execute(signal_id=last.pk)
+    again = Order.objects.using("trading").get(client_order_id=last.client_order_id)
+    assert (again.side, again.quantity) == (last.order_side, last.order_quantity)
+
+
+def test_a_back_filled_bar_is_recorded_and_not_traded():
+    from dsta.data import api as data_api
+    from dsta.trading.actors import run_strategies_on_candle
+
+    instance = paper_instance("backfill", fast=5, slow=12, capital="1000")
+    bars = demo_bars(60)
+    for bar in bars[:40]:
+        bot_replay.bar_feed(bar)
+    for bar in bars[40:]:  # the worker was down: the bars arrive together, the newest last
+        data_api.candle_close(bar=bar)
+    before = Order.objects.using("trading").count()
+    for bar in bars[40:-1]:
+        run_strategies_on_candle(_candle_envelope(bar))
+    stale = Signal.objects.using("trading").filter(instance=instance, bar_time__gte=bars[40].open_time)
+    assert stale.count() == 19 and all(signal.stale for signal in stale)
+    for signal in stale:
+        assert bot_execution.signal_execute(signal_id=signal.pk).action == "stale"
+    assert Order.objects.using("trading").count() == before
+    run_strategies_on_candle(_candle_envelope(bars[-1]))  # the latest bar is traded as usual
+    latest = Signal.objects.using("trading").get(instance=instance, bar_time=bars[-1].open_time)
+    assert not latest.stale
+
+
+def envelope(source: str, name: str, payload: dict, event_id: str) -> EventEnvelope:
+    return EventEnvelope(event_id, name, 1, source, "test", "2025-01-01T00:00:00Z", payload, 1)
+
+
+def _candle_envelope(bar: CandleBar) -> EventEnvelope:
+    payload = {
+        "exchange": bar.exchange,
+        "symbol": bar.symbol,
+        "timeframe": bar.timeframe,
+        "open_time": bar.open_time.isoformat(),
+        **{name: str(getattr(bar, name)) for name in ("open", "high", "low", "close", "volume")},
+    }
+    return envelope(
+        "data", "data.candle_closed", payload, f"00000000-0000-0000-0000-{int(bar.open_time.timestamp()):012d}"
+    )
+
+
+def test_parity_is_exact_on_paper_over_real_bars_and_replay_file_prints_the_line(tmp_path):
+    out = StringIO()
+    call_command(
+        "bot",
+        "replay-file",
+        str(write_file(tmp_path / "btc.csv", 400)),
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1h",
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=10",
+        "--param",
+        "slow=20",
+        stdout=out,
+    )
+    lines = out.getvalue().strip().splitlines()
+    assert "bars/s" in lines[0]
+    instance = StrategyInstance.objects.using("trading").get(name__startswith="replay-")
+    report = parity.parity_report(instance=instance, start=None, end=None)
+    assert report.backtest_trades >= 8 and report.score == 1.0
+    assert not report.extra and not report.missed
+    assert all(m.entry_slippage_bps == 0 and m.entry_time_difference_seconds == 0 for m in report.matched)
+    assert all(abs(m.quantity - m.backtest_quantity) <= D("0.000001") for m in report.matched)
+    n = report.backtest_trades
+    assert lines[-1] == f"parity: {n}/{n} trades matched, 0 extra, 0 missed, max slippage 0.00 bps"
+
+
+def test_parity_names_what_the_bot_missed():
+    instance = paper_instance("gappy", fast=5, slow=12, capital="1000")
+    bars = demo_bars(200)
+    for index, bar in enumerate(bars):
+        if index == 120:
+            bot.bot_pause(instance_id=instance.pk, actor_id=None)
+        if index == 170:
+            bot.bot_start(instance_id=instance.pk, actor_id=None)
+        bot_replay.bar_feed(bar)
+    report = parity.parity_report(instance=instance, start=None, end=None)
+    assert report.missed and report.score < 1.0
+    assert any("paused" in trade.reason for trade in report.missed)
+
+
+def test_bad_replay_files_are_a_clear_message(tmp_path):
+    args = ["--symbol", "BTC/USDT", "--timeframe", "1h", "--strategy", "sma_cross"]
+    (tmp_path / "bad.csv").write_text("time,o,h,l,c,v\n1,2,3,4,5,6\n")
+    with pytest.raises(CommandError, match="header"):
+        call_command("bot", "replay-file", str(tmp_path / "bad.csv"), *args)
+    (tmp_path / "junk.csv").write_text("timestamp,open,high,low,close,volume\n1,2,x,4,5,6\n")
+    with pytest.raises(CommandError, match="junk.csv:2"):
+        call_command("bot", "replay-file", str(tmp_path / "junk.csv"), *args)
+    with pytest.raises(CommandError, match="cannot be read"):
+        call_command("bot", "replay-file", str(tmp_path / "missing.csv"), *args)
+    with pytest.raises(CommandError, match="fast"):
+        call_command("bot", "replay-file", str(write_file(tmp_path / "ok.csv", 50)), *args, "--param", "fast=-3")
+    assert not StrategyInstance.objects.using("trading").exists()
+
+
+def test_protections_cooldown_after_a_losing_exit_and_drawdown_stop_are_stored():
+    from dsta.trading.models import ProtectionTrip, RiskViolation
+
+    guarded = paper_instance("guarded", fast=5, slow=12, capital="1000", cooldown_bars=6)
+    for bar in demo_bars(200):
+        bot_replay.bar_feed(bar)
+    trips = ProtectionTrip.objects.using("trading").filter(instance=guarded, rule="cooldown")
+    assert trips.exists()
+    trip = trips.first()
+    assert trip.until == trip.bar_time + timedelta(hours=7)
+    blocked = Signal.objects.using("trading").filter(instance=guarded, action="protected")
+    assert all(trip.bar_time < s.bar_time < trip.until for s in blocked[:1]) or not blocked.exists()
+    assert RiskViolation.objects.using("trading").filter(rule="protection.cooldown").exists()
+
+    tight = paper_instance("tight", fast=5, slow=12, capital="1000", max_drawdown_pct=D("0.5"))
+    for bar in demo_bars(400)[200:]:
+        bot_replay.bar_feed(bar)
+    tight.refresh_from_db(using="trading")
+    assert tight.state == "stopped"
+    assert ProtectionTrip.objects.using("trading").filter(instance=tight, rule="max_drawdown").count() == 1
