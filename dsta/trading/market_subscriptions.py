@@ -27,7 +27,8 @@ def subscriptions_publish() -> int:
 
 
 def _instance_changed(sender: type, **kwargs: Any) -> None:
-    transaction.on_commit(subscriptions_publish, using=ALIAS)
+    # robust: the instance is committed already; a failure here is logged and the scheduled run retries it
+    transaction.on_commit(subscriptions_publish, using=ALIAS, robust=True)
 
 
 def connect() -> None:
