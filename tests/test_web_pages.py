@@ -22,6 +22,7 @@ PAGES = {
     "/backtests/": "data.backtest.read",
     "/models/": "ml.read",
     "/notifications/": "notifications.read",
+    "/bots/": "trading.read",
 }
 
 
@@ -54,9 +55,9 @@ def test_an_htmx_poll_without_a_session_is_told_to_go_to_the_login_page(client):
 @pytest.mark.parametrize(
     ("role", "allowed"),
     [
-        ("viewer", {"/", "/dashboard/panels", "/chart/", "/models/"}),
-        ("analyst", {"/", "/dashboard/panels", "/chart/", "/backtests/", "/models/", "/notifications/"}),
-        ("trader", {"/", "/dashboard/panels", "/chart/", "/models/", "/notifications/"}),
+        ("viewer", {"/", "/dashboard/panels", "/chart/", "/models/", "/bots/"}),
+        ("analyst", {"/", "/dashboard/panels", "/chart/", "/backtests/", "/models/", "/notifications/", "/bots/"}),
+        ("trader", {"/", "/dashboard/panels", "/chart/", "/models/", "/notifications/", "/bots/"}),
         ("admin", set(PAGES)),
         (None, set()),
     ],

@@ -50,8 +50,7 @@ def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     market = {"exchange": candle.exchange, "symbol": candle.symbol, "timeframe": candle.timeframe}
     # market data flags a back-filled bar on its event (`backfill`); a newer stored bar says the same
     flagged = bool(getattr(candle, "backfill", False) or getattr(candle, "stale", False))
-    stale = services.bar_is_stale(**market, bar_time=candle.open_time, flagged=flagged)
-    services.signals_on_candle(**market, bar_time=candle.open_time, stale=stale)
+    services.signals_on_candle(**market, bar_time=candle.open_time, stale=True if flagged else None)
 
 
 @event_handler(consumer="trading.bot", events=[SignalEmitted], using="trading")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dsta.trading import orders, selectors, services
-from dsta.trading.contracts import MarkPriceView, OrderView, PnlLine, PositionView, RiskState
+from dsta.trading.contracts import BotRefused, BotView, MarkPriceView, OrderView, PnlLine, PositionView, RiskState
 
 
 def mark_price_get(*, exchange: str, symbol: str) -> MarkPriceView | None:
@@ -31,3 +31,24 @@ def orders_open_list(*, limit: int = 100) -> list[OrderView]:
 def risk_state_get(*, violations: int = 10) -> RiskState:
     """Limits in force, the circuit breaker, and the latest `violations` risk violations."""
     return selectors.risk_state(limits=services.risk_limits_current(), violations=violations)
+
+
+def bots_list(*, signals: int = 5) -> list[BotView]:
+    """Every strategy instance as a bot, with its own position and P&L at the last close it decided on."""
+    from dsta.trading import bot_selectors
+
+    return bot_selectors.bots_list(signals=signals)
+
+
+def bot_state_set(*, instance_id: int, state: str, actor_id: int | None) -> BotView:
+    """Start (`running`), pause (`paused`) or stop (`stopped`) an instance; audited. Raises BotRefused."""
+    from dsta.trading import bot, bot_selectors
+
+    change = {"running": bot.bot_start, "paused": bot.bot_pause, "stopped": bot.bot_stop}.get(state)
+    if change is None:
+        raise BotRefused({"state": "expected running, paused or stopped"})
+    try:
+        change(instance_id=instance_id, actor_id=actor_id)
+    except bot.BotInputError as exc:
+        raise BotRefused(exc.errors) from None
+    return bot_selectors.bots_list(signals=5, instance_id=instance_id)[0]

@@ -26,7 +26,7 @@ from dsta.exchange.contracts import OrderBook, PriceLevel
 from dsta.kernel.clock import utc_now
 from dsta.trading import bot_book, orders, protections
 from dsta.trading.bot import PAPER_VENUE
-from dsta.trading.models import BotMode, BotState, Order, Signal, StrategyInstance
+from dsta.trading.models import BotMode, BotState, MarkPrice, Order, Signal, StrategyInstance
 
 ALIAS = "trading"
 ZERO = Decimal(0)
@@ -88,75 +88,62 @@ def _decide(signal: Signal, instance: StrategyInstance) -> tuple[str, str, str, 
 def signal_execute(*, signal_id: int) -> Signal:
     """Decide the signal's bar once and place its order (or re-place the one already decided)."""
     with transaction.atomic(using=ALIAS):
-        signal = Signal.objects.using(ALIAS).select_for_update().get(pk=signal_id)
-        instance = StrategyInstance.objects.using(ALIAS).select_for_update().get(pk=signal.instance_id)
+        # the signal and its instance locked in one statement: one decision at a time per instance
+        signal = Signal.objects.using(ALIAS).select_related("instance").select_for_update().get(pk=signal_id)
+        instance = signal.instance
         if not signal.action:
             action, detail, side, quantity = _decide(signal, instance)
             signal.action, signal.detail, signal.decided_at = action, detail[:300], utc_now()
             if action == "order":
                 signal.order_side, signal.order_quantity = side, quantity
                 signal.client_order_id = client_order_id_for(instance.pk, int(signal.bar_time.timestamp()))
-            signal.save(using=ALIAS)
+            signal.save(
+                using=ALIAS,
+                update_fields=["action", "detail", "decided_at", "order_side", "order_quantity", "client_order_id"],
+            )
         if signal.action == "order":
             _place(signal, instance)
     return signal
 
 
 def _place(signal: Signal, instance: StrategyInstance) -> Order:
-    existing = Order.objects.using(ALIAS).filter(client_order_id=signal.client_order_id).first()
-    if existing is not None and existing.status in FINAL:
-        return existing
-    assert signal.order_quantity is not None
-    paper = instance.venue == PAPER_VENUE
-    if paper:
-        _paper_book_at(instance, signal)
-    order = orders.order_place(
-        orders.NewOrder(
-            exchange=instance.venue,
-            symbol=instance.symbol,
-            side=signal.order_side,
-            order_type="limit" if paper else "market",
-            quantity=signal.order_quantity,
-            price=signal.close if paper else None,
-            client_order_id=signal.client_order_id,
-            strategy_instance_id=instance.pk,
+    """Place the decided order, or take the one placed already (a replay); then move the instance's held
+    target with it (idempotent, as is the cooldown a losing exit starts)."""
+    order = Order.objects.using(ALIAS).filter(client_order_id=signal.client_order_id).first()
+    if order is None or order.status not in FINAL:
+        assert signal.order_quantity is not None
+        paper = instance.venue == PAPER_VENUE
+        if paper:
+            _paper_book_at(instance, signal)
+        order = orders.order_place(
+            orders.NewOrder(
+                exchange=instance.venue,
+                symbol=instance.symbol,
+                side=signal.order_side,
+                order_type="limit" if paper else "market",
+                quantity=signal.order_quantity,
+                price=signal.close if paper else None,
+                client_order_id=signal.client_order_id,
+                strategy_instance_id=instance.pk,
+            )
         )
-    )
-    Order.objects.using(ALIAS).filter(pk=order.pk).update(strategy_version=instance.strategy_version)
-    if order.status != "rejected" and signal.target is not None:
+        Order.objects.using(ALIAS).filter(pk=order.pk).update(strategy_version=instance.strategy_version)
+    if order.status != "rejected" and signal.target is not None and instance.held_target != signal.target:
         instance.held_target = signal.target
         instance.save(using=ALIAS, update_fields=["held_target", "updated_at"])
-    if order.status in ("rejected", "expired") or order.filled_quantity:
+    if order.filled_quantity:
         protections.after_order(instance=instance, signal=signal, order=order)
     return order
 
 
 def _paper_book_at(instance: StrategyInstance, signal: Signal) -> None:
-    """The paper venue's book at the reference venue's close of the decision bar."""
+    """The paper venue's book, and its mark for the risk check, at the reference venue's close of the decision
+    bar (the paper venue's price is the last one it was given, as its own last price is)."""
     closed_at = signal.bar_time + timedelta(seconds=TIMEFRAME_SECONDS[instance.timeframe])
+    MarkPrice.objects.using(ALIAS).update_or_create(
+        exchange=instance.venue, symbol=instance.symbol, defaults={"price": signal.close, "as_of": signal.bar_time}
+    )
     level = (PriceLevel(signal.close, PAPER_BOOK_DEPTH),)
     exchange_api.paper_book_feed(
         book=OrderBook(venue=instance.venue, symbol=instance.symbol, timestamp=closed_at, bids=level, asks=level)
     )
-
-
-def signals_execute_for_bar(*, exchange: str, symbol: str, timeframe: str, bar_time_epoch: int) -> int:
-    """Execute every undecided signal of this bar (the in-process path of `replay-file`)."""
-    from datetime import UTC, datetime
-
-    bar_time = datetime.fromtimestamp(bar_time_epoch, tz=UTC)
-    ids = list(
-        Signal.objects.using(ALIAS)
-        .filter(
-            bar_time=bar_time,
-            action="",
-            instance__exchange=exchange,
-            instance__symbol=symbol,
-            instance__timeframe=timeframe,
-        )
-        .order_by("instance_id")
-        .values_list("id", flat=True)
-    )
-    for signal_id in ids:
-        signal_execute(signal_id=signal_id)
-    return len(ids)

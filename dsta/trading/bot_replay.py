@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from django.db import transaction
-
 from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleBar
 from dsta.exchange import api as exchange_api
@@ -73,11 +71,12 @@ def _rows(path: Path, *, exchange: str, symbol: str, timeframe: str) -> Iterator
 def bar_feed(bar: CandleBar) -> int:
     """One closed bar through the live path (see the module's docstring); returns the signals traded."""
     data_api.candle_close(bar=bar)
-    with transaction.atomic(using=ALIAS):
-        services.mark_price_record(exchange=bar.exchange, symbol=bar.symbol, price=bar.close, as_of=bar.open_time)
+    services.mark_price_record(exchange=bar.exchange, symbol=bar.symbol, price=bar.close, as_of=bar.open_time)
     market = {"exchange": bar.exchange, "symbol": bar.symbol, "timeframe": bar.timeframe}
-    services.signals_on_candle(**market, bar_time=bar.open_time, stale=False)
-    return bot_execution.signals_execute_for_bar(**market, bar_time_epoch=int(bar.open_time.timestamp()))
+    created = services.signals_record(**market, bar_time=bar.open_time, stale=False)
+    for signal_id in created:
+        bot_execution.signal_execute(signal_id=signal_id)
+    return len(created)
 
 
 @dataclass(frozen=True)

@@ -77,3 +77,43 @@ class RiskState:
     circuit_breaker_reason: str
     circuit_breaker_changed_at: datetime | None
     recent_violations: tuple[RiskViolationView, ...]
+
+
+@dataclass(frozen=True)
+class BotSignalView:
+    bar_time: datetime
+    target: Decimal | None
+    action: str  # what the bot did with it ("order", "hold", "stale", "paused", ...; "" not decided yet)
+    client_order_id: str
+
+
+@dataclass(frozen=True)
+class BotView:
+    """A strategy instance as a bot: its state, allocation, own position and P&L, latest signals."""
+
+    instance_id: int
+    name: str
+    strategy: str
+    strategy_version: str
+    exchange: str
+    symbol: str
+    timeframe: str
+    mode: str
+    venue: str
+    state: str
+    armed: bool
+    capital: Decimal
+    position: Decimal
+    equity: Decimal
+    realised_pnl: Decimal
+    unrealised_pnl: Decimal
+    fees: Decimal
+    last_signals: tuple[BotSignalView, ...]
+
+
+class BotRefused(ValueError):
+    """A bot state change that is not allowed now; `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors

@@ -6,14 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 
 from dsta.core import api as core_api
 from dsta.data import api as data_api
 from dsta.data.contracts import InvalidStrategyParameters
 from dsta.kernel.outbox import publish
 from dsta.trading.events import CircuitBreakerChanged, RiskLimitsChanged, RiskViolationRaised, SignalEmitted
-from dsta.trading.models import CircuitBreaker, MarkPrice, RiskLimitSet, RiskViolation, Signal, StrategyInstance
+from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, StrategyInstance
 
 ALIAS = "trading"
 
@@ -42,14 +42,18 @@ def audit(
     core_api.audit_record(actor_id=actor_id, action=action, target=target, details=details, ip_address=client_address)
 
 
+_MARK_UPSERT_SQL = """
+INSERT INTO mark_price (exchange, symbol, price, as_of, updated_at) VALUES (%s, %s, %s, %s, now())
+ON CONFLICT (exchange, symbol) DO UPDATE SET price = EXCLUDED.price, as_of = EXCLUDED.as_of, updated_at = now()
+WHERE mark_price.as_of <= EXCLUDED.as_of
+"""
+
+
 def mark_price_record(*, exchange: str, symbol: str, price: Decimal, as_of: datetime) -> None:
-    """Keep the newest price per market; an older bar arriving late never overwrites a newer one."""
-    current = MarkPrice.objects.using(ALIAS).select_for_update().filter(exchange=exchange, symbol=symbol).first()
-    if current is None:
-        MarkPrice.objects.using(ALIAS).create(exchange=exchange, symbol=symbol, price=price, as_of=as_of)
-    elif as_of >= current.as_of:
-        current.price, current.as_of = price, as_of
-        current.save(using=ALIAS, update_fields=["price", "as_of", "updated_at"])
+    """Keep the newest price per market; an older bar arriving late never overwrites a newer one (one
+    statement: the row lock of the upsert orders concurrent writers)."""
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(_MARK_UPSERT_SQL, [exchange, symbol, price, as_of])
 
 
 def risk_limits_update(
@@ -204,19 +208,42 @@ def _validated_params(strategy: str, params: dict[str, float]) -> dict[str, floa
         raise TradingInputError({f"params.{key}": value for key, value in exc.errors.items()}) from None
 
 
-def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool = False) -> int:
+def signals_on_candle(
+    *, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool | None = False
+) -> int:
     """Ask every enabled strategy on this market for its decision at this bar; store and publish each once.
-    A `stale` (back-filled) bar is recorded with its decision, and the bot does not trade it."""
+    A `stale` (back-filled) bar is recorded with its decision, and the bot does not trade it; None: find out
+    (`bar_is_stale`, asked only when an instance trades the market)."""
+    return len(signals_record(exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, stale=stale))
+
+
+_SIGNAL_INSERT_SQL = """
+INSERT INTO signal (instance_id, params_version, strategy_version, stale, bar_time, close, target, order_type,
+                    price, stop_loss, take_profit, action, detail, order_side, client_order_id, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '', '', '', now())
+ON CONFLICT (instance_id, bar_time) DO NOTHING
+RETURNING id
+"""
+
+
+def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool | None) -> list[int]:
+    """`signals_on_candle`, returning the ids of the signals it created."""
     from dsta.trading import bot_book
     from dsta.trading.models import BotState
 
-    emitted = 0
-    instances = StrategyInstance.objects.using(ALIAS).filter(
-        exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True
+    created: list[int] = []
+    instances = list(
+        StrategyInstance.objects.using(ALIAS).filter(
+            exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True
+        )
     )
+    if instances and stale is None:
+        stale = bar_is_stale(exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, flagged=False)
     for instance in instances:
-        # the strategy sees the instance's own position, as the backtest shows it its own
-        held = bot_book.book_of(instance).position.quantity if instance.state != BotState.STOPPED else Decimal(0)
+        # the strategy sees the instance's own position, as the backtest shows it its own (a flat instance
+        # that holds no target needs no read)
+        trading = instance.state != BotState.STOPPED and instance.held_target != 0
+        held = bot_book.book_of(instance).position.quantity if trading else Decimal(0)
         try:
             signal = data_api.strategy_signal(
                 strategy=instance.strategy,
@@ -231,23 +258,21 @@ def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: d
             continue  # not enough history yet for this strategy's warm-up
         if signal.bar_time != bar_time:
             continue  # the bar is not stored (yet): never decide on an older bar in its name
+        row: list[Any] = [
+            instance.pk,
+            instance.params_version,
+            signal.version,
+            stale,
+            bar_time,
+            signal.close,
+            signal.target,
+        ]
+        row += [signal.order_type, signal.price, signal.stop_loss, signal.take_profit]
         with transaction.atomic(using=ALIAS):
-            _, created = Signal.objects.using(ALIAS).get_or_create(
-                instance=instance,
-                bar_time=bar_time,
-                defaults={
-                    "params_version": instance.params_version,
-                    "strategy_version": signal.version,
-                    "stale": stale,
-                    "close": signal.close,
-                    "target": signal.target,
-                    "order_type": signal.order_type,
-                    "price": signal.price,
-                    "stop_loss": signal.stop_loss,
-                    "take_profit": signal.take_profit,
-                },
-            )
-            if created:
+            with connections[ALIAS].cursor() as cursor:
+                cursor.execute(_SIGNAL_INSERT_SQL, row)
+                inserted = cursor.fetchone()
+            if inserted is not None:
                 publish(
                     SignalEmitted(
                         instance_id=instance.pk,
@@ -259,8 +284,8 @@ def signals_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: d
                     ),
                     using=ALIAS,
                 )
-                emitted += 1
-    return emitted
+                created.append(inserted[0])
+    return created
 
 
 def bar_is_stale(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, flagged: bool) -> bool:

@@ -18,6 +18,7 @@ View = Callable[..., HttpResponse]
 # Pages in the navigation, with the permission each one needs.
 NAVIGATION = (
     ("dashboard", "Dashboard", "trading.read"),
+    ("bots", "Bots", "trading.read"),
     ("chart", "Chart", "market_data.read"),
     ("backtests", "Backtests", "data.backtest.read"),
     ("ml-models", "ML models", "ml.read"),

@@ -16,4 +16,5 @@ urlpatterns = [
     path("backtests/<uuid:job_id>/report", views.backtest_report, name="backtest-report"),
     path("models/", views.ml_models, name="ml-models"),
     path("notifications/", views.notifications, name="notifications"),
+    path("bots/", views.bots, name="bots"),
 ]

@@ -19,6 +19,7 @@ from dsta.data import api as data_api
 from dsta.data.contracts import BacktestStatus, BacktestTradeView, InvalidBacktestRequest
 from dsta.ml import api as ml_api
 from dsta.trading import api as trading_api
+from dsta.trading.contracts import BotRefused
 from dsta.web.access import navigation, page_permission
 from dsta.web.forms import BacktestForm, LoginForm, series_key
 
@@ -255,3 +256,34 @@ def ml_models(request: HttpRequest) -> HttpResponse:
 @page_permission("notifications.read")
 def notifications(request: HttpRequest) -> HttpResponse:
     return page(request, "web/notifications.html", {"notifications": core_api.notifications_list(limit=200)})
+
+
+# -- bots ---------------------------------------------------------------------------------------------------------
+
+BOT_ACTIONS = {"start": "running", "pause": "paused", "stop": "stopped"}
+
+
+@page_permission({"GET": "trading.read", "POST": "trading.strategy.manage"})
+def bots(request: HttpRequest) -> HttpResponse:
+    """Every strategy instance as a bot; start / pause / stop through the trading facade (CSRF-protected)."""
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            instance_id = int(request.POST.get("instance_id", ""))
+        except ValueError:
+            errors = {"instance_id": "expected a strategy instance id"}
+        else:
+            if action not in BOT_ACTIONS:
+                errors = {"action": "expected start, pause or stop"}
+            else:
+                try:
+                    trading_api.bot_state_set(
+                        instance_id=instance_id, state=BOT_ACTIONS[action], actor_id=request.user.pk
+                    )
+                except BotRefused as exc:
+                    errors = exc.errors
+        if not errors:
+            return HttpResponseRedirect(reverse("web:bots"))
+    context = {"bots": trading_api.bots_list(), "errors": errors}
+    return page(request, "web/bots.html", context, status=400 if errors else 200)

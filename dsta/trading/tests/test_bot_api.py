@@ -74,6 +74,14 @@ def test_create_start_pause_stop_and_read_performance(api, candles):
     assert performance["trades"] >= 1 and len(performance["equity_curve"]) == 40
     equity = D(performance["equity"])
     assert equity == D(performance["cash"]) + D(performance["position"]) * D(performance["mark_price"])
+    report = api.get(f"/api/v1/strategies/{instance_id}/parity").json()
+    assert report["summary"].startswith("parity: ") and report["bars"] == 40 and 0 <= report["score"] <= 1
+    # paused then stopped after the last bar: every trade it made is the backtest's
+    assert report["extra"] == [] and len(report["matched"]) == report["bot_trades"] >= 1
+    bad = api.get(f"/api/v1/strategies/{instance_id}/parity?start=yesterday&end=2020-01-01T00:00:00Z")
+    assert bad.status_code == 400 and "start" in bad.json()
+    empty = api.get(f"/api/v1/strategies/{instance_id}/parity?start=2030-01-01T00:00:00Z")
+    assert empty.status_code == 400 and "decided no bar" in empty.json()["start"]
     assert D(performance["realised_pnl"]) + D(performance["unrealised_pnl"]) == pytest.approx(
         equity - D(1500), abs=D("0.000001")
     )

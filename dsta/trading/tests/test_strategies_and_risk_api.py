@@ -34,6 +34,18 @@ def api(client, django_user_model):
     return client
 
 
+@pytest.fixture(autouse=True)
+def market():
+    """A stored bar of the market: a paper instance trades what data holds candles of (no venue lookup)."""
+    from dsta.data import api as data_api
+    from dsta.data.contracts import CandleBar
+
+    price = Decimal("60000")
+    data_api.candle_close(
+        bar=CandleBar("binance", "BTC/USDT", "1h", datetime(2024, 1, 1, tzinfo=UTC), price, price, price, price, price)
+    )
+
+
 def outbox_names() -> list[str]:
     with connections["trading"].cursor() as cursor:
         cursor.execute("SELECT name FROM outbox ORDER BY id")

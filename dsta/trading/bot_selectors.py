@@ -1,0 +1,43 @@
+"""Reads of the bot: each instance with its own account and latest signals, as contracts."""
+
+from __future__ import annotations
+
+from dsta.trading import bot_book
+from dsta.trading.contracts import BotSignalView, BotView
+from dsta.trading.models import Signal, StrategyInstance
+
+ALIAS = "trading"
+
+
+def bots_list(*, signals: int, instance_id: int | None = None) -> list[BotView]:
+    instances = StrategyInstance.objects.using(ALIAS).order_by("id")
+    if instance_id is not None:
+        instances = instances.filter(pk=instance_id)
+    views = []
+    for instance in instances:
+        latest = list(Signal.objects.using(ALIAS).filter(instance=instance).order_by("-bar_time")[:signals])
+        mark = latest[0].close if latest else None
+        book = bot_book.book_of(instance)
+        views.append(
+            BotView(
+                instance_id=instance.pk,
+                name=instance.name,
+                strategy=instance.strategy,
+                strategy_version=instance.strategy_version,
+                exchange=instance.exchange,
+                symbol=instance.symbol,
+                timeframe=instance.timeframe,
+                mode=instance.mode,
+                venue=instance.venue,
+                state=instance.state,
+                armed=instance.armed_at is not None,
+                capital=instance.capital,
+                position=book.position.quantity,
+                equity=book.equity(mark),
+                realised_pnl=book.position.realised_pnl,
+                unrealised_pnl=book.unrealised(mark),
+                fees=book.position.fees,
+                last_signals=tuple(BotSignalView(s.bar_time, s.target, s.action, s.client_order_id) for s in latest),
+            )
+        )
+    return views
