@@ -125,6 +125,12 @@ ADMIN_DATABASE_URL = os.environ.get("DATABASE_URL", EMBEDDED_DATABASE_URL)
 DATABASES = {
     domain.alias: _domain_database(ADMIN_DATABASE_URL, domain.name, domain.role, domain.schema) for domain in DOMAINS
 }
+# A domain served on its own (`manage.py serve_domain DOMAIN`, which sets DSTA_SERVED_DOMAIN) has its own alias
+# only: a query that strays into another domain fails instead of reaching the monolith's database.
+SERVED_DOMAIN = os.environ.get("DSTA_SERVED_DOMAIN", "")
+if SERVED_DOMAIN:
+    _served_alias = next(domain.alias for domain in DOMAINS if domain.name == SERVED_DOMAIN)
+    DATABASES = {"default": {"ENGINE": "django.db.backends.dummy"}, _served_alias: DATABASES[_served_alias]}
 DATABASE_ROUTERS = ["dsta.kernel.router.DomainRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -199,6 +205,8 @@ REST_FRAMEWORK = {
     ],
     # One RBAC class: each view declares `required_permission` (see dsta/core/drf.py); undeclared = refused.
     "DEFAULT_PERMISSION_CLASSES": ["dsta.core.drf.RBACPermission"],
+    # A served domain that cannot be reached is a 503 with Retry-After, not a 500 (dsta/kernel/rpc/drf.py).
+    "EXCEPTION_HANDLER": "dsta.kernel.rpc.drf.exception_handler",
 }
 
 # Auth (dsta/core/auth.py). The signing key defaults to one derived from SECRET_KEY.

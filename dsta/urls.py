@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dsta.asyncapi import asyncapi_view
 from dsta.data.urls import analytics_urlpatterns
 from dsta.health import healthz, readyz
 from dsta.observability.views import metrics
@@ -11,6 +12,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/schema/asyncapi.json", asyncapi_view, name="asyncapi"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/market-data/", include("dsta.data.urls")),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -18,7 +17,6 @@ from dsta.data.contracts import (
     ChartSeries,
     EquityCurve,
     GapSpan,
-    InvalidBacktestRequest,
     InvalidStrategyParameters,
     MarketFeedView,
     MarketKey,
@@ -119,28 +117,21 @@ def strategy_signal(
 
 def backtest_run(*, request: BacktestRequest, user_id: int | None = None) -> BacktestSummary:
     """Run a backtest now (in this process) and return its stored summary with metrics."""
-    from dsta.data.backtesting import jobs
+    from dsta.data.backtesting import results
 
-    job = jobs.job_create(request, user_id=user_id)
-    jobs.job_execute(str(job.pk))
-    job.refresh_from_db()
-    return jobs.job_summary(job)
+    return results.backtest_run(request=request, user_id=user_id)
 
 
 def backtest_get(*, job_id: str) -> BacktestSummary | None:
-    from dsta.data.backtesting import jobs
-    from dsta.data.models import BacktestJob
+    from dsta.data.backtesting import results
 
-    job = BacktestJob.objects.using("data").filter(pk=job_id).first()
-    return None if job is None else jobs.job_summary(job)
+    return results.backtest_get(job_id=job_id)
 
 
 def backtest_trades(*, job_id: str) -> list[BacktestTradeView]:
-    from dsta.data.backtesting import jobs
-    from dsta.data.models import BacktestJob
+    from dsta.data.backtesting import results
 
-    job = BacktestJob.objects.using("data").filter(pk=job_id).first()
-    return [] if job is None else jobs.job_trades(job)
+    return results.backtest_trades(job_id=job_id)
 
 
 def strategy_params_validate(*, strategy: str, params: dict[str, float]) -> StrategyParameters:
@@ -223,64 +214,30 @@ def backtest_replay_targets(
 def backtest_start(*, request: BacktestRequest, user_id: int | None = None) -> BacktestSummary:
     """Queue a backtest for the worker pool and return its summary at once (status `queued`); poll
     `backtest_get` for progress. Raises InvalidBacktestRequest on bad input."""
-    import dramatiq
+    from dsta.data.backtesting import results
 
-    from dsta.data.backtesting import jobs
-    from dsta.data.backtesting.runner import BacktestInputError
-
-    try:
-        job = jobs.job_create(request, user_id=user_id)
-    except BacktestInputError as exc:
-        raise InvalidBacktestRequest(exc.errors) from None
-    # The actor (dsta.data.backtesting.actors, declared at app start) by name, as the REST view sends it.
-    dramatiq.get_broker().get_actor("run_backtest_job").send(str(job.pk))
-    return jobs.job_summary(job)
+    return results.backtest_start(request=request, user_id=user_id)
 
 
 def backtest_report_html(*, job_id: str) -> str | None:
     """The finished backtest's HTML report (price with trades, equity, drawdown, trade list), or None."""
-    from dsta.data.models import BacktestResult
+    from dsta.data.backtesting import results
 
-    result = BacktestResult.objects.using("data").filter(job_id=uuid.UUID(job_id))
-    path = result.values_list("report_path", flat=True).first()
-    if not path:
-        return None
-    with open(path, encoding="utf-8") as report:
-        return report.read()
+    return results.backtest_report_html(job_id=job_id)
 
 
 def chart_series(*, exchange: str, symbol: str, timeframe: str, bars: int = 300, sma_period: int = 20) -> ChartSeries:
     """The last `bars` candles and their SMA(`sma_period`) of the close, for a chart."""
-    import numpy as np
+    from dsta.data.charts import chart_series as series
 
-    candles = selectors.candles_latest(exchange=exchange, symbol=symbol, timeframe=timeframe, limit=bars)
-    closes = np.array([float(bar.close) for bar in candles], dtype=np.float64)
-    sma: list[float | None] = [None] * len(closes)
-    if sma_period > 0 and len(closes) >= sma_period:
-        sums = np.convolve(closes, np.ones(sma_period) / sma_period, mode="valid")
-        sma[sma_period - 1 :] = [float(value) for value in sums]
-    return ChartSeries(exchange, symbol, timeframe, tuple(candles), sma_period, tuple(sma))
+    return series(exchange=exchange, symbol=symbol, timeframe=timeframe, bars=bars, sma_period=sma_period)
 
 
 def backtest_equity(*, job_id: str, points: int = 1_000) -> EquityCurve | None:
     """A finished backtest's equity curve (None before it finishes), strided to at most `points` points."""
-    from datetime import UTC
+    from dsta.data.backtesting import results
 
-    import numpy as np
-
-    from dsta.data.models import BacktestResult
-
-    result = BacktestResult.objects.using("data").filter(job_id=uuid.UUID(job_id)).only("equity", "bar_times").first()
-    if result is None or not result.equity:
-        return None
-    equity = np.frombuffer(result.equity, dtype="<f8")
-    times = np.frombuffer(result.bar_times, dtype="<i8")
-    stride = max(1, -(-len(equity) // max(points, 1)))
-    return EquityCurve(
-        job_id=job_id,
-        times=tuple(datetime.fromtimestamp(int(ms) / 1000, tz=UTC) for ms in times[::stride]),
-        equity=tuple(float(value) for value in equity[::stride]),
-    )
+    return results.backtest_equity(job_id=job_id, points=points)
 
 
 def strategy_warmup(*, strategy: str, params: dict[str, float]) -> int:

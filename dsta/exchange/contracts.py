@@ -252,3 +252,8 @@ class ExchangeUnavailable(TransientError):
 
 class CircuitOpen(ExchangeUnavailable):
     """Calls to this venue are refused locally until the breaker lets a probe through."""
+
+
+# What callers see when the exchange runs as its own service and cannot be reached (dsta.kernel.rpc): the
+# transient error they already handle (an order stays `submitted` and is resumed under its client_order_id).
+REMOTE_UNAVAILABLE_ERROR = ExchangeUnavailable

@@ -1,4 +1,7 @@
+import os
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class KernelConfig(AppConfig):
@@ -11,3 +14,10 @@ class KernelConfig(AppConfig):
 
         configure_broker()
         from dsta.kernel import actors  # noqa: F401  (declares the delivery actor)
+
+        # DSTA_REMOTE_<DOMAIN>: that domain's facade becomes remote calls; nothing is touched when none is set.
+        if any(key.startswith("DSTA_REMOTE_") for key in os.environ):
+            from dsta.domains import DOMAINS
+            from dsta.kernel.rpc.client import install_from_environment
+
+            install_from_environment([domain.name for domain in DOMAINS], served=settings.SERVED_DOMAIN)

@@ -48,9 +48,9 @@ def run_stops_on_candle(envelope: EventEnvelope) -> None:
 def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     candle = envelope.decode(CandleClosed)
     market = {"exchange": candle.exchange, "symbol": candle.symbol, "timeframe": candle.timeframe}
-    # market data flags a back-filled bar on its event (`backfill`); a newer stored bar says the same
-    flagged = bool(getattr(candle, "backfill", False) or getattr(candle, "stale", False))
-    services.signals_on_candle(**market, bar_time=candle.open_time, stale=True if flagged else None)
+    # a bar caught up after downtime (or history) is flagged by market data; a newer stored bar says the same:
+    # recorded with its decision, never traded (strategies trade the newest closed bar only)
+    services.signals_on_candle(**market, bar_time=candle.open_time, stale=True if candle.backfill else None)
 
 
 @event_handler(consumer="trading.bot", events=[SignalEmitted], using="trading")

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 import dramatiq
+import structlog
+from dramatiq.middleware import Middleware
 
-from dsta.data.backtesting import jobs, optimisation
+from dsta.data.backtesting import fills, jobs, optimisation, trial_batches
 from dsta.data.models import BacktestJob
 
 BACKTEST_QUEUE = "backtests"
+log = structlog.get_logger(__name__)
 
 
 @dramatiq.actor(queue_name=BACKTEST_QUEUE, max_retries=3, time_limit=3_600_000)
@@ -25,11 +32,40 @@ def run_trial(job_id: str) -> None:
     optimisation.trial_finished(job_id)
 
 
+@dramatiq.actor(queue_name=BACKTEST_QUEUE, max_retries=0, time_limit=6 * 3_600_000)
+def run_trial_batch(trial_ids: list[str], parent_id: str) -> None:
+    try:
+        trial_batches.batch_execute(trial_ids)
+    finally:
+        optimisation.trials_progress(parent_id)
+
+
+def _send_batch(parent_id: str) -> Callable[[list[str]], None]:
+    return lambda trial_ids: run_trial_batch.send(trial_ids, parent_id)
+
+
 # Optuna's ask/tell loop waits here for its trials, which other worker threads run: give the pool >= 2 threads.
 @dramatiq.actor(queue_name=BACKTEST_QUEUE, max_retries=0, time_limit=6 * 3_600_000)
 def run_optimisation(parent_id: str) -> None:
     options = BacktestJob.objects.using("data").values_list("options", flat=True).get(pk=parent_id)
     if options["method"] == "grid":
-        optimisation.grid_start(parent_id, send=run_trial.send)
+        optimisation.grid_start(parent_id, send_batch=_send_batch(parent_id))
     else:
         optimisation.optuna_run(parent_id, send=run_trial.send)
+
+
+class FillLoopWarmUp(Middleware):
+    """A worker loads numba and the compiled fill loop right after it boots, on a thread of its own, so the
+    first optimisation batch it takes does not wait seconds for the compiler (web processes never load it)."""
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        threading.Thread(target=self._warm_up, name="fill-loop-warm-up", daemon=True).start()
+
+    @staticmethod
+    def _warm_up() -> None:
+        started = time.perf_counter()
+        fills.warm_up()
+        log.info("fill_loop_compiled", seconds=round(time.perf_counter() - started, 2))
+
+
+dramatiq.get_broker().add_middleware(FillLoopWarmUp())

@@ -3,6 +3,7 @@ metrics, equity curve and HTML report."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,8 +34,22 @@ def job_create(
     parent: BacktestJob | None = None,
     options: dict[str, object] | None = None,
 ) -> BacktestJob:
+    job = job_build(request, user_id=user_id, kind=kind, parent=parent, options=options)
+    job.save(using=ALIAS, force_insert=True)
+    return job
+
+
+def job_build(
+    request: BacktestRequest,
+    *,
+    user_id: int | None = None,
+    kind: str = BacktestJob.Kind.SINGLE,
+    parent: BacktestJob | None = None,
+    options: dict[str, object] | None = None,
+) -> BacktestJob:
+    """A validated job, not yet saved (an optimisation inserts its trials in one statement)."""
     strategy = validate(request)
-    return BacktestJob.objects.using(ALIAS).create(
+    return BacktestJob(
         kind=kind,
         parent=parent,
         user_id=user_id,
@@ -73,11 +88,19 @@ def request_of(job: BacktestJob) -> BacktestRequest:
     )
 
 
-def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = None) -> BacktestJob:
+def job_execute(
+    job_id: str,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    timings: dict[str, float] | None = None,
+) -> BacktestJob:
     """Run a queued job to completion. Safe to call again after a crash: a finished job is left alone.
 
     A single backtest keeps everything (trades, equity curve, report, lookahead check); an optimisation
-    trial keeps its metrics only, since hundreds of trials are ranked and only the best one is looked at."""
+    trial keeps its metrics only, since hundreds of trials are ranked and only the best one is looked at.
+    `timings` receives the seconds of "run" (bars, engine, metrics, lookahead check) and "report" (the
+    HTML report and the stored results)."""
+    started = time.perf_counter()
     job = BacktestJob.objects.using(ALIAS).get(pk=job_id)
     if job.status == BacktestJob.Status.SUCCEEDED:
         return job
@@ -108,6 +131,7 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
         }
         if job.symbols:
             report_settings["portfolio"] = "one shared cash account; targets are fractions of its equity"
+        reported = time.perf_counter()
         report = (
             render_report(
                 title=f"{job.strategy} {job.params} on {job.exchange} {traded} {job.timeframe}",
@@ -122,6 +146,8 @@ def job_execute(job_id: str, *, on_progress: Callable[[float], None] | None = No
             else ""
         )
         _store(job, outcome, report, analysis, with_details=full)
+        if timings is not None:
+            timings["run"], timings["report"] = reported - started, time.perf_counter() - reported
     except Exception as exc:
         log.warning("backtest_failed", job_id=str(job.pk), error=repr(exc))
         job.status, job.error, job.finished_at = BacktestJob.Status.FAILED, str(exc)[:4000], datetime.now(UTC)
@@ -171,7 +197,7 @@ def _store(
         BacktestResult.objects.using(ALIAS).update_or_create(
             job=job,
             defaults={
-                "metrics": _json_safe(outcome.metrics.as_dict()),
+                "metrics": json_safe(outcome.metrics.as_dict()),
                 "analysis": analysis,
                 "equity": result.equity.astype("<f8").tobytes() if with_details else b"",
                 "bar_times": bars.time_ms.astype("<i8").tobytes() if with_details else b"",
@@ -183,7 +209,7 @@ def _store(
         job.save(using=ALIAS, update_fields=["status", "progress", "finished_at", "engine_used"])
 
 
-def _json_safe(metrics: dict[str, float | int]) -> dict[str, float | int | str]:
+def json_safe(metrics: dict[str, float | int]) -> dict[str, float | int | str]:
     """JSON has no infinity: an infinite ratio (no losing trade) is stored as the string 'inf'."""
     return {
         key: (str(value) if isinstance(value, float) and not np.isfinite(value) else value)

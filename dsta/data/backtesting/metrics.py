@@ -15,6 +15,7 @@ import numpy as np
 
 from dsta.data import analytics
 from dsta.data.backtesting.accounting import TradeRecord
+from dsta.data.backtesting.fills import TradeColumns
 
 SECONDS_PER_YEAR = analytics.SECONDS_PER_YEAR
 
@@ -59,14 +60,49 @@ def compute_metrics(
     timeframe_seconds: int,
     risk_free_rate: float = 0.0,
 ) -> Metrics:
+    return metrics_from_columns(
+        equity=equity,
+        closes=closes,
+        pnls=np.array([trade.pnl for trade in trades]),
+        trade_pcts=np.array([trade.return_pct for trade in trades]),
+        fees=[trade.fees for trade in trades],
+        in_market=sum(trade.exit_index - trade.entry_index + 1 for trade in trades),
+        timeframe_seconds=timeframe_seconds,
+        risk_free_rate=risk_free_rate,
+    )
+
+
+def metrics_from_trade_columns(
+    *, equity: np.ndarray, closes: np.ndarray, trades: TradeColumns, timeframe_seconds: int
+) -> Metrics:
+    """The same metrics from the fast path's columns (an optimisation batch makes no trade objects)."""
+    return metrics_from_columns(
+        equity=equity,
+        closes=closes,
+        pnls=trades.pnl,
+        trade_pcts=trades.return_pct,
+        fees=trades.fees.tolist(),
+        in_market=int((trades.exit_index - trades.entry_index + 1).sum()),
+        timeframe_seconds=timeframe_seconds,
+    )
+
+
+def metrics_from_columns(
+    *,
+    equity: np.ndarray,
+    closes: np.ndarray,
+    pnls: np.ndarray,
+    trade_pcts: np.ndarray,
+    fees: list[float],
+    in_market: int,
+    timeframe_seconds: int,
+    risk_free_rate: float = 0.0,
+) -> Metrics:
     per_year = periods_per_year(timeframe_seconds)
     start, final = float(equity[0]), float(equity[-1])
     bars = len(equity)
     curve = analytics.metrics(equity, periods_per_year=per_year, risk_free=risk_free_rate) if bars > 1 else None
-    pnls = np.array([trade.pnl for trade in trades])
-    trade_pcts = np.array([trade.return_pct for trade in trades])
     wins, losses = pnls[pnls > 0], pnls[pnls < 0]
-    in_market = sum(trade.exit_index - trade.entry_index + 1 for trade in trades)
     ratio = analytics.safe_ratio
     return Metrics(
         start_equity=start,
@@ -80,7 +116,7 @@ def compute_metrics(
         calmar=curve.calmar if curve else 0.0,
         max_drawdown_pct=-curve.max_drawdown * 100 if curve else 0.0,
         max_drawdown_duration_bars=curve.max_drawdown_periods if curve else 0,
-        trades=len(trades),
+        trades=len(pnls),
         win_rate_pct=len(wins) / len(pnls) * 100 if len(pnls) else 0.0,
         profit_factor=ratio(float(wins.sum()), float(-losses.sum())) if len(pnls) else 0.0,
         expectancy=float(pnls.mean()) if len(pnls) else 0.0,
@@ -89,5 +125,5 @@ def compute_metrics(
         worst_trade_pct=float(trade_pcts.min()) if len(pnls) else 0.0,
         sqn=math.sqrt(len(pnls)) * ratio(float(pnls.mean()), float(pnls.std(ddof=1))) if len(pnls) > 1 else 0.0,
         exposure_pct=min(in_market / bars, 1.0) * 100,
-        fees=float(sum(trade.fees for trade in trades)),
+        fees=float(sum(fees)),  # in trade order, as the account paid them
     )

@@ -1,9 +1,10 @@
 """Parameter optimisation over the worker pool.
 
-A parent job (kind `optimisation`) owns one `trial` job per parameter set. Grid search enqueues every trial
-at once; each trial runs on whichever worker takes it, and the trial that finishes last (under a row lock
-on the parent) ranks them and closes the parent. Optuna runs its ask/tell loop inside the parent's actor,
-asking a batch at a time and waiting for the pool to finish it, so more workers still finish sooner."""
+A parent job (kind `optimisation`) owns one `trial` job per parameter set. Grid search inserts every trial
+at once and enqueues them in batches (`trial_batches`); each batch runs on whichever worker takes it, and
+the batch that finishes last (under a row lock on the parent) ranks the trials and closes the parent.
+Optuna runs its ask/tell loop inside the parent's actor, asking a batch at a time and waiting for the pool
+to finish it, so more workers still finish sooner."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 
-from dsta.data.backtesting import jobs
+from dsta.data.backtesting import jobs, trial_batches
 from dsta.data.backtesting.analysis import deflated_sharpe, grid
 from dsta.data.backtesting.metrics import periods_per_year
 from dsta.data.backtesting.runner import BacktestInputError, run_request, validate
@@ -90,39 +91,38 @@ def trials_enqueue(
 ) -> list[BacktestJob | None]:
     """One trial job per parameter set, in order, each handed to `send` (the trial actor); None where the
     set is invalid (e.g. fast >= slow in a grid corner: not a trial, and not an error of the optimisation)."""
-    base = jobs.request_of(parent)
-    created: list[BacktestJob | None] = []
-    for params in parameter_sets:
-        try:
-            created.append(
-                jobs.job_create(
-                    replace(base, params={**base.params, **params}),
-                    user_id=parent.user_id,
-                    kind=BacktestJob.Kind.TRIAL,
-                    parent=parent,
-                )
-            )
-        except BacktestInputError:
-            created.append(None)
+    created = trial_batches.trials_create(parent, parameter_sets)
     for trial in created:
         if trial is not None:
             send(str(trial.pk))
     return created
 
 
-def grid_start(parent_id: str, *, send: Callable[[str], None]) -> None:
+def grid_start(parent_id: str, *, send_batch: Callable[[list[str]], None]) -> list[list[str]]:
+    """Create the grid's trials and hand them to `send_batch` in batches (see trial_batches); returns them."""
     parent = BacktestJob.objects.using(ALIAS).get(pk=parent_id)
     parent.status, parent.started_at = BacktestJob.Status.RUNNING, datetime.now(UTC)
     parent.save(using=ALIAS, update_fields=["status", "started_at"])
-    if not any(trials_enqueue(parent, grid(parent.options["space"]), send)):
+    created = trial_batches.trials_create(parent, grid(parent.options["space"]))
+    batches = trial_batches.split([str(trial.pk) for trial in created if trial is not None])
+    if not batches:
         _fail(parent, "no valid parameter set in the grid")
+    for batch in batches:
+        send_batch(batch)
+    return batches
 
 
 def trial_finished(trial_id: str) -> None:
     """Called after each grid trial: the last one to finish ranks the trials and closes the parent."""
     trial = BacktestJob.objects.using(ALIAS).only("parent_id").get(pk=trial_id)
+    trials_progress(str(trial.parent_id))
+
+
+def trials_progress(parent_id: str) -> None:
+    """Called after each grid trial or batch of trials: the parent's progress; the last to finish ranks the
+    trials and closes the parent (under a row lock on it, so exactly one does)."""
     with transaction.atomic(using=ALIAS):
-        parent = BacktestJob.objects.using(ALIAS).select_for_update().get(pk=trial.parent_id)
+        parent = BacktestJob.objects.using(ALIAS).select_for_update().get(pk=parent_id)
         if parent.status in FINISHED or parent.options.get("method") != "grid":
             return
         trials = BacktestJob.objects.using(ALIAS).filter(parent=parent)
@@ -192,7 +192,8 @@ def _objective_value(job_id: str, objective: str) -> float | None:
 def rank_and_close(parent: BacktestJob) -> None:
     objective = parent.options["objective"]
     rows = []
-    for trial in BacktestJob.objects.using(ALIAS).filter(parent=parent, status=BacktestJob.Status.SUCCEEDED):
+    succeeded = BacktestJob.objects.using(ALIAS).filter(parent=parent, status=BacktestJob.Status.SUCCEEDED)
+    for trial in succeeded.select_related("result"):
         metrics = trial.result.metrics
         value = float(metrics[objective])
         rows.append(

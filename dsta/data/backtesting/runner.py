@@ -82,10 +82,14 @@ def run_on_bars(
     engine: str,
     on_progress: Callable[[float], None] | None = None,
 ) -> EngineResult:
-    vectorisable = type(strategy).target_exposures is not Strategy.target_exposures
-    if engine == "fast" or (engine == "auto" and vectorisable):
+    if uses_fast_path(strategy, engine):
         return run_vectorised(strategy, bars, config)
     return run_event_driven(strategy, bars, config, on_progress=on_progress)
+
+
+def uses_fast_path(strategy: Strategy, engine: str) -> bool:
+    vectorisable = type(strategy).target_exposures is not Strategy.target_exposures
+    return engine == "fast" or (engine == "auto" and vectorisable)
 
 
 def run_request(request: BacktestRequest, *, on_progress: Callable[[float], None] | None = None) -> RunOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import pytest
@@ -115,6 +116,8 @@ def test_backtest_command_prints_metrics_and_the_report_path(btc_candles):
     )
     text = out.getvalue()
     assert "trades" in text and "373" in text and "sharpe" in text and "report: " in text
+    split = re.search(r"seconds: start-up ([\d.]+), load ([\d.]+), run ([\d.]+), report ([\d.]+); total ([\d.]+)", text)
+    assert split and float(split[5]) >= sum(float(split[number]) for number in range(1, 5)) - 0.02
     with pytest.raises(CommandError, match="params.fast: must be smaller than slow"):
         call_command(
             "backtest",

@@ -1,0 +1,102 @@
+"""The domain events as a published contract: an AsyncAPI 3 document generated from every domain's events.py.
+
+Each event is a channel (its address is the event name), a message per version with the payload's JSON Schema
+(msgspec, from the dataclass), one `send` operation by its producing domain and one `receive` operation per
+registered handler (`dsta.kernel.handlers`). Served at /api/schema/asyncapi.json.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+import msgspec
+from django.http import HttpRequest, JsonResponse
+
+from dsta.domains import DOMAINS
+from dsta.kernel.events import DomainEvent
+from dsta.kernel.handlers import Subscription, subscriptions
+
+
+def domain_events() -> list[tuple[str, type[DomainEvent]]]:
+    """(producing domain, event class) for every event class defined in a domain's events.py."""
+    found = []
+    for domain in DOMAINS:
+        module = importlib.import_module(f"dsta.{domain.name}.events")
+        for _, value in inspect.getmembers(module, inspect.isclass):
+            if issubclass(value, DomainEvent) and value.__module__ == module.__name__ and hasattr(value, "event_name"):
+                found.append((domain.name, value))
+    return found
+
+
+def product_subscriptions() -> list[Subscription]:
+    """The registered handlers, less those test modules register (probes)."""
+    return [s for s in subscriptions() if ".tests." not in s.handler.__module__]
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "_")  # AsyncAPI component keys allow letters, digits, _ and -
+
+
+def asyncapi_document() -> dict[str, Any]:
+    events = domain_events()
+    _, schemas = msgspec.json.schema_components(
+        [event for _, event in events], ref_template="#/components/schemas/{name}"
+    )
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for producer, event in events:
+        channel, message = _key(event.event_name), f"{_key(event.event_name)}_v{event.event_version}"
+        messages[message] = {
+            "name": event.event_name,
+            "title": event.__name__,
+            "summary": (event.__doc__ or "").strip().splitlines()[0] if event.__doc__ else event.__name__,
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{event.__name__}"},
+            "x-event-version": event.event_version,
+            "x-producer": producer,
+        }
+        channels[channel] = {
+            "address": event.event_name,
+            "messages": {message: {"$ref": f"#/components/messages/{message}"}},
+        }
+        operations[f"{channel}_send"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel}"},
+            "messages": [{"$ref": f"#/channels/{channel}/messages/{message}"}],
+            "x-producer": producer,
+        }
+    for subscription in sorted(product_subscriptions(), key=lambda s: s.consumer):
+        for name in sorted(subscription.event_names):
+            channel = _key(name)
+            if channel not in channels:  # a handler for an event no events.py defines: shown, not hidden
+                channels[channel] = {
+                    "address": name,
+                    "description": "consumed, but no domain's events.py defines this event",
+                    "x-unpublished": True,
+                }
+            operations[f"{_key(subscription.consumer)}_receive_{channel}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{channel}"},
+                "x-consumer": subscription.consumer,
+                "x-database": subscription.using,
+            }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "DSTA domain events",
+            "version": "1.0.0",
+            "description": "Events each domain commits to its outbox; the relay hands them to the broker, and "
+            "each consumer applies them once (its inbox).",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
+    }
+
+
+def asyncapi_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(asyncapi_document())
