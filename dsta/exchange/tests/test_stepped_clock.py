@@ -3,13 +3,16 @@ one at a time; a malformed setting is a clear error."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from dsta.data.management.commands.load_demo_data import DEMO_DIR
 from dsta.exchange.tests.fake_venues import FakeVenueServer
 from dsta.exchange.tests.stepped_clock import SteppedClockBinance
 from dsta.kernel.clock import from_epoch_ms, market_time_at
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"  # a file, not an import of data
 
 
 def test_closing_a_bar_moves_both_clocks_and_serves_the_bars_closed_so_far(tmp_path):
