@@ -2,7 +2,7 @@
 and the real scheduler, worker and relay processes keep the tracked market current. Every bar is stored once,
 `data.candle_closed` is published once per bar and delivered (trading's mark is the last close), and the time
 from a bar's close (on the venue's clock, in wall seconds) to its commit is measured against max(2 s, 2% of
-the bar). The bot's end-to-end parity test builds on this set-up (docs/notes/market-data.md)."""
+the bar). The bot's end-to-end parity test builds on this set-up (tests/test_bot_end_to_end.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The live feed: every tracked market's candles kept current, each closed bar published once.
 
-Policy (docs/notes/market-data.md):
+Policy (also in the README's Run a bot section):
 - A bar opening at t is closed at t + step on the markets' clock (`kernel.clock.market_now`). The scheduler
   sends `market_data_tick` every DSTA_SCHEDULE_MARKET_DATA_SECONDS; the tick sends one `market_data_fetch` per
   tracked market whose next bar has closed.

@@ -1,6 +1,6 @@
 """The backtest report's chart as inline SVG: price with trade markers, equity, and drawdown panels sharing
 one time axis. Plain polylines from numpy, no matplotlib: importing and rasterising with matplotlib took
-seconds of every `manage.py backtest` (docs/notes/cli-startup.md)."""
+seconds of every `manage.py backtest` (bench/cli_startup.py measures it)."""
 
 from __future__ import annotations
 

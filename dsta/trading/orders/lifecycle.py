@@ -47,8 +47,8 @@ def order_sync(order_id: int) -> Order:
 
 
 def order_cancel(order_id: int, *, actor_id: int | None, client_address: str | None = None) -> Order:
-    """Cancel an open order (any trader may cancel the desk's orders: the book is shared, see
-    docs/notes/orders-split.md). A person's cancel (an `actor_id`) is audited."""
+    """Cancel an open order (any trader may cancel the desk's orders: the book is shared, see the
+    README's Trading section). A person's cancel (an `actor_id`) is audited."""
     order = _cancelled(order_id)
     if actor_id is not None:
         services.audit(
