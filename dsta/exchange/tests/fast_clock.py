@@ -9,7 +9,8 @@ tell it, and `clock` is the matching DSTA_MARKET_CLOCK value for the scheduler a
     python -m dsta.exchange.tests.fast_clock --file dsta/data/demo/BTC_USDT-1h.csv.gz --symbol BTC/USDT \\
         --timeframe 1h --bar-seconds 0.2 --port 8765
 prints one JSON line {"url", "clock", "bars", "first_open_ms", "step_ms"} and serves until killed. In a test,
-`FastClockBinance.from_file(...)` in a `FakeVenueServer` thread does the same (see tests/test_market_data_fast_clock.py).
+`FastClockBinance.from_file(...)` in a `FakeVenueServer` thread does the same (see
+tests/test_market_data_fast_clock.py).
 """
 
 from __future__ import annotations
