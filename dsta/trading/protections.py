@@ -45,6 +45,22 @@ def _trip(instance: StrategyInstance, *, rule: str, message: str, bar_time: date
     )
 
 
+def strategy_fault(instance: StrategyInstance, *, message: str, bar_time: datetime) -> bool:
+    """The instance's strategy misbehaved at this bar (raised, a target outside [-1, 1] or NaN, too slow): a
+    running instance is paused and the fault raised once, naming strategy, file and bar; the other instances
+    of the market go on. Returns whether this call paused it (a paused or stopped one is left as it is)."""
+    with transaction.atomic(using=ALIAS):
+        paused = (
+            StrategyInstance.objects.using(ALIAS)
+            .filter(pk=instance.pk, state=BotState.RUNNING)
+            .update(state=BotState.PAUSED)
+        )
+        if paused:
+            instance.state = BotState.PAUSED
+            _trip(instance, rule="strategy_fault", message=f"paused: {message}", bar_time=bar_time, until=None)
+    return bool(paused)
+
+
 def watching(instance: StrategyInstance) -> bool:
     """Whether a protection needs the instance's equity at every bar."""
     return bool(instance.max_drawdown_pct or instance.daily_loss_limit)

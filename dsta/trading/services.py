@@ -10,7 +10,7 @@ from django.db import IntegrityError, connections, transaction
 
 from dsta.core import api as core_api
 from dsta.data import api as data_api
-from dsta.data.contracts import InvalidStrategyParameters
+from dsta.data.contracts import InvalidStrategyParameters, StrategyFault
 from dsta.kernel.outbox import publish
 from dsta.trading.events import CircuitBreakerChanged, RiskLimitsChanged, RiskViolationRaised, SignalEmitted
 from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, StrategyInstance
@@ -254,6 +254,11 @@ def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: date
                 as_of=bar_time,
                 position=held,
             )
+        except StrategyFault as fault:  # a ValueError too: caught first
+            from dsta.trading import protections
+
+            protections.strategy_fault(instance, message=str(fault), bar_time=bar_time)
+            continue
         except ValueError:
             continue  # not enough history yet for this strategy's warm-up
         if signal.bar_time != bar_time:

@@ -237,3 +237,60 @@ def test_protections_cooldown_after_a_losing_exit_and_drawdown_stop_are_stored()
     tight.refresh_from_db(using="trading")
     assert tight.state == "stopped"
     assert ProtectionTrip.objects.using("trading").filter(instance=tight, rule="max_drawdown").count() == 1
+
+
+# A user's strategy that raises once it has seen 30 bars (so it starts deciding, then breaks).
+FAULTY = """
+from dsta.sdk import Decision, Strategy
+
+
+class Faulty(Strategy):
+    name = "user_faulty"
+    parameters = ()
+
+    def warmup(self):
+        return 1
+
+    def indicators(self, bars):
+        return {}
+
+    def decide(self, context):
+        if context.index >= 30:
+            raise RuntimeError("the user's bug")
+        return Decision(target=1.0)
+"""
+
+
+def test_a_strategy_that_raises_pauses_its_instance_once_and_the_others_trade_on(tmp_path, monkeypatch):
+    from dsta.trading.models import ProtectionTrip, RiskViolation
+
+    (tmp_path / "faulty.py").write_text(FAULTY)
+    monkeypatch.setenv("DSTA_STRATEGY_PATHS", str(tmp_path))
+    healthy = paper_instance("healthy", fast=5, slow=12, capital="1000")
+    faulty = bot.bot_start(
+        instance_id=bot.instance_create(
+            name="faulty",
+            strategy="user_faulty",
+            params={},
+            exchange="binance",
+            symbol="BTC/USDT",
+            timeframe="1h",
+            actor_id=None,
+            settings=bot.BotSettings(capital=D("1000"), candles_supplied=True),
+        ).pk,
+        actor_id=None,
+    )
+    for bar in demo_bars(60):
+        bot_replay.bar_feed(bar)
+
+    faulty.refresh_from_db(using="trading")
+    assert faulty.state == "paused"
+    trips = ProtectionTrip.objects.using("trading").filter(instance=faulty, rule="strategy_fault")
+    assert trips.count() == 1  # once, not once per later bar
+    assert "user_faulty" in trips.get().message and "the user's bug" in trips.get().message
+    assert RiskViolation.objects.using("trading").filter(rule="protection.strategy_fault").count() == 1
+    # the healthy instance decided every bar from its warm-up on, the faulty one stopped at its bug
+    assert Signal.objects.using("trading").filter(instance=healthy).count() == 60 - 11
+    assert Signal.objects.using("trading").filter(instance=faulty).count() < 31
+    healthy.refresh_from_db(using="trading")
+    assert healthy.state == "running"
