@@ -14,6 +14,7 @@ from dsta.domains import DOMAINS
 from dsta.exchange import api as exchange
 from dsta.exchange.contracts import (
     BreakerState,
+    CostModel,
     InvalidOrder,
     OhlcvBar,
     OrderBook,
@@ -89,6 +90,7 @@ def test_exchange_venues_and_live_market_data(exchange_mode):
 
 def test_exchange_paper_order_lifecycle(exchange_mode):
     exchange.paper_reset(slippage_bps=D(0), slippage_jitter_bps=D(0))
+    exchange.paper_costs_set(costs=CostModel(commission=D("0.002"), slippage=D(0)))  # a backtest's costs
     exchange.paper_deposit(asset="USDT", amount=D("100000"))
     exchange.paper_book_feed(book=book("99", "100"))
     top = exchange.order_book_get(venue="paper", symbol="BTC/USDT", depth=1)
@@ -99,8 +101,8 @@ def test_exchange_paper_order_lifecycle(exchange_mode):
     assert again.exchange_order_id == filled.exchange_order_id
     assert exchange.order_get(venue="paper", client_order_id="contract-1") == dataclasses.replace(again, fills=())
     fills = exchange.fills_list(venue="paper", client_order_id="contract-1")
-    assert [(fill.amount, fill.price, fill.fee) for fill in fills] == [(D(1), D(100), D("0.1"))]
-    assert {b.asset: b.total for b in exchange.balance_get(venue="paper")} == {"BTC": D(1), "USDT": D("99899.9")}
+    assert [(fill.amount, fill.price, fill.fee) for fill in fills] == [(D(1), D(100), D("0.2"))]
+    assert {b.asset: b.total for b in exchange.balance_get(venue="paper")} == {"BTC": D(1), "USDT": D("99899.8")}
 
     resting = [exchange.order_submit(venue="paper", request=limit_buy(f"rest-{i}", "90")) for i in range(3)]
     assert {view.status for view in resting} == {OrderStatus.OPEN}
@@ -178,6 +180,11 @@ def test_ml_features_training_registry_and_predictions(ml_mode):
     assert ml.ab_split_clear(name=name) is True
     assert ml.model_delete(model_id=second.model_id) is True
     assert ml.model_get(model_id=second.model_id) is None
+
+    with pytest.raises(MLInputError, match="direction models"):  # ml_signal reads a direction model only
+        ml.ml_signal_backtest(model_id=first.model_id, **SERIES)
+    with pytest.raises(MLInputError):
+        ml.ml_signal_prediction(name="no-such-model", bar_time=T0, **SERIES)
 
     with pytest.raises(MLInputError) as refused:  # a declared exception arrives with its fields
         ml.training_start(kind="no-such-kind", model_name=name, **SERIES, wait=True)
