@@ -14,11 +14,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-
 from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.trading.bot_book import InstanceBook
-from dsta.trading.models import BotState, Order, ProtectionTrip, Signal, StrategyInstance
+from dsta.trading.models import BotState, Order, Signal, StrategyInstance
 
 ALIAS = "trading"
 ZERO = Decimal(0)
@@ -27,38 +25,7 @@ ZERO = Decimal(0)
 def _trip(instance: StrategyInstance, *, rule: str, message: str, bar_time: datetime, until: datetime | None) -> None:
     from dsta.trading import services
 
-    try:
-        with transaction.atomic(using=ALIAS):
-            ProtectionTrip.objects.using(ALIAS).create(
-                instance=instance, rule=rule, message=message[:300], bar_time=bar_time, until=until
-            )
-    except IntegrityError:
-        return  # tripped for this bar already (a replayed decision)
-    services.violation_record(
-        rule=f"protection.{rule}",
-        message=f"{instance.name}: {message}",
-        limit="",
-        actual="",
-        symbol=instance.symbol,
-        limits_version=0,
-        context={"strategy_instance_id": instance.pk, "bar_time": bar_time.isoformat()},
-    )
-
-
-def strategy_fault(instance: StrategyInstance, *, message: str, bar_time: datetime) -> bool:
-    """The instance's strategy misbehaved at this bar (raised, a target outside [-1, 1] or NaN, too slow): a
-    running instance is paused and the fault raised once, naming strategy, file and bar; the other instances
-    of the market go on. Returns whether this call paused it (a paused or stopped one is left as it is)."""
-    with transaction.atomic(using=ALIAS):
-        paused = (
-            StrategyInstance.objects.using(ALIAS)
-            .filter(pk=instance.pk, state=BotState.RUNNING)
-            .update(state=BotState.PAUSED)
-        )
-        if paused:
-            instance.state = BotState.PAUSED
-            _trip(instance, rule="strategy_fault", message=f"paused: {message}", bar_time=bar_time, until=None)
-    return bool(paused)
+    services.protection_trip_record(instance, rule=rule, message=message, bar_time=bar_time, until=until)
 
 
 def watching(instance: StrategyInstance) -> bool:

@@ -255,9 +255,7 @@ def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: date
                 position=held,
             )
         except StrategyFault as fault:  # a ValueError too: caught first
-            from dsta.trading import protections
-
-            protections.strategy_fault(instance, message=str(fault), bar_time=bar_time)
+            strategy_fault_pause(instance, message=str(fault), bar_time=bar_time)
             continue
         except ValueError:
             continue  # not enough history yet for this strategy's warm-up
@@ -306,3 +304,49 @@ def bar_is_stale(*, exchange: str, symbol: str, timeframe: str, bar_time: dateti
     return bool(
         data_api.candles_get(exchange=exchange, symbol=symbol, timeframe=timeframe, start=bar_time + step, limit=1)
     )
+
+
+def protection_trip_record(
+    instance: StrategyInstance, *, rule: str, message: str, bar_time: datetime, until: datetime | None
+) -> bool:
+    """A protection of one instance tripped at this bar: stored once per rule and bar (a replayed decision
+    finds it) and raised as the risk violation `protection.<rule>`, which core's notifications deliver."""
+    from dsta.trading.models import ProtectionTrip
+
+    try:
+        with transaction.atomic(using=ALIAS):
+            ProtectionTrip.objects.using(ALIAS).create(
+                instance=instance, rule=rule, message=message[:300], bar_time=bar_time, until=until
+            )
+    except IntegrityError:
+        return False
+    violation_record(
+        rule=f"protection.{rule}",
+        message=f"{instance.name}: {message}",
+        limit="",
+        actual="",
+        symbol=instance.symbol,
+        limits_version=0,
+        context={"strategy_instance_id": instance.pk, "bar_time": bar_time.isoformat()},
+    )
+    return True
+
+
+def strategy_fault_pause(instance: StrategyInstance, *, message: str, bar_time: datetime) -> bool:
+    """The instance's strategy misbehaved at this bar (raised, a target outside [-1, 1] or NaN, too slow): a
+    running instance is paused and the fault raised once, naming strategy, file and bar; the market's other
+    instances go on. Returns whether this call paused it (a paused or stopped one is left as it is)."""
+    from dsta.trading.models import BotState
+
+    with transaction.atomic(using=ALIAS):
+        paused = (
+            StrategyInstance.objects.using(ALIAS)
+            .filter(pk=instance.pk, state=BotState.RUNNING)
+            .update(state=BotState.PAUSED)
+        )
+        if paused:
+            instance.state = BotState.PAUSED
+            protection_trip_record(
+                instance, rule="strategy_fault", message=f"paused: {message}", bar_time=bar_time, until=None
+            )
+    return bool(paused)
