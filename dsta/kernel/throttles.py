@@ -15,6 +15,13 @@ log = logging.getLogger(__name__)
 
 
 class _FailOpenThrottle(SimpleRateThrottle):
+    def get_rate(self) -> str | None:
+        # DRF binds THROTTLE_RATES once, when rest_framework.throttling is first imported; read the rates in
+        # force now instead, so a settings change (a test's override, a reload) binds the next request.
+        from rest_framework.settings import api_settings
+
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
     def allow_request(self, request: Any, view: Any) -> bool:
         # A Redis outage must not take the API down with it: the limit lapses until Redis is back.
         try:
