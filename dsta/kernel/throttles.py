@@ -20,7 +20,8 @@ class _FailOpenThrottle(SimpleRateThrottle):
         # force now instead, so a settings change (a test's override, a reload) binds the next request.
         from rest_framework.settings import api_settings
 
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate: str | None = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return rate
 
     def allow_request(self, request: Any, view: Any) -> bool:
         # A Redis outage must not take the API down with it: the limit lapses until Redis is back.
