@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
+import subprocess  # nosec B404: pg_dump and pg_restore run with an argument list, never a shell
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 

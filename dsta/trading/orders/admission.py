@@ -65,7 +65,7 @@ def _limits(values: Sequence[Any]) -> risk.RiskLimits:
 # Orders of the last minute are the ids drawn since the first order of that minute: two index probes instead of
 # counting a minute of orders (18,000 rows at 300 orders/s) on every order. Ids a rolled-back insert drew count
 # too, so the figure errs on the safe side.
-_SNAPSHOT_SQL = """
+_SNAPSHOT_TEMPLATE = """
 SELECT
     (SELECT coalesce(json_object_agg(symbol, quantity::text), '{{}}') FROM position WHERE exchange = %(exchange)s),
     (SELECT coalesce(json_agg(json_build_array(exchange, symbol, price::text)), '[]') FROM mark_price),
@@ -77,7 +77,11 @@ SELECT
                                         ORDER BY created_at LIMIT 1) AS first) AS oldest),
     (SELECT json_build_array(is_open, reason) FROM circuit_breaker WHERE id = 1),
     (SELECT json_build_array({limits}) FROM risk_limit_set ORDER BY version DESC LIMIT 1)
-""".format(limits=", ".join(f"{name}::text" if name in _DECIMAL_LIMITS else name for name in _LIMIT_FIELDS))
+"""
+# the only formatted part is the limit set's own column names
+_SNAPSHOT_SQL = _SNAPSHOT_TEMPLATE.format(
+    limits=", ".join(f"{name}::text" if name in _DECIMAL_LIMITS else name for name in _LIMIT_FIELDS)
+)
 
 
 def limits_and_book(*, exchange: str, exclude_order_id: int | None = None) -> tuple[risk.RiskLimits, risk.BookSnapshot]:
