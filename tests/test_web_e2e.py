@@ -194,7 +194,7 @@ def test_browser_flow_from_login_to_live_chart_backtest_report_models_and_notifi
     expect(page.locator("#drawdown-chart canvas").first).to_be_visible()
     report = page.frame_locator("#report")
     expect(report.locator("h1")).to_contain_text("sma_cross")
-    expect(report.locator("img").first).to_be_visible()
+    expect(report.locator("svg").first).to_be_visible()  # the chart is inline SVG
     shot(page, "03-backtest-report")
 
     page.click("nav >> text=ML models")
