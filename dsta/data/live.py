@@ -151,7 +151,8 @@ def _insert_new(bars: Sequence[CandleBar]) -> list[CandleBar]:
     return [bar for bar in bars if bar.open_time in inserted]
 
 
-def _event(bar: CandleBar, *, backfill: bool) -> CandleClosed:
+def candle_closed_event(bar: CandleBar, *, backfill: bool = False) -> CandleClosed:
+    """The `data.candle_closed` event of a stored bar (the live feed's and a single bar's close alike)."""
     return CandleClosed(
         exchange=bar.exchange,
         symbol=bar.symbol,
@@ -216,7 +217,7 @@ def _fetch_locked(market: MarketKey, source: CandleSource, now: datetime, page_s
 def _store_page(feed: MarketFeed, bars: list[CandleBar], *, latest: datetime) -> int:
     with transaction.atomic(using=ALIAS):
         new = _insert_new(bars)
-        publish_many([_event(bar, backfill=bar.open_time < latest) for bar in new], using=ALIAS)
+        publish_many([candle_closed_event(bar, backfill=bar.open_time < latest) for bar in new], using=ALIAS)
         MarketFeed.objects.using(ALIAS).filter(pk=feed.pk).update(last_bar_time=bars[-1].open_time)
         if new:
             transaction.on_commit(lambda: _after_commit(new), using=ALIAS, robust=True)
@@ -251,6 +252,6 @@ def latest_bars_publish(*, markets: Sequence[MarketKey]) -> int:
     with transaction.atomic(using=ALIAS):
         for market in markets:
             published += selectors.candles_latest(**_fields(market), limit=1)
-        publish_many([_event(bar, backfill=True) for bar in published], using=ALIAS)
+        publish_many([candle_closed_event(bar, backfill=True) for bar in published], using=ALIAS)
     paper_feed(bars=published)
     return len(published)

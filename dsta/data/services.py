@@ -261,20 +261,9 @@ def candle_close(*, bar: CandleBar) -> None:
     with transaction.atomic(using=ALIAS):
         candles_upsert(bars=[bar])
         transaction.on_commit(lambda: consumers.candle_broadcast(bar), using=ALIAS, robust=True)
-        publish(
-            CandleClosed(
-                exchange=bar.exchange,
-                symbol=bar.symbol,
-                timeframe=bar.timeframe,
-                open_time=bar.open_time,
-                open=bar.open,
-                high=bar.high,
-                low=bar.low,
-                close=bar.close,
-                volume=bar.volume,
-            ),
-            using=ALIAS,
-        )
+        from dsta.data.live import candle_closed_event
+
+        publish(candle_closed_event(bar), using=ALIAS)
 
 
 # --- gaps --------------------------------------------------------------------------------------------------
