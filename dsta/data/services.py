@@ -23,7 +23,7 @@ from dsta.data.contracts import (
     TickerSnapshot,
 )
 from dsta.data.contracts import OrderBookSnapshot as OrderBookSnapshotContract
-from dsta.data.events import CandleClosed
+from dsta.data.live import candle_closed_event
 from dsta.data.models import CandleGap, IngestionJob, OrderBookSnapshot, Report, Ticker
 from dsta.data.sources import CandleSource
 from dsta.kernel.clock import utc_now
@@ -261,8 +261,6 @@ def candle_close(*, bar: CandleBar) -> None:
     with transaction.atomic(using=ALIAS):
         candles_upsert(bars=[bar])
         transaction.on_commit(lambda: consumers.candle_broadcast(bar), using=ALIAS, robust=True)
-        from dsta.data.live import candle_closed_event
-
         publish(candle_closed_event(bar), using=ALIAS)
 
 
@@ -420,7 +418,7 @@ def _ingestion_job_run_locked(
             with transaction.atomic(using=ALIAS):
                 written = candles_upsert(bars=bars)
                 if job.mode == IngestionJob.Mode.INCREMENTAL:
-                    publish_many([_closed_event(bar) for bar in bars], using=ALIAS)
+                    publish_many([candle_closed_event(bar) for bar in bars], using=ALIAS)
                 job.cursor = bars[-1].open_time + step
                 job.pages += 1
                 job.bars_written += written
@@ -438,20 +436,6 @@ def _ingestion_job_run_locked(
     job.updated_at = utc_now()
     job.save(using=ALIAS, update_fields=["status", "error", "updated_at"])
     return selectors.ingestion_job_info(job)
-
-
-def _closed_event(bar: CandleBar) -> CandleClosed:
-    return CandleClosed(
-        exchange=bar.exchange,
-        symbol=bar.symbol,
-        timeframe=bar.timeframe,
-        open_time=bar.open_time,
-        open=bar.open,
-        high=bar.high,
-        low=bar.low,
-        close=bar.close,
-        volume=bar.volume,
-    )
 
 
 # --- order books and tickers -------------------------------------------------------------------------------
