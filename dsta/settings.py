@@ -152,6 +152,8 @@ BROKER_MAINTENANCE_CHANCE = int(os.environ.get("DSTA_BROKER_MAINTENANCE_CHANCE",
 DSTA_UNAVAILABLE_RETRY_AFTER_SECONDS = int(os.environ.get("DSTA_UNAVAILABLE_RETRY_AFTER_SECONDS", "5"))
 # How often a worker's consumer requeues the unacked messages it no longer holds (kernel/broker_redis.py).
 BROKER_RECONCILE_SECONDS = float(os.environ.get("DSTA_BROKER_RECONCILE_SECONDS", "30"))
+# How long a worker waits for the broker to come back to enqueue a failed message's retry (kernel/broker.py).
+BROKER_RETRY_ENQUEUE_PATIENCE_SECONDS = float(os.environ.get("DSTA_BROKER_RETRY_ENQUEUE_PATIENCE_SECONDS", "60"))
 
 CHANNEL_LAYERS = {
     "default": {

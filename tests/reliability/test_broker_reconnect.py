@@ -27,7 +27,7 @@ from dramatiq import Message
 
 from dsta.kernel.tests import processes
 from tests.reliability import harness
-from tests.reliability.broker_probe import ACTOR, QUEUE
+from tests.reliability.broker_probe import ACTOR, FAIL_FIRST_ACTOR, QUEUE
 from tests.reliability.conftest import _dev_module
 from tests.reliability.tcp_proxy import TcpProxy
 
@@ -145,6 +145,40 @@ def test_redis_restart_strands_no_prefetched_message(private_redis, children, tm
         record=record,
         label="redis-restart",
     )
+
+
+def test_a_message_that_fails_while_redis_is_down_is_retried_not_lost(private_redis, children, tmp_path):
+    """Dramatiq acks a failed message once its retry is enqueued; with Redis down that enqueue fails, and
+    without the worker's patient retries the message was acked all the same: gone."""
+    import redis
+    from dramatiq.brokers.redis import RedisBroker
+
+    record = tmp_path / "record.txt"
+    attempts = tmp_path / "record.txt.attempts"
+    client = redis.Redis.from_url(private_redis.redis_url)
+    sender = RedisBroker(url=private_redis.redis_url)
+    worker = children(probe_worker(tmp_path, record, DSTA_BROKER="redis", REDIS_URL=private_redis.redis_url))
+    assert processes.wait_until(lambda: client.zcard("dramatiq:__heartbeats__") > 0, timeout=90), worker.log_tail()
+    tokens = ["fails-in-outage-0", "fails-in-outage-1"]  # one per worker thread, both running when Redis goes
+    for token in tokens:
+        held = {"hold_seconds": 3.0}
+        sender.enqueue(Message(queue_name=QUEUE, actor_name=FAIL_FIRST_ACTOR, args=(token,), kwargs=held, options={}))
+
+    def running() -> bool:
+        return sum(int(client.scard(key)) for key in client.keys(f"dramatiq:__acks__.*.{QUEUE}")) == len(tokens)
+
+    assert processes.wait_until(running, timeout=60), worker.log_tail()
+    private_redis.stop_redis()
+    failed_in_outage = processes.wait_until(
+        lambda: attempts.exists() and set(attempts.read_text().split()) == set(tokens), timeout=30
+    )
+    time.sleep(1.0)  # the failed runs' retries are being enqueued against a stopped Redis
+    private_redis.start_redis()
+    assert failed_in_outage, f"the first runs did not fail while Redis was down\n{worker.log_tail()}"
+    processes.wait_until(lambda: record.exists() and set(record.read_text().split()) == set(tokens), timeout=60)
+    recorded = record.read_text().split() if record.exists() else []
+    assert sorted(recorded) == sorted(tokens), f"recorded {recorded}\n{worker.log_tail()}"
+    assert worker.process is not None and worker.process.poll() is None, worker.log_tail()
 
 
 def rabbitmqctl(*args: str) -> None:
