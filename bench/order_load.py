@@ -9,15 +9,18 @@ non-2xx). Reference in the same run and at the same rate: GET /healthz, the serv
 
 `--storm [--factor 3]`: overload. The server's capacity is measured first (closed loop: 8 clients placing
 orders back to back), then an open-loop storm at `factor` times that rate, with /healthz probed 20 times a
-second throughout. The server must shed (429 from the rate limits, 503 from the admission bound, each with
-Retry-After) instead of queueing into timeouts; every 2xx order must exist exactly once. Printed: requests,
-2xx, 429, 503, other errors and timeouts, lost and duplicated orders, and /healthz p50/p99 before and during.
+second throughout, twice: by the storm's own client (saturated by the storm, it adds its own queueing) and by
+a separate process on its own keep-alive connection (what a load balancer's probe sees). The server must shed
+(429 from the rate limits, 503 from the admission bound, each with Retry-After) instead of queueing into
+timeouts; every 2xx order must exist exactly once. Printed: requests, 2xx, 429, 503, other errors and timeouts,
+lost and duplicated orders, and /healthz p50/p99 before and during.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -162,13 +165,53 @@ class Storm:
         self.statuses[key] = self.statuses.get(key, 0) + 1
 
 
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+class StormClient:
+    """aiohttp for the storm's own requests: httpx's connection pool spends time in proportion to the requests
+    waiting on it, so at a few hundred in flight the client, not the server, set the latencies."""
+
+    def __init__(self, base: str, *, timeout: float) -> None:
+        import aiohttp
+
+        self._base = base
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=2000), timeout=aiohttp.ClientTimeout(total=timeout)
+        )
+
+    async def __aenter__(self) -> StormClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._session.close()
+
+    async def get(self, path: str) -> Answer:
+        async with self._session.get(self._base + path) as answer:
+            return Answer(answer.status, dict(answer.headers), await answer.read())
+
+    async def post(self, path: str, *, json: dict, headers: dict[str, str]) -> Answer:
+        async with self._session.post(self._base + path, json=json, headers=headers) as answer:
+            return Answer(answer.status, dict(answer.headers), await answer.read())
+
+
 async def storm(base: str, token: str, *, factor: float, seconds: float) -> None:
-    import httpx
+    import aiohttp
 
     run_id = f"storm-{int(time.time())}"
-    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, timeout=ORDER_TIMEOUT_SECONDS, limits=limits) as http:
+    async with StormClient(base, timeout=ORDER_TIMEOUT_SECONDS) as http:
 
         def body(client_order_id: str) -> dict[str, str]:
             return {
@@ -211,10 +254,10 @@ async def storm(base: str, token: str, *, factor: float, seconds: float) -> None
             client_order_id = f"{run_id}-{index}"
             try:
                 answer = await http.post("/api/v1/orders", json=body(client_order_id), headers=headers)
-            except httpx.TimeoutException:
+            except TimeoutError:
                 result.count("timeout")
                 return 599  # counted above; kept out of the 2xx latencies
-            except httpx.TransportError as exc:
+            except aiohttp.ClientError as exc:
                 result.count(type(exc).__name__)
                 return 599
             result.count(
@@ -227,9 +270,10 @@ async def storm(base: str, token: str, *, factor: float, seconds: float) -> None
             return answer.status_code
 
         orders = Phase("POST /api/v1/orders storm")
-        await asyncio.gather(
+        _, _, probed = await asyncio.gather(
             open_loop(orders, rate=rate, seconds=seconds, request=order),
             open_loop(result.health, rate=20, seconds=seconds, request=health),
+            probe_in_own_process(base, rate=20, seconds=seconds),
         )
     await asyncio.sleep(1)
     lost, duplicated = await asyncio.to_thread(check_orders, run_id, result.acknowledged)
@@ -241,8 +285,58 @@ async def storm(base: str, token: str, *, factor: float, seconds: float) -> None
         f"shed without Retry-After {result.shed_without_retry_after}"
     )
     print(f"2xx latency from schedule: p50 {orders.percentile(0.5):.1f} ms, p99 {orders.percentile(0.99):.1f} ms")
-    for phase in (before, result.health):
-        print(f"{phase.name:<22} p50 {phase.percentile(0.5):6.1f} ms  p99 {phase.percentile(0.99):6.1f} ms")
+    result.health.name = "GET /healthz, storm's client"
+    for phase in (before, result.health, probed):
+        print(f"{phase.name:<28} p50 {phase.percentile(0.5):6.1f} ms  p99 {phase.percentile(0.99):6.1f} ms")
+
+
+def probe_healthz(base: str, *, rate: float, seconds: float) -> list[float]:
+    """Latencies (s, from each probe's scheduled start) of GET /healthz at `rate` for `seconds`, one probe at a
+    time on one keep-alive connection, reopened after an error (an error counts as the timeout, 10 s)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=10)
+    latencies = []
+    start = time.perf_counter()
+    for index in range(int(rate * seconds)):
+        scheduled = start + index / rate
+        if (delay := scheduled - time.perf_counter()) > 0:
+            time.sleep(delay)
+        try:
+            connection.request("GET", "/healthz")
+            answer = connection.getresponse()
+            answer.read()
+            ok = answer.status == 200
+        except (OSError, http.client.HTTPException):
+            ok = False
+        if not ok:
+            connection.close()
+            latencies.append(10.0)
+            continue
+        latencies.append(time.perf_counter() - scheduled)
+    return latencies
+
+
+async def probe_in_own_process(base: str, *, rate: float, seconds: float) -> Phase:
+    """probe_healthz in a child process of its own, so that the storm's client loop cannot delay it."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--probe-healthz",
+        base,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await child.communicate()
+    phase = Phase("GET /healthz, own process")
+    phase.latencies = [float(value) for value in output.split()]
+    phase.elapsed = seconds
+    return phase
 
 
 def check_orders(run_id: str, acknowledged: dict[str, int]) -> tuple[int, int]:
@@ -270,7 +364,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
     parser.add_argument("--storm", action="store_true", help="overload at --factor times the measured capacity")
     parser.add_argument("--factor", type=float, default=3.0)
+    parser.add_argument("--probe-healthz", metavar="BASE_URL", help=argparse.SUPPRESS)  # the storm's own probe
     args = parser.parse_args()
+    if args.probe_healthz:
+        latencies = probe_healthz(args.probe_healthz, rate=20, seconds=args.seconds)
+        print("\n".join(f"{latency:.6f}" for latency in latencies))
+        return 0
     setup_django()
     from django.contrib.auth import get_user_model
 
@@ -299,7 +398,8 @@ def main() -> int:
                 print("the web server did not come up", file=sys.stderr)
                 return 1
             time.sleep(0.3)
-        login = httpx.post(f"{base}/api/v1/auth/login", json={"username": "order-load", "password": PASSWORD})
+        credentials = {"username": "order-load", "password": PASSWORD}
+        login = httpx.post(f"{base}/api/v1/auth/login", json=credentials, timeout=60)
         token = login.json()["access_token"]
         if args.storm:
             asyncio.run(storm(base, token, factor=args.factor, seconds=args.seconds))
