@@ -18,6 +18,7 @@ from dsta.core import audit
 from dsta.core.contracts import ConfigValue
 from dsta.core.events import ConfigChanged
 from dsta.core.models import ConfigEntry, ConfigVersion, FeatureFlag
+from dsta.kernel.errors import InputError
 from dsta.kernel.outbox import publish
 
 log = structlog.get_logger(__name__)
@@ -27,12 +28,8 @@ KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,199}$")
 RESERVED_KEYS = frozenset({"secrets", "flags", "watch"})  # path segments of other config endpoints
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """Bad input; `errors` maps a field to its messages (shown as a 400)."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__(str(errors))
-        self.errors = errors
 
 
 def _as_value(entry: ConfigEntry) -> ConfigValue:

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 
 from dsta.core import api, auth
 from dsta.core.contracts import Principal
+from dsta.kernel.errors import InputError
 
 
 class JWTAuthentication(BaseAuthentication):
@@ -146,10 +147,13 @@ class StrictJSONParser(JSONParser):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus: input the database refuses (a value out of range, a NUL that slipped past) is the
-    caller's error, a 400, never a 500; a served domain's failure is the kernel's 503 or 502."""
+    """DRF's handler, plus: any domain's InputError is its status (400, 409 for a conflict) with the field errors
+    as the body, so views never catch them; input the database refuses (a value out of range, a NUL that slipped
+    past) is the caller's error, a 400, never a 500; a served domain's failure is the kernel's 503 or 502."""
     from dsta.kernel.rpc import drf as rpc_drf  # loads DRF's views, which load this module: imported late
 
+    if isinstance(exc, InputError):
+        return Response(exc.errors, status=exc.status_code)
     if isinstance(exc, DataError):
         return Response({"detail": "A value in the request is out of range or malformed."}, status=400)
     return rpc_drf.exception_handler(exc, context)

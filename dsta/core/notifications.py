@@ -31,6 +31,7 @@ from dsta.core.contracts import NotificationReceipt
 from dsta.core.models import DeliveryAttempt, Notification, NotificationTemplate
 from dsta.kernel import outbound
 from dsta.kernel.clock import utc_now
+from dsta.kernel.errors import InputError
 
 log = structlog.get_logger(__name__)
 
@@ -43,10 +44,8 @@ DELIVER_ACTOR = "core_deliver_notification"
 DELIVER_URGENT_ACTOR = "core_deliver_notification_urgent"
 
 
-class NotificationError(ValueError):
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__(str(errors))
-        self.errors = errors
+class NotificationError(InputError):
+    """A notification request that cannot be sent as given (channel, recipient, body, priority)."""
 
 
 class DeliveryError(RuntimeError):

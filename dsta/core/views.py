@@ -193,10 +193,6 @@ class AuditLogView(APIView):
         return Response(s.AuditRecordSerializer([asdict(record) for record in records], many=True).data)
 
 
-def _config_errors(exc: config.ConfigError) -> ValidationError:
-    return ValidationError(exc.errors)
-
-
 class ConfigValueView(APIView):
     required_permission = {"GET": "config.read", "PUT": "config.write"}
 
@@ -212,16 +208,13 @@ class ConfigValueView(APIView):
         body = s.ConfigWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         schema = body.validated_data.get("json_schema", config.KEEP_SCHEMA)
-        try:
-            value = config.config_set(
-                key=key,
-                value=body.validated_data["value"],
-                json_schema=schema,
-                actor_id=principal_of(request).user_id,
-                comment=body.validated_data["comment"],
-            )
-        except config.ConfigError as exc:
-            raise _config_errors(exc) from None
+        value = config.config_set(
+            key=key,
+            value=body.validated_data["value"],
+            json_schema=schema,
+            actor_id=principal_of(request).user_id,
+            comment=body.validated_data["comment"],
+        )
         return Response(s.ConfigValueSerializer(asdict(value)).data)
 
 
@@ -240,12 +233,9 @@ class ConfigRollbackView(APIView):
     def post(self, request: Request, key: str) -> Response:
         body = s.ConfigRollbackSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            value = config.config_rollback(
-                key=key, version=body.validated_data["version"], actor_id=principal_of(request).user_id
-            )
-        except config.ConfigError as exc:
-            raise _config_errors(exc) from None
+        value = config.config_rollback(
+            key=key, version=body.validated_data["version"], actor_id=principal_of(request).user_id
+        )
         return Response(s.ConfigValueSerializer(asdict(value)).data)
 
 
@@ -283,12 +273,7 @@ class NotificationSendView(APIView):
     def post(self, request: Request) -> Response:
         body = s.NotificationSendSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            receipt = notifications.notification_send(
-                **body.validated_data, requested_by_id=principal_of(request).user_id
-            )
-        except notifications.NotificationError as exc:
-            raise ValidationError(exc.errors) from None
+        receipt = notifications.notification_send(**body.validated_data, requested_by_id=principal_of(request).user_id)
         return Response(s.NotificationReceiptSerializer(asdict(receipt)).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -317,8 +302,5 @@ class NotificationTemplateView(APIView):
     def post(self, request: Request) -> Response:
         body = s.NotificationTemplateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            template = notifications.template_save(**body.validated_data, actor_id=principal_of(request).user_id)
-        except notifications.NotificationError as exc:
-            raise ValidationError(exc.errors) from None
+        template = notifications.template_save(**body.validated_data, actor_id=principal_of(request).user_id)
         return Response(s.NotificationTemplateSerializer(template).data, status=status.HTTP_201_CREATED)

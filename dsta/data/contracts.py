@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dsta.exchange.contracts import DEFAULT_COSTS
+from dsta.kernel.errors import InputError
 
 TIMEFRAME_SECONDS = {
     "1m": 60,
@@ -222,12 +223,8 @@ class StrategyFault(ValueError):
         self.strategy, self.file, self.bar = strategy, file, bar
 
 
-class InvalidStrategyParameters(ValueError):
+class InvalidStrategyParameters(InputError):
     """Raised by `data.api.strategy_params_validate`; `errors` maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True, eq=False)
@@ -421,12 +418,8 @@ class TargetReplay:
     fees: float
 
 
-class InvalidBacktestRequest(ValueError):
+class InvalidBacktestRequest(InputError):
     """Raised by `data.api.backtest_start`; `errors` maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,11 @@ import numpy as np
 import numpy.typing as npt
 
 from dsta.data.contracts import BacktestSummary
+from dsta.kernel.errors import InputError
 
 
-class MLInputError(ValueError):
+class MLInputError(InputError):
     """Bad input to an ml facade function; `errors` maps a field to its messages (HTTP 400)."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("; ".join(f"{key}: {' '.join(value)}" for key, value in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,6 @@ def _valid(serializer_class: type[drf_serializers.Serializer], data: Any) -> dic
     return dict(serializer.validated_data)
 
 
-def _bad(exc: MLInputError) -> Response:
-    return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
-
-
 class FeaturesView(APIView):
     required_permission = READ
 
@@ -83,38 +79,32 @@ class FeaturesExtractView(APIView):
     @extend_schema(request=FeaturesExtractSerializer)
     def post(self, request: Request) -> Response:
         data = _valid(FeaturesExtractSerializer, request.data)
-        try:
-            info = api.features_extract(
-                exchange=data["exchange"],
-                symbol=_symbol(data["symbol"]),
-                timeframe=data["timeframe"],
-                feature_set=data["feature_set"],
-                version=data["version"],
-                start=data["start"],
-                end=data["end"],
-            )
-        except MLInputError as exc:
-            return _bad(exc)
+        info = api.features_extract(
+            exchange=data["exchange"],
+            symbol=_symbol(data["symbol"]),
+            timeframe=data["timeframe"],
+            feature_set=data["feature_set"],
+            version=data["version"],
+            start=data["start"],
+            end=data["end"],
+        )
         return Response(asdict(info), status=status.HTTP_201_CREATED)
 
 
 def _train(request: Request) -> Response:
     data = _valid(TrainSerializer, request.data)
-    try:
-        job = api.training_start(
-            kind=data["kind"],
-            model_name=data["model_name"],
-            exchange=data["exchange"],
-            symbol=_symbol(data["symbol"]),
-            timeframe=data["timeframe"],
-            feature_set=data["feature_set"],
-            feature_set_version=data["feature_set_version"],
-            params=data["params"],
-            requested_by=request.user.pk,
-            wait=data["wait"],
-        )
-    except MLInputError as exc:
-        return _bad(exc)
+    job = api.training_start(
+        kind=data["kind"],
+        model_name=data["model_name"],
+        exchange=data["exchange"],
+        symbol=_symbol(data["symbol"]),
+        timeframe=data["timeframe"],
+        feature_set=data["feature_set"],
+        feature_set_version=data["feature_set_version"],
+        params=data["params"],
+        requested_by=request.user.pk,
+        wait=data["wait"],
+    )
     return Response(asdict(job), status=status.HTTP_200_OK if data["wait"] else status.HTTP_202_ACCEPTED)
 
 
@@ -175,10 +165,7 @@ class ModelDetailView(APIView):
         return Response(asdict(model))
 
     def delete(self, request: Request, model_id: int) -> Response:
-        try:
-            deleted = api.model_delete(model_id=model_id)
-        except MLInputError as exc:
-            return _bad(exc)
+        deleted = api.model_delete(model_id=model_id)
         if not deleted:
             raise NotFound("no such model")
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -199,10 +186,7 @@ class ModelRollbackView(APIView):
     @extend_schema(request=RollbackSerializer)
     def post(self, request: Request) -> Response:
         data = _valid(RollbackSerializer, request.data)
-        try:
-            return Response(asdict(api.model_rollback(name=data["name"])))
-        except MLInputError as exc:
-            return _bad(exc)
+        return Response(asdict(api.model_rollback(name=data["name"])))
 
 
 class ImportanceView(APIView):
@@ -211,10 +195,7 @@ class ImportanceView(APIView):
     @extend_schema(parameters=[ImportanceQuerySerializer])
     def get(self, request: Request) -> Response:
         query = _valid(ImportanceQuerySerializer, request.query_params)
-        try:
-            model = services.model_resolve(model_id=query["model_id"], name=query["name"] or None)
-        except MLInputError as exc:
-            return _bad(exc)
+        model = services.model_resolve(model_id=query["model_id"], name=query["name"] or None)
         importance = model.metrics.get("permutation_importance")
         if importance is None:
             raise NotFound(f"{model.kind} models carry no permutation importance")
@@ -239,10 +220,7 @@ class PredictView(APIView):
     @extend_schema(request=PredictSerializer)
     def post(self, request: Request) -> Response:
         data = _valid(PredictSerializer, request.data)
-        try:
-            return Response(_predict(data), status=status.HTTP_201_CREATED)
-        except MLInputError as exc:
-            return _bad(exc)
+        return Response(_predict(data), status=status.HTTP_201_CREATED)
 
 
 class PredictBatchView(APIView):
@@ -277,12 +255,9 @@ class ABSplitView(APIView):
     @extend_schema(request=ABSplitSerializer)
     def put(self, request: Request, name: str) -> Response:
         data = _valid(ABSplitSerializer, request.data)
-        try:
-            split = api.ab_split_set(
-                name=name, model_a_id=data["model_a"], model_b_id=data["model_b"], share_b=data["share_b"]
-            )
-        except MLInputError as exc:
-            return _bad(exc)
+        split = api.ab_split_set(
+            name=name, model_a_id=data["model_a"], model_b_id=data["model_b"], share_b=data["share_b"]
+        )
         return Response(asdict(split))
 
     def delete(self, request: Request, name: str) -> Response:

@@ -19,6 +19,7 @@ from dsta.core import api as core_api
 from dsta.data import api as data_api
 from dsta.exchange import api as exchange_api
 from dsta.exchange.contracts import ExchangeError
+from dsta.kernel.errors import InputError
 from dsta.trading import services
 from dsta.trading.models import BotMode, BotState, StrategyInstance
 
@@ -28,10 +29,8 @@ ARM_CONFIRMATION = "I understand this trades real money"
 PAPER_LOT = {"amount_step": Decimal("0.000001"), "min_amount": Decimal("0"), "min_notional": Decimal("0")}
 
 
-class BotInputError(ValueError):
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
+class BotInputError(InputError):
+    """A bot setting or state change refused as given (mode, capital, venue, arming)."""
 
 
 @dataclass(frozen=True)

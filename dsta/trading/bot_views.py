@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dsta.trading import bot, services, views
+from dsta.trading import bot, views
 from dsta.trading.models import StrategyInstance
 from dsta.trading.serializers import StrategyInstanceSerializer
 
@@ -39,19 +39,16 @@ class StrategyCreateView(views.StrategyListView):
             max_drawdown_pct=data.get("max_drawdown_pct", defaults.max_drawdown_pct),
             daily_loss_limit=data.get("daily_loss_limit", defaults.daily_loss_limit),
         )
-        try:
-            instance = bot.instance_create(
-                name=data["name"],
-                strategy=data["strategy"],
-                params=data["params"],
-                exchange=data["exchange"],
-                symbol=data["symbol"],
-                timeframe=data["timeframe"],
-                actor_id=request.user.pk,
-                settings=settings,
-            )
-        except services.TradingInputError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        instance = bot.instance_create(
+            name=data["name"],
+            strategy=data["strategy"],
+            params=data["params"],
+            exchange=data["exchange"],
+            symbol=data["symbol"],
+            timeframe=data["timeframe"],
+            actor_id=request.user.pk,
+            settings=settings,
+        )
         return Response(StrategyInstanceSerializer(instance).data, status=status.HTTP_201_CREATED)
 
 
@@ -59,10 +56,7 @@ def _state_change(
     request: Request, instance_id: int, change: Callable[..., StrategyInstance], **extra: object
 ) -> Response:
     get_object_or_404(StrategyInstance.objects.using(ALIAS), pk=instance_id)
-    try:
-        instance = change(instance_id=instance_id, actor_id=request.user.pk, **extra)
-    except bot.BotInputError as exc:
-        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+    instance = change(instance_id=instance_id, actor_id=request.user.pk, **extra)
     return Response(StrategyInstanceSerializer(instance).data)
 
 
@@ -155,8 +149,5 @@ class BotParityView(APIView):
         start, end, errors = _window(request)
         if errors:
             return Response(errors, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            report = parity.parity_report(instance=instance, start=start, end=end)
-        except parity.ParityInputError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        report = parity.parity_report(instance=instance, start=start, end=end)
         return Response(parity.as_json(report))

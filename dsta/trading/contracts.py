@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from dsta.kernel.errors import InputError
+
 
 @dataclass(frozen=True)
 class MarkPriceView:
@@ -111,9 +113,5 @@ class BotView:
     last_signals: tuple[BotSignalView, ...]
 
 
-class BotRefused(ValueError):
+class BotRefused(InputError):
     """A bot state change that is not allowed now; `errors` maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors

@@ -21,6 +21,7 @@ from typing import Any
 from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest, BacktestTradeView, InvalidStrategyParameters
 from dsta.kernel.clock import from_epoch_ms
+from dsta.kernel.errors import InputError
 from dsta.kernel.events import to_jsonable
 from dsta.trading.models import Order, OrderTransition, Signal, StrategyInstance
 
@@ -30,10 +31,8 @@ BPS = Decimal(10_000)
 TOLERANCE_BARS = 3
 
 
-class ParityInputError(ValueError):
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{key}: {value}" for key, value in errors.items()))
-        self.errors = errors
+class ParityInputError(InputError):
+    """A parity request that names no instance, bars or strategy it can compare."""
 
 
 @dataclass(frozen=True)

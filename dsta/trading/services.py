@@ -11,6 +11,7 @@ from django.db import IntegrityError, connections, transaction
 from dsta.core import api as core_api
 from dsta.data import api as data_api
 from dsta.data.contracts import InvalidStrategyParameters, StrategyFault
+from dsta.kernel.errors import InputError
 from dsta.kernel.outbox import publish
 from dsta.trading.events import CircuitBreakerChanged, RiskLimitsChanged, RiskViolationRaised, SignalEmitted
 from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, StrategyInstance
@@ -29,10 +30,8 @@ DEFAULT_LIMITS = {
 }
 
 
-class TradingInputError(ValueError):
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
+class TradingInputError(InputError):
+    """Bad input to a trading service (strategy instances, risk limits, bots)."""
 
 
 def audit(

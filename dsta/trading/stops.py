@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from dsta.kernel.errors import Conflict, InputError
 from dsta.trading import orders, services
 from dsta.trading.models import MarkPrice, Position, PositionStop, StopKind, StopStatus
 
@@ -23,10 +24,12 @@ HUNDRED = Decimal(100)
 PRICE_QUANTUM = Decimal("0.0000000001")
 
 
-class StopInputError(ValueError):
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
+class StopInputError(InputError):
+    """A stop the position cannot take as given."""
+
+
+class StopStateConflict(StopInputError, Conflict):
+    """A change the stop's state forbids (cancelling one already triggered or cancelled): 409."""
 
 
 def _last_price(exchange: str, symbol: str) -> Decimal | None:
@@ -101,7 +104,7 @@ def stop_cancel(
         found = PositionStop.objects.using(ALIAS).select_for_update().filter(pk=stop_id)
         stop = (found.filter(symbol=symbol) if symbol is not None else found).get()
         if stop.status != StopStatus.ACTIVE:
-            raise StopInputError({"status": f"the stop is {stop.status}"})
+            raise StopStateConflict({"status": f"the stop is {stop.status}"})
         stop.status = StopStatus.CANCELLED
         stop.save(using=ALIAS)
     if actor_id is not None:

@@ -63,18 +63,15 @@ class StrategyListView(APIView):
         serializer = StrategyInstanceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            instance = services.strategy_instance_create(
-                name=data["name"],
-                strategy=data["strategy"],
-                params=data["params"],
-                exchange=data["exchange"],
-                symbol=data["symbol"],
-                timeframe=data["timeframe"],
-                actor_id=request.user.pk,
-            )
-        except services.TradingInputError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        instance = services.strategy_instance_create(
+            name=data["name"],
+            strategy=data["strategy"],
+            params=data["params"],
+            exchange=data["exchange"],
+            symbol=data["symbol"],
+            timeframe=data["timeframe"],
+            actor_id=request.user.pk,
+        )
         return Response(StrategyInstanceSerializer(instance).data, status=status.HTTP_201_CREATED)
 
 
@@ -93,12 +90,9 @@ class StrategyParametersView(APIView):
     def put(self, request: Request, instance_id: int) -> Response:
         serializer = ParametersSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            instance = services.strategy_instance_set_params(
-                instance=_instance(instance_id), params=serializer.validated_data["params"]
-            )
-        except services.TradingInputError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        instance = services.strategy_instance_set_params(
+            instance=_instance(instance_id), params=serializer.validated_data["params"]
+        )
         return Response(StrategyInstanceSerializer(instance).data)
 
 
@@ -219,12 +213,7 @@ class OrdersView(APIView):
                 data["vwap_duration_seconds"],
                 data.get("vwap_lookback_days", orders.DEFAULT_LOOKBACK_DAYS),
             )
-        try:
-            order = placement.order_request(new=new, algo=algo, client_address=_client_address(request))
-        except orders.ClientOrderIdTaken as exc:
-            return Response(exc.errors, status=status.HTTP_409_CONFLICT)
-        except orders.OrderInputError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        order = placement.order_request(new=new, algo=algo, client_address=_client_address(request))
         return _order_response(order, status_code=status.HTTP_201_CREATED)
 
 
@@ -387,18 +376,15 @@ class PositionStopsView(APIView):
         serializer = PositionStopCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            stop = stops.stop_attach(
-                exchange=data["exchange"],
-                symbol=symbol.replace("-", "/"),
-                kind=data["kind"],
-                stop_price=data.get("stop_price"),
-                trail_pct=data.get("trail_pct"),
-                actor_id=request.user.pk,
-                client_address=_client_address(request),
-            )
-        except stops.StopInputError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        stop = stops.stop_attach(
+            exchange=data["exchange"],
+            symbol=symbol.replace("-", "/"),
+            kind=data["kind"],
+            stop_price=data.get("stop_price"),
+            trail_pct=data.get("trail_pct"),
+            actor_id=request.user.pk,
+            client_address=_client_address(request),
+        )
         return Response(PositionStopSerializer(stop).data, status=status.HTTP_201_CREATED)
 
 
@@ -418,6 +404,4 @@ class PositionStopCancelView(APIView):
             )
         except PositionStop.DoesNotExist:
             raise Http404("no such stop") from None
-        except stops.StopInputError as exc:
-            return Response(exc.errors, status=status.HTTP_409_CONFLICT)
         return Response(PositionStopSerializer(stop).data)

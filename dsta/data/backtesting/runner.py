@@ -16,6 +16,7 @@ from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
 from dsta.data.strategies.base import InvalidParameters, Strategy
 from dsta.data.strategies.guard import StrategyFault
 from dsta.data.strategies.registry import strategy_build
+from dsta.kernel.errors import InputError
 
 PEER_CLOSE = "peer_close"  # the input a two-symbol (pairs) strategy reads: the other symbol's close
 
@@ -23,10 +24,8 @@ ENGINES = ("auto", "event", "fast")
 MAX_PORTFOLIO_SYMBOLS = 10
 
 
-class BacktestInputError(ValueError):
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
+class BacktestInputError(InputError):
+    """A backtest request the engine cannot run as given (inside the data domain)."""
 
 
 @dataclass(frozen=True)

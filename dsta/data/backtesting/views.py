@@ -23,7 +23,7 @@ from dsta.data.backtesting.analysis import (
     walk_forward,
 )
 from dsta.data.backtesting.optimisation import optimisation_create
-from dsta.data.backtesting.runner import BacktestInputError, config_for, run_on_bars, validate
+from dsta.data.backtesting.runner import config_for, run_on_bars, validate
 from dsta.data.backtesting.serializers import (
     MonteCarloSerializer,
     OptimiseSerializer,
@@ -33,14 +33,9 @@ from dsta.data.backtesting.serializers import (
 from dsta.data.bars import load_bars
 from dsta.data.contracts import TIMEFRAME_SECONDS, StrategyFault
 from dsta.data.models import BacktestJob, BacktestResult, BacktestTrade
-from dsta.data.strategies.base import InvalidParameters
 from dsta.data.strategies.registry import strategy_build, strategy_problems, strategy_specs
 
 ALIAS = "data"
-
-
-def _input_error(exc: BacktestInputError) -> Response:
-    return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
 
 
 def _job_or_404(job_id: str) -> BacktestJob:
@@ -77,15 +72,9 @@ class RunView(APIView):
     def post(self, request: Request) -> Response:
         serializer = RunSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            job = jobs.job_create(serializer.to_request(), user_id=request.user.pk)
-        except BacktestInputError as exc:
-            return _input_error(exc)
+        job = jobs.job_create(serializer.to_request(), user_id=request.user.pk)
         if serializer.validated_data["wait"]:
-            try:
-                jobs.job_execute(str(job.pk))
-            except BacktestInputError as exc:
-                return _input_error(exc)
+            jobs.job_execute(str(job.pk))
             job.refresh_from_db()
             return Response(_summary_payload(job), status=status.HTTP_200_OK)
         run_backtest_job.send(str(job.pk))
@@ -142,19 +131,16 @@ class OptimiseView(APIView):
         serializer = OptimiseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            parent = optimisation_create(
-                serializer.to_request(),
-                method=data["method"],
-                space=data["space"],
-                objective=data["objective"],
-                trials=data["trials"],
-                batch=data["batch"],
-                seed=data["seed"],
-                user_id=request.user.pk,
-            )
-        except BacktestInputError as exc:
-            return _input_error(exc)
+        parent = optimisation_create(
+            serializer.to_request(),
+            method=data["method"],
+            space=data["space"],
+            objective=data["objective"],
+            trials=data["trials"],
+            batch=data["batch"],
+            seed=data["seed"],
+            user_id=request.user.pk,
+        )
         run_optimisation.send(str(parent.pk))
         return Response(_summary_payload(parent), status=status.HTTP_202_ACCEPTED)
 
@@ -209,12 +195,9 @@ class WalkForwardView(APIView):
         if len(grid(data["space"])) > WALK_FORWARD_MAX_COMBINATIONS:
             return Response({"space": f"at most {WALK_FORWARD_MAX_COMBINATIONS} combinations"}, status=400)
         base = serializer.to_request()
-        try:
-            strategy = validate(base)
-            for params in grid(data["space"]):
-                strategy_build(base.strategy, {**base.params, **params})
-        except (BacktestInputError, InvalidParameters) as exc:
-            return _input_error(exc if isinstance(exc, BacktestInputError) else BacktestInputError(exc.errors))
+        strategy = validate(base)
+        for params in grid(data["space"]):
+            strategy_build(base.strategy, {**base.params, **params})
         bars = load_bars(
             exchange=base.exchange, symbol=base.symbol, timeframe=base.timeframe, start=base.start, end=base.end
         )

@@ -22,12 +22,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dsta.data.bars import Bars
+from dsta.kernel.errors import InputError
 
 
-class InvalidParameters(ValueError):
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = errors
+class InvalidParameters(InputError):
+    """Strategy parameter values outside their declared type or bounds."""
 
 
 @dataclass(frozen=True)

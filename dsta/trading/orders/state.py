@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db import connections
 
+from dsta.kernel.errors import Conflict, InputError
 from dsta.kernel.outbox import publish
 from dsta.trading.events import OrderStatusChanged
 from dsta.trading.models import Order, OrderTransition
@@ -27,13 +28,11 @@ class IllegalTransition(RuntimeError):
     pass
 
 
-class OrderInputError(ValueError):
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
+class OrderInputError(InputError):
+    """An order the saga refuses before anything is stored."""
 
 
-class ClientOrderIdTaken(OrderInputError):
+class ClientOrderIdTaken(OrderInputError, Conflict):
     """A client_order_id another user's order holds: a conflict (HTTP 409), never that user's order."""
 
 
