@@ -68,11 +68,23 @@ class DeliveryFailed(RuntimeError):
     """Some events failed; the broker retries the message and the inbox skips what already succeeded."""
 
 
-def deliver(envelopes: Sequence[EventEnvelope]) -> int:
-    """Apply every subscribed handler to `envelopes` exactly once. Returns the number of new effects."""
+def consumer_domains(event_name: str) -> set[str]:
+    """The domains with a handler subscribed to `event_name` (the relay sends the event to each one's queue)."""
+    return {
+        DOMAIN_BY_ALIAS[subscription.using].name
+        for subscription in _subscriptions.values()
+        if event_name in subscription.event_names
+    }
+
+
+def deliver(envelopes: Sequence[EventEnvelope], *, domain: str | None = None) -> int:
+    """Apply every subscribed handler (of `domain` only, when given) to `envelopes` exactly once. Returns the
+    number of new effects."""
     applied = 0
     failures: list[str] = []
     for subscription in _subscriptions.values():
+        if domain is not None and DOMAIN_BY_ALIAS[subscription.using].name != domain:
+            continue
         wanted = [envelope for envelope in envelopes if envelope.name in subscription.event_names]
         if not wanted:
             continue

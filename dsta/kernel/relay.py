@@ -81,10 +81,21 @@ WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s
 
 
 def send_to_broker(messages: list[dict[str, Any]]) -> None:
-    from dsta.kernel.actors import deliver_events
+    """Each event to the queue of every domain that consumes it, in outbox order; an event nobody consumes is
+    delivered to no one (and marked delivered)."""
+    from dsta.kernel.actors import DELIVERY_ACTORS
+    from dsta.kernel.handlers import consumer_domains
 
-    for start in range(0, len(messages), MESSAGE_CHUNK):
-        deliver_events.send(messages[start : start + MESSAGE_CHUNK])
+    by_domain: dict[str, list[dict[str, Any]]] = {}
+    routes: dict[str, set[str]] = {}
+    for message in messages:
+        if message["name"] not in routes:
+            routes[message["name"]] = consumer_domains(message["name"])
+        for domain in routes[message["name"]]:
+            by_domain.setdefault(domain, []).append(message)
+    for domain, batch in by_domain.items():
+        for start in range(0, len(batch), MESSAGE_CHUNK):
+            DELIVERY_ACTORS[domain].send(batch[start : start + MESSAGE_CHUNK])
 
 
 @dataclass

@@ -56,9 +56,18 @@ def child_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+# The relay routes each event to the queues of the domains whose handlers subscribe to it, so it must know the
+# test probe's handler as well as every domain's (which every process loads at start).
+_RELAY_WITH_PROBE = (
+    "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'dsta.settings'); "
+    "import django; django.setup(); import dsta.kernel.tests.probe; "
+    "from django.core.management import execute_from_command_line; "
+    "execute_from_command_line(['manage.py', 'run_relay', '--poll-seconds', '0.2'])"
+)
+
+
 def relay(log_dir: Path, *, name: str = "relay", **env: str) -> Child:
-    argv = [sys.executable, "manage.py", "run_relay", "--poll-seconds", "0.2"]
-    return Child(name, argv, child_env(**env), log_dir)
+    return Child(name, [sys.executable, "-c", _RELAY_WITH_PROBE], child_env(**env), log_dir)
 
 
 def worker(

@@ -28,12 +28,15 @@ def rabbitmq():
         pytest.skip("RabbitMQ is not running on 127.0.0.1:5672 (CI has it)")
     from django.test import override_settings
 
+    from dsta.domains import DOMAINS
+    from dsta.kernel.actors import events_queue
     from dsta.kernel.broker import build_broker
 
     with override_settings(DSTA_BROKER="rabbitmq"):
         broker = build_broker()
     yield
-    broker.declare_queue("events")
+    for domain in DOMAINS:
+        broker.declare_queue(events_queue(domain.name))
     broker.flush_all()  # nothing of this test stays behind in RabbitMQ
     broker.close()
 
