@@ -169,6 +169,7 @@ def test_a_linked_trader_reads_and_controls_only_their_own_instances(bot_api, no
         ("stop", "rejected"),
         ("stop", "rejected"),
         ("pause", "rejected"),
+        ("start", "done"),  # the help
     ]
     assert all(entry["target"] == f"telegram:{ALICE_CHAT}" for entry in audited)
     assert [entry["target"] for entry in audit_of(alice.pk, "trading.bot.paused")] == [f"strategy:{trading.pk}"]

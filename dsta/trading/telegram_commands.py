@@ -196,6 +196,7 @@ def command_run(*, chat_id: str, text: str) -> Answer:
             Outcome.REFUSED, f"Sorry {principal.username}, bot commands need the trader role; nothing was done."
         )
     if command not in {*READS, *CONTROL} or (command == "start" and not argument):
+        _audit(principal, chat_id, command, argument, Outcome.DONE, reply="help")
         return answer(Outcome.DONE, HELP)  # and a bare /start is what Telegram sends when a chat opens
     needed = MANAGE_PERMISSION if command in CONTROL else READ_PERMISSION
     if not core_api.permission_check(principal=principal, permission=needed):
