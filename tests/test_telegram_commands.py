@@ -109,13 +109,14 @@ def test_a_linked_trader_reads_and_controls_only_their_own_instances(bot_api, no
     trading = bot.bot_start(instance_id=instance("alice-sma", alice.pk).pk, actor_id=alice.pk)
     idle = instance("alice-idle", alice.pk, capital="500")
     foreign = instance("carol-sma", carol.pk)
-    # real bars until it has closed a trade and holds a position again
-    for bar in bot_replay.candles_read(DEMO_BTC, exchange="binance", symbol="BTC/USDT", timeframe="1h")[:300]:
+    # real bars until it has closed a trade and holds a position again, marked away from its entry price
+    for bar in bot_replay.candles_read(DEMO_BTC, exchange="binance", symbol="BTC/USDT", timeframe="1h")[:400]:
         bot_replay.bar_feed(bar)
         book = bot_book.book_of(StrategyInstance.objects.using("trading").get(pk=trading.pk))
-        if book.position.quantity > 0 and book.position.realised_pnl != 0:
+        sold = any(fill.side == "sell" for fill in bot_book.instance_fills(trading.pk))
+        if sold and book.position.quantity > 0 and bar.close != book.position.average_price:
             break
-    assert book.position.quantity > 0 and book.position.realised_pnl != 0
+    assert sold and book.position.quantity > 0 and book.position.unrealised_pnl(bar.close) != 0
     mark = bar.close
 
     commands = [
@@ -141,9 +142,10 @@ def test_a_linked_trader_reads_and_controls_only_their_own_instances(bot_api, no
     assert "carol-sma" not in status  # another user's instance is not listed
     realised = f"{book.position.realised_pnl.quantize(D('0.01')):,}"
     unrealised = f"{book.position.unrealised_pnl(mark).quantize(D('0.01')):,}"
-    assert f"#{trading.pk} alice-sma: realised " in profit and realised in profit and unrealised in profit
+    assert f"#{trading.pk} alice-sma: realised {'+' if book.position.realised_pnl > 0 else ''}{realised}, " in profit
+    assert f"unrealised {'+' if book.position.unrealised_pnl(mark) > 0 else ''}{unrealised} USDT" in profit
     assert f"#{idle.pk} alice-idle: realised 0.00, unrealised 0.00 USDT" in profit
-    assert "Total USDT: realised" in profit
+    assert f"Total USDT: realised {'+' if book.position.realised_pnl > 0 else ''}{realised}, unrealised" in profit
     assert f"#{trading.pk} alice-sma: allocation 1,000.00, cash {book.cash.quantize(D('0.01')):,}" in balance
     assert f"#{idle.pk} alice-idle: allocation 500.00, cash 500.00, equity 500.00 USDT" in balance
     assert "Total USDT: allocation 1,500.00" in balance
@@ -184,9 +186,20 @@ def test_a_linked_trader_reads_and_controls_only_their_own_instances(bot_api, no
         {"timeout": 0, "limit": 100, "allowed_updates": ["message"], "offset": update_ids[-1] + 1},
     )
     assert bot_api.pending == [] and state_of(trading.pk) == "running"
+    # this time as the scheduler runs it: the `telegram_poll` actor on a worker of the trading queue, twice
+    from dsta.trading import actors
+
     bot_api.message(ALICE_CHAT, f"/stop {trading.pk}")
-    assert telegram_commands.telegram_poll() == 1
-    assert telegram_commands.telegram_poll() == 0
+    broker = dramatiq.get_broker()
+    broker.flush("trading")
+    worker = dramatiq.Worker(broker, queues={"trading"}, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        actors.telegram_poll.send()
+        actors.telegram_poll.send()
+        broker.join("trading", timeout=30_000)
+    finally:
+        worker.stop()
     replies = wait_for_replies(bot_api, ALICE_CHAT, len(commands) + 1)
     assert replies[len(commands) :] == [f"Stopped #{trading.pk} alice-sma (BTC/USDT 1h, paper): stopped."]
     assert state_of(trading.pk) == "stopped"
