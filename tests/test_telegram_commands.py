@@ -248,6 +248,9 @@ def test_unknown_chats_and_viewers_are_refused_politely_and_nothing_happens(bot_
     assert state_of(running.pk) == "running" and TelegramCommand.objects.using("trading").count() == 3
     settings.DSTA_TELEGRAM_BOT_TOKEN = TOKEN
     assert telegram_commands.telegram_poll() == 1 and state_of(running.pk) == "stopped"
+    assert wait_for_replies(bot_api, ALICE_CHAT, 1) == [
+        f"Stopped #{running.pk} alice-sma (BTC/USDT 1h, paper): stopped."
+    ]
 
     # With no chat linked the poller does not even ask the API.
     core_api.config_set(key=TELEGRAM_CHATS_CONFIG_KEY, value={})

@@ -38,7 +38,7 @@ class Principal:
     username: str
     roles: tuple[str, ...]
     permissions: tuple[str, ...]  # fnmatch patterns granted by the roles
-    auth_method: str  # "jwt", "api_key" or "session"
+    auth_method: str  # "jwt", "api_key", "session" (or "internal", "telegram": a job acting for a user)
     token_id: str  # the access token's jti, or the API key's prefix
     scopes: tuple[str, ...] | None = None  # an API key's scopes narrow the role's permissions
     expires_at: datetime | None = None

@@ -449,6 +449,10 @@ class TelegramCommand(models.Model):
     class Meta:
         db_table = "telegram_command"
         constraints = [models.UniqueConstraint(fields=["update_id", "sent_at"], name="telegram_update_once")]
+        # each poll looks for replies not queued yet: few rows, however long the history grows
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(notification_id__isnull=True), name="telegram_reply_pending")
+        ]
 
     def __str__(self) -> str:
         return f"update {self.update_id} from {self.chat_id or '-'}: /{self.command} [{self.outcome}]"
