@@ -128,7 +128,7 @@ def update_take(update: TelegramUpdate) -> bool:
                     answer = command_run(chat_id=update.chat_id, text=update.text)
             except Exception:  # recorded, not retried: one bad update must not block the rest
                 log.exception("telegram_command_failed", update_id=update.update_id)
-                answer = Answer(Outcome.FAILED, "Sorry, that failed on our side and nothing was changed.")
+                answer = Answer(Outcome.FAILED, "Sorry, that failed on our side; the command was not carried out.")
             row.outcome, row.reply, row.user_id = answer.outcome, answer.reply, answer.user_id
             row.command, row.argument = answer.command[:32], answer.argument[:64]
             row.save(using=ALIAS, update_fields=["outcome", "reply", "user_id", "command", "argument"])
