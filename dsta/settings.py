@@ -184,6 +184,8 @@ DSTA_SCHEDULE = [
     ("publish_market_subscriptions", int(os.environ.get("DSTA_SCHEDULE_MARKET_SUBSCRIPTIONS_SECONDS", "60"))),
     # the live market-data feed's tick (seconds, fractions allowed: a fast-clock venue needs 0.05)
     ("market_data_tick", float(os.environ.get("DSTA_SCHEDULE_MARKET_DATA_SECONDS", "1"))),
+    # Telegram bot commands (getUpdates); does nothing until config `telegram.chat_ids` links a chat
+    ("telegram_poll", float(os.environ.get("DSTA_SCHEDULE_TELEGRAM_POLL_SECONDS", "3"))),
 ]
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from dsta.core import audit, auth, config, notifications, selectors, services
+from dsta.core import audit, auth, config, notifications, selectors, services, telegram
 from dsta.core.contracts import (
     AuditRecord,
     ConfigValue,
@@ -13,6 +13,7 @@ from dsta.core.contracts import (
     NotificationView,
     Principal,
     SecretMetadata,
+    TelegramUpdate,
     UserSummary,
     WebSocketAccess,
 )
@@ -148,6 +149,18 @@ def notifications_list(*, limit: int = 100) -> list[NotificationView]:
         )
         for row in notifications.history(limit=limit)
     ]
+
+
+def telegram_updates_get(*, offset: int | None, limit: int = 100) -> list[TelegramUpdate]:
+    """Pending Telegram Bot API updates from `offset` on (earlier ones are confirmed and dropped by the API),
+    oldest first. Raises TelegramUnavailable (no token, the API failed or refused)."""
+    return telegram.updates_get(offset=offset, limit=limit)
+
+
+def telegram_chat_principal_get(*, chat_id: str) -> Principal | None:
+    """The active user a Telegram chat is linked to (config key `telegram.chat_ids`), with roles and
+    permissions, or None for a chat nobody linked. Replies go out with `notification_send(channel="telegram")`."""
+    return telegram.chat_principal(chat_id=chat_id)
 
 
 def session_login(*, username: str, password: str, ip: str, via: str = "session") -> UserSummary:

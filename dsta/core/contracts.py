@@ -38,7 +38,7 @@ class Principal:
     username: str
     roles: tuple[str, ...]
     permissions: tuple[str, ...]  # fnmatch patterns granted by the roles
-    auth_method: str  # "jwt", "api_key" or "session"
+    auth_method: str  # "jwt", "api_key", "session" (or "internal", "telegram": a job acting for a user)
     token_id: str  # the access token's jti, or the API key's prefix
     scopes: tuple[str, ...] | None = None  # an API key's scopes narrow the role's permissions
     expires_at: datetime | None = None
@@ -141,3 +141,21 @@ class LoginRefused(ValueError):
     def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# Config key linking Telegram chats to users for bot commands: {"<chat id>": "<username>"} (admins write config).
+TELEGRAM_CHATS_CONFIG_KEY = "telegram.chat_ids"
+
+
+@dataclass(frozen=True)
+class TelegramUpdate:
+    """One update of the Bot API's getUpdates. For anything but a text message `chat_id` and `text` are ""."""
+
+    update_id: int
+    chat_id: str
+    text: str
+    sent_at: int  # the message's unix time (0 when none): with update_id it tells a redelivery from a reused id
+
+
+class TelegramUnavailable(RuntimeError):
+    """No bot token, or the Bot API refused or could not be reached; the message names no token."""

@@ -187,20 +187,35 @@ def _post(url: str, payload: bytes, headers: dict[str, str], *, what: str) -> by
         raise DeliveryError(f"{what} unreachable: {type(reason).__name__}") from None
 
 
-def _telegram(notification: Notification) -> None:
-    token = selectors.secret_value(key=TELEGRAM_TOKEN_SECRET) or settings.DSTA_TELEGRAM_BOT_TOKEN
+def telegram_token() -> str:
+    return selectors.secret_value(key=TELEGRAM_TOKEN_SECRET) or settings.DSTA_TELEGRAM_BOT_TOKEN
+
+
+def telegram_call(method: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """One Bot API method (`sendMessage`, `getUpdates`) and its JSON answer; DeliveryError when there is no
+    token, the API fails or it answers ok=false."""
+    token = telegram_token()
     if not token:
         raise DeliveryError(f"no Telegram bot token (secret {TELEGRAM_TOKEN_SECRET})")
-    text = f"{notification.subject}\n\n{notification.body}" if notification.subject else notification.body
     # The URL holds the token: it is never logged, and errors name only "telegram".
     answer = _post(
-        f"{settings.DSTA_TELEGRAM_API_URL.rstrip('/')}/bot{token}/sendMessage",
-        json.dumps({"chat_id": notification.recipient, "text": text}).encode(),
+        f"{settings.DSTA_TELEGRAM_API_URL.rstrip('/')}/bot{token}/{method}",
+        json.dumps(payload).encode(),
         {},
         what="telegram",
     )
-    if not json.loads(answer or b"{}").get("ok"):
+    try:
+        parsed = json.loads(answer or b"{}")
+    except ValueError:
+        raise DeliveryError("telegram answered no JSON") from None
+    if not isinstance(parsed, dict) or not parsed.get("ok"):
         raise DeliveryError("telegram answered ok=false")
+    return parsed
+
+
+def _telegram(notification: Notification) -> None:
+    text = f"{notification.subject}\n\n{notification.body}" if notification.subject else notification.body
+    telegram_call("sendMessage", {"chat_id": notification.recipient, "text": text})
 
 
 def _email(notification: Notification) -> None:

@@ -168,3 +168,12 @@ def sync_fills() -> None:
     from dsta.trading import jobs
 
     jobs.live_fills_sync()
+
+
+@dramatiq.actor(queue_name="trading", max_retries=0)
+def telegram_poll() -> None:
+    """Take Telegram bot commands from linked chats (a no-op until `telegram.chat_ids` links one); the next
+    tick polls again, so a failed run is not retried."""
+    from dsta.trading import telegram_commands
+
+    telegram_commands.telegram_poll()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from dsta.trading import bot_book
 from dsta.trading.contracts import BotSignalView, BotView
 from dsta.trading.models import Signal, StrategyInstance
@@ -9,10 +11,13 @@ from dsta.trading.models import Signal, StrategyInstance
 ALIAS = "trading"
 
 
-def bots_list(*, signals: int, instance_id: int | None = None) -> list[BotView]:
+def bots_list(*, signals: int, instance_id: int | None = None, visible_to: int | None = None) -> list[BotView]:
+    """`visible_to`: only the instances that user created and those nobody did (made from the CLI)."""
     instances = StrategyInstance.objects.using(ALIAS).order_by("id")
     if instance_id is not None:
         instances = instances.filter(pk=instance_id)
+    if visible_to is not None:
+        instances = instances.filter(Q(created_by_id=visible_to) | Q(created_by_id__isnull=True))
     views = []
     for instance in instances:
         latest = list(Signal.objects.using(ALIAS).filter(instance=instance).order_by("-bar_time")[:signals])
@@ -38,6 +43,10 @@ def bots_list(*, signals: int, instance_id: int | None = None) -> list[BotView]:
                 unrealised_pnl=book.unrealised(mark),
                 fees=book.position.fees,
                 last_signals=tuple(BotSignalView(s.bar_time, s.target, s.action, s.client_order_id) for s in latest),
+                cash=book.cash,
+                average_price=book.position.average_price,
+                mark=mark,
+                created_by_id=instance.created_by_id,
             )
         )
     return views

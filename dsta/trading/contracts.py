@@ -111,6 +111,10 @@ class BotView:
     unrealised_pnl: Decimal
     fees: Decimal
     last_signals: tuple[BotSignalView, ...]
+    cash: Decimal  # the allocation plus what its fills paid and received
+    average_price: Decimal
+    mark: Decimal | None  # the last close it decided on (what equity and unrealised P&L are valued at)
+    created_by_id: int | None
 
 
 class BotRefused(InputError):

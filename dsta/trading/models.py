@@ -420,3 +420,39 @@ class ProtectionTrip(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_id} {self.rule} @ {self.bar_time}"
+
+
+class TelegramCommand(models.Model):
+    """One Bot API update the command poller took (`telegram_commands.py`), stored in the transaction of the
+    command's effect: a redelivered update is never run twice, and the latest row gives the next getUpdates
+    offset (so a restart neither re-runs nor skips). Refusals and non-commands are kept too, to pass them."""
+
+    class Outcome(models.TextChoices):
+        DONE = "done"  # run (a read, or a state change)
+        REJECTED = "rejected"  # a trader's command that could not run: bad or foreign ID, usage, bot refusal
+        REFUSED = "refused"  # an unknown chat, or a user without the trader role: nothing happened
+        FAILED = "failed"  # an unexpected error (logged); its effect was rolled back
+        IGNORED = "ignored"  # not a text message
+
+    id = models.BigAutoField(primary_key=True)
+    update_id = models.BigIntegerField()
+    sent_at = models.BigIntegerField(default=0)  # the message's unix time (Telegram may reuse ids after a week)
+    chat_id = models.CharField(max_length=32, blank=True, default="")
+    user_id = models.BigIntegerField(null=True, blank=True)
+    command = models.CharField(max_length=32, blank=True, default="")
+    argument = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.IGNORED)
+    reply = models.TextField(blank=True, default="")
+    notification_id = models.BigIntegerField(null=True, blank=True)  # the reply, queued in core's notifications
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "telegram_command"
+        constraints = [models.UniqueConstraint(fields=["update_id", "sent_at"], name="telegram_update_once")]
+        # each poll looks for replies not queued yet: few rows, however long the history grows
+        indexes = [
+            models.Index(fields=["id"], condition=models.Q(notification_id__isnull=True), name="telegram_reply_pending")
+        ]
+
+    def __str__(self) -> str:
+        return f"update {self.update_id} from {self.chat_id or '-'}: /{self.command} [{self.outcome}]"

@@ -1,5 +1,6 @@
 """Real local servers on 127.0.0.1 for notification tests: an HTTP server that records requests and answers
-from a script (Telegram Bot API, webhooks), and an SMTP server (aiosmtpd) that keeps what it receives."""
+from a script (Telegram Bot API, webhooks), a Telegram Bot API that queues updates for getUpdates and keeps
+what sendMessage sends, and an SMTP server (aiosmtpd) that keeps what it receives."""
 
 from __future__ import annotations
 
@@ -46,6 +47,96 @@ class HttpRecorder:
                 recorder.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 status = recorder.statuses.pop(0) if recorder.statuses else 200
                 payload = json.dumps(recorder.answer if status == 200 else {"ok": False}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+class TelegramBotApi:
+    """The two Bot API methods DSTA uses, as Telegram answers them: `getUpdates` hands the queued updates from
+    `offset` on and forgets (confirms) every earlier one; `sendMessage` is kept in `sent`. A wrong token is a
+    401. Updates are queued with `message(chat_id, text)`."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.pending: list[dict[str, object]] = []
+        self.sent: list[dict[str, object]] = []
+        self.calls: list[tuple[str, dict[str, object]]] = []  # (method, payload) of every call
+        self.next_update_id = 700_000_000
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def message(self, chat_id: int, text: str, *, date: int = 1_800_000_000) -> int:
+        """Queue a private chat's text message; returns its update id."""
+        with self.lock:
+            self.next_update_id += 1
+            update_id = self.next_update_id
+            self.pending.append(
+                {
+                    "update_id": update_id,
+                    "message": {
+                        "message_id": update_id - 700_000_000,
+                        "date": date,
+                        "chat": {"id": chat_id, "type": "private"},
+                        "from": {"id": chat_id, "is_bot": False, "first_name": "Tester"},
+                        "text": text,
+                    },
+                }
+            )
+        return update_id
+
+    def texts_to(self, chat_id: int | str) -> list[str]:
+        with self.lock:
+            return [str(sent["text"]) for sent in self.sent if str(sent["chat_id"]) == str(chat_id)]
+
+    def _answer(self, method: str, payload: dict[str, object]) -> tuple[int, dict[str, object]]:
+        with self.lock:
+            self.calls.append((method, payload))
+            if method == "getUpdates":
+                offset = payload.get("offset")
+                if isinstance(offset, int):
+                    self.pending = [u for u in self.pending if int(u["update_id"]) >= offset]  # type: ignore[call-overload]
+                limit = int(payload.get("limit", 100))  # type: ignore[call-overload]
+                return 200, {"ok": True, "result": self.pending[:limit]}
+            if method == "sendMessage":
+                if not payload.get("chat_id") or not payload.get("text"):
+                    return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
+                self.sent.append(payload)
+                return 200, {"ok": True, "result": {"message_id": len(self.sent), "text": payload["text"]}}
+        return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+
+    def start(self) -> TelegramBotApi:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                prefix, _, method = self.path.lstrip("/").partition("/")
+                if prefix != f"bot{api.token}":
+                    status, answer = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+                else:
+                    status, answer = api._answer(method, json.loads(body or b"{}"))
+                payload = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
