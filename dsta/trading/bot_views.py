@@ -49,6 +49,7 @@ class StrategyCreateView(views.StrategyListView):
                 timeframe=data["timeframe"],
                 actor_id=request.user.pk,
                 settings=settings,
+                model_name=data.get("model_name", ""),
             )
         except services.TradingInputError as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
