@@ -170,6 +170,7 @@ def strategy_instance_create(
     specs = {spec.name: spec for spec in data_api.strategies_list()}
     errors: dict[str, str] = dict(other_errors or {})
     validated: dict[str, float] = {}
+    model_name = model_name.strip()
     if strategy not in specs:
         errors["strategy"] = f"unknown strategy; known: {sorted(specs)}"
     else:
@@ -213,7 +214,7 @@ def _model_name_errors(inputs: tuple[str, ...], model_name: str) -> dict[str, st
     unfed = [name for name in inputs if name != PREDICTION_INPUT]
     if unfed:
         return {"strategy": f"its input series {unfed} have no live source (only {PREDICTION_INPUT!r} has)"}
-    if inputs and not model_name.strip():
+    if inputs and not model_name:
         return {"model_name": "this strategy trades an ml model's predictions: name the model (ml's model name)"}
     if model_name and not inputs:
         return {"model_name": "only a strategy that reads predictions (declares inputs, e.g. ml_signal) takes a model"}
@@ -276,7 +277,7 @@ def signals_on_prediction(
     policies hold: once per instance and bar, a back-filled or no longer latest bar recorded, not traded. A
     prediction without `p_up` (not a direction model) decides nothing. Returns the ids of the new signals."""
     p_up = output.get("p_up")
-    if not isinstance(p_up, int | float) or isinstance(p_up, bool):
+    if not model_name or not isinstance(p_up, int | float) or isinstance(p_up, bool):
         return []
     instances = list(
         StrategyInstance.objects.using(ALIAS).filter(
