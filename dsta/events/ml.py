@@ -12,10 +12,14 @@ from dsta.kernel.events import DomainEvent
 @dataclass(frozen=True)
 class PredictionMade(DomainEvent):
     """A production model's output at a closed bar: a signal a strategy may consume. `probability` is the
-    model's confidence in `label` (a float: a score, not money)."""
+    model's confidence in `label` (a float: a score, not money).
+
+    Version 2 adds `backfill`, the flag of the `data.candle_closed` the prediction was made on: a consumer
+    that decides on predictions (the bot's ml_signal instances) records a back-filled bar but does not trade
+    it, as it does with candles. Version 1 payloads decode with `backfill` false."""
 
     event_name = "ml.prediction"
-    event_version = 1
+    event_version = 2
 
     prediction_id: str
     model_id: int
@@ -29,6 +33,7 @@ class PredictionMade(DomainEvent):
     label: str
     probability: float | None
     output: dict[str, Any]
+    backfill: bool = False
 
     def aggregate_key(self) -> str:
         return f"ml:{self.exchange}:{self.symbol}:{self.timeframe}"

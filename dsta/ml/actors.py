@@ -37,5 +37,9 @@ def training_request(*, wait: bool, **job: Any) -> TrainingJobInfo:
 def predict_on_candle(envelope: EventEnvelope) -> None:
     candle = envelope.decode(CandleClosed)
     services.predictions_on_candle(
-        exchange=candle.exchange, symbol=candle.symbol, timeframe=candle.timeframe, bar_time=candle.open_time
+        exchange=candle.exchange,
+        symbol=candle.symbol,
+        timeframe=candle.timeframe,
+        bar_time=candle.open_time,
+        backfill=candle.backfill,
     )

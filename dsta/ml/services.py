@@ -392,10 +392,13 @@ def _predict_with(
     )
 
 
-def predictions_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime) -> int:
+def predictions_on_candle(
+    *, exchange: str, symbol: str, timeframe: str, bar_time: datetime, backfill: bool = False
+) -> int:
     """Live predictions at a closed bar: every model name with a production version on this series (its A/B
-    split deciding the version when set), each stored and published as `ml.prediction` in one transaction.
-    A bar already predicted (a redelivered event) or without enough history is skipped. Returns how many."""
+    split deciding the version when set), each stored and published as `ml.prediction` in one transaction
+    (with the candle's `backfill` flag, so the bot trades the latest bar only). A bar already predicted (a
+    redelivered event) or without enough history is skipped. Returns how many."""
     made = 0
     names = list(
         MLModel.objects.using(ALIAS)
@@ -443,6 +446,7 @@ def predictions_on_candle(*, exchange: str, symbol: str, timeframe: str, bar_tim
                         symbol=symbol,
                         timeframe=timeframe,
                         bar_time=bar_time,
+                        backfill=backfill,
                     ),
                     using=ALIAS,
                 )

@@ -8,6 +8,7 @@ import dramatiq
 from django.db import transaction
 
 from dsta.data.events import CandleClosed
+from dsta.events.ml import PredictionMade  # ml's event class; trading never imports ml itself
 from dsta.exchange.contracts import FillView, OrderSide
 from dsta.exchange.contracts import OrderStatus as ExchangeStatus
 from dsta.exchange.events import FillRecorded, OrderUpdated
@@ -51,6 +52,22 @@ def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     # a bar caught up after downtime (or history) is flagged by market data; a newer stored bar says the same:
     # recorded with its decision, never traded (strategies trade the newest closed bar only)
     services.signals_on_candle(**market, bar_time=candle.open_time, stale=True if candle.backfill else None)
+
+
+@event_handler(consumer="trading.ml_predictions", events=[PredictionMade], using="trading")
+def run_strategies_on_prediction(envelope: EventEnvelope) -> None:
+    """Instances that trade a model's predictions (ml_signal) decide their bar when its prediction arrives;
+    the signal then goes the candle path's way (`trading.bot`). Trading never imports ml: only its event."""
+    prediction = envelope.decode(PredictionMade)
+    services.signals_on_prediction(
+        model_name=prediction.model_name,
+        exchange=prediction.exchange,
+        symbol=prediction.symbol,
+        timeframe=prediction.timeframe,
+        bar_time=prediction.bar_time,
+        output=prediction.output,
+        backfill=prediction.backfill,
+    )
 
 
 @event_handler(consumer="trading.bot", events=[SignalEmitted], using="trading")

@@ -60,9 +60,11 @@ def instance_create(
     timeframe: str,
     settings: BotSettings,
     actor_id: int | None,
+    model_name: str = "",
 ) -> StrategyInstance:
     """A stopped instance with its trading settings; raises services.TradingInputError naming every bad field
-    (strategy, parameters and settings together), storing nothing."""
+    (strategy, parameters, model and settings together), storing nothing. `model_name`: the ml model whose
+    live predictions an ml_signal instance trades."""
     fields: dict[str, Any] = {}
     errors: dict[str, str] = {}
     try:
@@ -79,6 +81,7 @@ def instance_create(
         actor_id=actor_id,
         trading_fields=fields,
         other_errors=errors,
+        model_name=model_name,
     )
 
 

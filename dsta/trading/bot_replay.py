@@ -103,6 +103,14 @@ def replay_file(
     capital: Decimal,
 ) -> ReplayOutcome:
     """Create a paper instance, replay the file's bars through it, and compare with the backtest."""
+    spec = {spec.name: spec for spec in data_api.strategies_list()}.get(strategy)
+    if spec is not None and spec.inputs:
+        raise services.TradingInputError(
+            {
+                "strategy": f"{strategy} decides on {list(spec.inputs)} from ml, not on candles alone: a file "
+                "replay has none; backtest it with `manage.py ml_signal_backtest MODEL`"
+            }
+        )
     bars = candles_read(path, exchange=exchange, symbol=symbol, timeframe=timeframe)
     if any(s.exchange == exchange and s.symbol == symbol and s.timeframe == timeframe for s in data_api.series_list()):
         stored = data_api.candles_get(exchange=exchange, symbol=symbol, timeframe=timeframe, start=bars[0].open_time)

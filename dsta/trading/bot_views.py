@@ -48,6 +48,7 @@ class StrategyCreateView(views.StrategyListView):
             timeframe=data["timeframe"],
             actor_id=request.user.pk,
             settings=settings,
+            model_name=data.get("model_name", ""),
         )
         return Response(StrategyInstanceSerializer(instance).data, status=status.HTTP_201_CREATED)
 

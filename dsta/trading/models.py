@@ -116,6 +116,9 @@ class StrategyInstance(models.Model):
     symbol = models.CharField(max_length=32)
     timeframe = models.CharField(max_length=8)
     enabled = models.BooleanField(default=True)
+    # the ml model (by name; its production version) whose `ml.prediction` events feed a strategy that declares
+    # inputs (ml_signal): such an instance decides when its bar's prediction arrives, not on the candle
+    model_name = models.CharField(max_length=100, blank=True, default="")
     # the bot: where and with what it trades, and whether it does now
     mode = models.CharField(max_length=8, choices=BotMode.choices, default=BotMode.PAPER)
     venue = models.CharField(max_length=32, default="paper")  # where its orders go ("paper" in paper mode)
@@ -165,6 +168,7 @@ class Signal(models.Model):
     take_profit = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
     strategy_version = models.CharField(max_length=16, blank=True, default="")
     stale = models.BooleanField(default=False)  # a back-filled bar: recorded, never traded
+    inputs = models.JSONField(default=dict, blank=True)  # the outside values it decided on ({"prediction": p})
     # what the bot did with it (empty: not decided yet); the order it placed is found by its client id
     action = models.CharField(max_length=16, blank=True, default="")
     detail = models.CharField(max_length=300, blank=True, default="")

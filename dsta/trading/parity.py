@@ -19,7 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from dsta.data import api as data_api
-from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest, BacktestTradeView, InvalidStrategyParameters
+from dsta.data.contracts import (
+    TIMEFRAME_SECONDS,
+    BacktestRequest,
+    BacktestTradeView,
+    InputSeries,
+    InvalidStrategyParameters,
+)
 from dsta.kernel.clock import from_epoch_ms
 from dsta.kernel.errors import InputError
 from dsta.kernel.events import to_jsonable
@@ -136,7 +142,22 @@ def _slippage(ours: Decimal, theirs: Decimal, *, buy: bool) -> float:
     return float(worse / theirs * BPS)
 
 
-def _backtest(instance: StrategyInstance, first: datetime, last: datetime) -> tuple[str, list[BacktestTradeView]]:
+def _inputs_seen(signals: dict[datetime, Signal]) -> tuple[InputSeries, ...]:
+    """The outside values the bot decided on (an ml_signal instance's predictions), bar by bar, so the
+    backtest decides on exactly what the bot saw (a bar the bot never got a prediction for stays empty)."""
+    values: dict[str, list[tuple[int, float]]] = {}
+    for bar_time, signal in signals.items():
+        for name, value in (signal.inputs or {}).items():
+            values.setdefault(name, []).append((int(bar_time.timestamp() * 1000), float(value)))
+    return tuple(
+        InputSeries(name, tuple(ms for ms, _ in pairs), tuple(value for _, value in pairs))
+        for name, pairs in sorted(values.items())
+    )
+
+
+def _backtest(
+    instance: StrategyInstance, first: datetime, last: datetime, inputs: tuple[InputSeries, ...] = ()
+) -> tuple[str, list[BacktestTradeView]]:
     step = timedelta(seconds=TIMEFRAME_SECONDS[instance.timeframe])
     try:
         warmup = data_api.strategy_warmup(strategy=instance.strategy, params=instance.params)
@@ -166,6 +187,7 @@ def _backtest(instance: StrategyInstance, first: datetime, last: datetime) -> tu
             commission=instance.commission,
             slippage=instance.slippage,
             fill_at="close",
+            inputs=inputs,
         )
     )
     if summary.error:
@@ -208,7 +230,7 @@ def parity_report(*, instance: StrategyInstance, start: datetime | None, end: da
         raise ParityInputError({"start": "the bot decided no bar of this instance in this window"})
     bars = sorted(signals)
     first, last = bars[0], bars[-1]
-    job_id, trades = _backtest(instance, first, last)
+    job_id, trades = _backtest(instance, first, last, _inputs_seen(signals))
     orders = list(Order.objects.using(ALIAS).filter(strategy_instance_id=instance.pk).order_by("client_order_id"))
     orders.sort(key=lambda order: decision_bar(order) or first)
     in_window = [order for order in orders if (bar := decision_bar(order)) is not None and first <= bar <= last]

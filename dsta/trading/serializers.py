@@ -35,6 +35,7 @@ class StrategyInstanceSerializer(serializers.ModelSerializer):
             "exchange",
             "symbol",
             "timeframe",
+            "model_name",
             "enabled",
             "mode",
             "venue",
@@ -81,6 +82,7 @@ class SignalSerializer(serializers.ModelSerializer):
             "price",
             "stop_loss",
             "take_profit",
+            "inputs",
             "created_at",
         ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -10,13 +11,14 @@ from django.db import IntegrityError, connections, transaction
 
 from dsta.core import api as core_api
 from dsta.data import api as data_api
-from dsta.data.contracts import InvalidStrategyParameters, StrategyFault
+from dsta.data.contracts import InputSeries, InvalidStrategyParameters, StrategyFault
 from dsta.kernel.errors import InputError
 from dsta.kernel.outbox import publish
 from dsta.trading.events import CircuitBreakerChanged, RiskLimitsChanged, RiskViolationRaised, SignalEmitted
 from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, StrategyInstance
 
 ALIAS = "trading"
+PREDICTION_INPUT = "prediction"  # ml_signal's input: the model's p(next close higher) at the bar
 
 DEFAULT_LIMITS = {
     "max_order_notional": Decimal("10000"),
@@ -158,13 +160,16 @@ def strategy_instance_create(
     actor_id: int | None,
     trading_fields: dict[str, Any] | None = None,
     other_errors: dict[str, str] | None = None,
+    model_name: str = "",
 ) -> StrategyInstance:
     """A stopped instance with validated parameters; `trading_fields` are the bot's settings the caller
     checked (`bot.instance_create`), `other_errors` what it found wrong in them: every bad field is reported
-    at once and nothing is stored."""
+    at once and nothing is stored. `model_name` names the ml model whose predictions feed a strategy that
+    declares inputs (ml_signal); required for such a strategy, refused for any other."""
     specs = {spec.name: spec for spec in data_api.strategies_list()}
     errors: dict[str, str] = dict(other_errors or {})
     validated: dict[str, float] = {}
+    model_name = model_name.strip()
     if strategy not in specs:
         errors["strategy"] = f"unknown strategy; known: {sorted(specs)}"
     else:
@@ -172,6 +177,7 @@ def strategy_instance_create(
             validated = _validated_params(strategy, params)
         except TradingInputError as exc:
             errors.update(exc.errors)
+        errors.update(_model_name_errors(specs[strategy].inputs, model_name))
     if errors:
         raise TradingInputError(errors)
     try:
@@ -184,6 +190,7 @@ def strategy_instance_create(
                 exchange=exchange,
                 symbol=symbol,
                 timeframe=timeframe,
+                model_name=model_name,
                 created_by_id=actor_id,
                 **(trading_fields or {}),
             )
@@ -198,6 +205,21 @@ def strategy_instance_set_params(*, instance: StrategyInstance, params: dict[str
         locked.params, locked.params_version = validated, locked.params_version + 1
         locked.save(using=ALIAS, update_fields=["params", "params_version", "updated_at"])
     return locked
+
+
+def _model_name_errors(inputs: tuple[str, ...], model_name: str) -> dict[str, str]:
+    """Live, the only outside series is an ml model's prediction (the `ml.prediction` events of the model
+    the instance names); whether that model exists is ml's to know: trading does not import ml."""
+    unfed = [name for name in inputs if name != PREDICTION_INPUT]
+    if unfed:
+        return {"strategy": f"its input series {unfed} have no live source (only {PREDICTION_INPUT!r} has)"}
+    if inputs and not model_name:
+        return {"model_name": "this strategy trades an ml model's predictions: name the model (ml's model name)"}
+    if model_name and not inputs:
+        return {"model_name": "only a strategy that reads predictions (declares inputs, e.g. ml_signal) takes a model"}
+    if len(model_name) > 100:
+        return {"model_name": "at most 100 characters"}
+    return {}
 
 
 def _validated_params(strategy: str, params: dict[str, float]) -> dict[str, float]:
@@ -218,26 +240,78 @@ def signals_on_candle(
 
 _SIGNAL_INSERT_SQL = """
 INSERT INTO signal (instance_id, params_version, strategy_version, stale, bar_time, close, target, order_type,
-                    price, stop_loss, take_profit, action, detail, order_side, client_order_id, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', '', '', '', now())
+                    price, stop_loss, take_profit, inputs, action, detail, order_side, client_order_id, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, '', '', '', '', now())
 ON CONFLICT (instance_id, bar_time) DO NOTHING
 RETURNING id
 """
 
 
 def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool | None) -> list[int]:
-    """`signals_on_candle`, returning the ids of the signals it created."""
+    """`signals_on_candle`, returning the ids of the signals it created. Instances fed by a model's
+    predictions decide on the prediction instead (`signals_on_prediction`)."""
+    instances = list(
+        StrategyInstance.objects.using(ALIAS).filter(
+            exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True, model_name=""
+        )
+    )
+    return _signals_decide(
+        instances, exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, stale=stale, inputs={}
+    )
+
+
+def signals_on_prediction(
+    *,
+    model_name: str,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    bar_time: datetime,
+    output: dict[str, Any],
+    backfill: bool,
+) -> list[int]:
+    """A model's live prediction for a closed bar (`ml.prediction`): every enabled instance on this market
+    that names the model decides the bar now, with the prediction as its input series, through the same
+    `data.api.strategy_signal` (the same class the backtest runs on the same values). The candle path's
+    policies hold: once per instance and bar, a back-filled or no longer latest bar recorded, not traded. A
+    prediction without `p_up` (not a direction model) decides nothing. Returns the ids of the new signals."""
+    p_up = output.get("p_up")
+    if not model_name or not isinstance(p_up, int | float) or isinstance(p_up, bool):
+        return []
+    instances = list(
+        StrategyInstance.objects.using(ALIAS).filter(
+            exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True, model_name=model_name
+        )
+    )
+    return _signals_decide(
+        instances,
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        bar_time=bar_time,
+        stale=True if backfill else None,
+        inputs={PREDICTION_INPUT: float(p_up)},
+    )
+
+
+def _signals_decide(
+    instances: list[StrategyInstance],
+    *,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    bar_time: datetime,
+    stale: bool | None,
+    inputs: dict[str, float],
+) -> list[int]:
     from dsta.trading import bot_book
     from dsta.trading.models import BotState
 
     created: list[int] = []
-    instances = list(
-        StrategyInstance.objects.using(ALIAS).filter(
-            exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True
-        )
-    )
     if instances and stale is None:
         stale = bar_is_stale(exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, flagged=False)
+    bar_ms = int(bar_time.timestamp() * 1000)
+    series = tuple(InputSeries(name, (bar_ms,), (value,)) for name, value in inputs.items())
     for instance in instances:
         # the strategy sees the instance's own position, as the backtest shows it its own (a flat instance
         # that holds no target needs no read)
@@ -252,6 +326,7 @@ def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: date
                 timeframe=timeframe,
                 as_of=bar_time,
                 position=held,
+                inputs=series,
             )
         except StrategyFault as fault:  # a ValueError too: caught first
             strategy_fault_pause(instance, message=str(fault), bar_time=bar_time)
@@ -269,7 +344,7 @@ def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: date
             signal.close,
             signal.target,
         ]
-        row += [signal.order_type, signal.price, signal.stop_loss, signal.take_profit]
+        row += [signal.order_type, signal.price, signal.stop_loss, signal.take_profit, json.dumps(inputs)]
         with transaction.atomic(using=ALIAS):
             with connections[ALIAS].cursor() as cursor:
                 cursor.execute(_SIGNAL_INSERT_SQL, row)

@@ -4,8 +4,10 @@ high enough, flat when it drops, optionally short when it is low.
 Teaches: `inputs = ("prediction",)`: a per-bar series the strategy reads but does not compute. The data
 domain never imports ml; ml provides the series: for a backtest `ml.api.ml_signal_backtest` makes causal
 walk-forward predictions (each bar predicted by a model trained only on earlier bars) and runs this class
-through the backtest engine; live, the bot asks `ml.api.ml_signal_prediction` for the bar that just closed
-and passes it to `data.api.strategy_signal(inputs=...)`. One decision rule for both. Vectorised."""
+through the backtest engine; live, an instance names its model (`model_name`), ml predicts each closed bar
+with that model's production version and publishes `ml.prediction`, and the bot (which never imports ml)
+passes that value to `data.api.strategy_signal(inputs=...)` (`ml.api.ml_signal_prediction` gives the same
+value on request). One decision rule for both. Vectorised."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trading', '0008_bot_instances_signals_protections'),
+        ('trading', '0009_instance_model_signal_inputs'),
     ]
 
     operations = [
