@@ -10,9 +10,11 @@ tests/security/debug_urls.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import pytest
+import structlog
 from django.conf import settings as django_settings
 
 pytestmark = pytest.mark.django_db
@@ -76,6 +78,20 @@ def test_a_client_not_on_loopback_gets_the_plain_error_page(debug):
     assert "<h1>Server Error (500)</h1>" in response.text  # Django's plain page, as production serves it
     assert "Traceback" not in response.text and "RuntimeError" not in response.text
     assert secrets_in(response.text) == [] and "db.internal" not in response.text
+
+
+def test_the_log_line_of_the_failure_holds_no_secret_either(debug, caplog):
+    # The development console renderer printed each frame's local variables (rich's default) into the log.
+    get("/test-only/explode-holding-secrets", LOCAL, **secret_headers())
+    record = next(record for record in caplog.records if record.name == "django.request" and record.exc_info)
+    formatter = next(
+        handler.formatter
+        for handler in logging.getLogger().handlers
+        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter)
+    )
+    logged = formatter.format(record)
+    assert "could not use" in logged and "explode_holding_secrets" in logged  # the failure, with its traceback
+    assert [secret for secret in (BEARER, DB_PASSWORD, SESSION) if secret in logged] == []
 
 
 def test_a_client_not_on_loopback_gets_no_details_without_html_either(debug):
