@@ -210,7 +210,7 @@ STORAGES: dict[str, dict[str, Any]] = {
 WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "dsta.core.schema.ScopedAutoSchema",  # drf-spectacular's, with each API-key scope
     # Core's auth for every domain: JWT first (so an anonymous call gets 401 with a Bearer challenge).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "dsta.core.drf.JWTAuthentication",

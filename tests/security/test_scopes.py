@@ -220,4 +220,11 @@ def test_the_openapi_schema_still_builds():
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    assert {"/api/v1/users/profile", "/api/v1/users/preferences", "/api/v1/orders"} <= set(schema["paths"])
+    paths = schema["paths"]
+    assert {"/api/v1/users/profile", "/api/v1/users/preferences", "/api/v1/orders"} <= set(paths)
+    # Each operation states the scope a key needs, as the permission class reads it.
+    assert paths["/api/v1/users/preferences"]["put"]["x-api-key-scope"] == "account.write"
+    assert paths["/api/v1/orders"]["post"]["x-api-key-scope"] == "trading.order.create"
+    assert "API-key scope: `account.read`" in paths["/api/v1/users/profile"]["get"]["description"]
+    assert paths["/api/v1/auth/logout"]["post"]["x-api-key-scope"] is None
+    assert "x-api-key-scope" not in paths["/api/v1/auth/login"]["post"]
