@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "dsta.observability.middleware.request_observability",  # first: request id, log context, metrics, span
+    "dsta.kernel.error_reports.plain_debug_404",  # DEBUG's 404 page (every URL pattern) for loopback clients only
     "dsta.core.middleware.reject_malformed_input",  # NUL bytes in path, query or form: 400 for every route
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -68,6 +69,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "dsta.urls"
+# Error pages and reports mask credentials, connection strings, paths and the ASGI scope's headers, in DEBUG too;
+# DEBUG's detailed 500 page is for clients on 127.0.0.1/::1 only (dsta/kernel/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dsta.kernel.error_reports.SecretsFilter"
+DEFAULT_EXCEPTION_REPORTER = "dsta.kernel.error_reports.LocalOnlyExceptionReporter"
 LOGIN_URL = "/login/"
 WSGI_APPLICATION = "dsta.wsgi.application"
 ASGI_APPLICATION = "dsta.asgi.application"
@@ -207,7 +212,7 @@ STORAGES: dict[str, dict[str, Any]] = {
 WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "dsta.core.schema.ScopedAutoSchema",  # drf-spectacular's, with each API-key scope
     # Core's auth for every domain: JWT first (so an anonymous call gets 401 with a Bearer challenge).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "dsta.core.drf.JWTAuthentication",

@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.db import connections, transaction
 
 from dsta.core import audit, login_guard
-from dsta.core.contracts import AUTHENTICATED, PUBLIC, ApiKeyCreated, ApiKeySummary, Principal, TokenPair
+from dsta.core.contracts import AUTHENTICATED, PUBLIC, SESSIONS_ONLY, ApiKeyCreated, ApiKeySummary, Principal, TokenPair
 from dsta.core.models import ApiKey, RefreshToken, RevokedToken, Role
 from dsta.kernel import installation_keys
 from dsta.kernel.clock import utc_now
@@ -112,7 +112,17 @@ def permission_granted(principal: Principal | None, permission: str) -> bool:
         return True
     if not any(fnmatchcase(permission, pattern) for pattern in principal.permissions):
         return False
-    return principal.scopes is None or any(fnmatchcase(permission, scope) for scope in principal.scopes)
+    return scope_granted(principal, permission)  # a permission is its own scope
+
+
+def scope_granted(principal: Principal | None, scope: str | None) -> bool:
+    """May the caller's credentials be used where `scope` is needed? Only an API key is narrowed: one of its
+    scope patterns must name `scope`. No scope (None) or SESSIONS_ONLY takes no key at all (fails closed)."""
+    if principal is None or principal.scopes is None or scope == PUBLIC:
+        return True
+    if scope is None or scope == SESSIONS_ONLY:
+        return False
+    return any(fnmatchcase(scope, pattern) for pattern in principal.scopes)
 
 
 # Login throttling and lockout ------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ class SecretMetadata:
 # Values of a view's `required_permission` that are not permissions: open to anyone, or to any signed-in user.
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+# A view's `required_scope` that no API key satisfies, whatever its scopes: token and browser sessions only.
+SESSIONS_ONLY = "sessions_only"
 
 
 @dataclass(frozen=True)

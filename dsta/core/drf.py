@@ -6,6 +6,15 @@ domain goes through it. A view declares what it needs:
     required_permission = PUBLIC | AUTHENTICATED                       # from dsta.core.contracts
 
 A view that declares nothing (or not for the method used) is refused to everyone: endpoints fail closed.
+
+An API key is narrowed further by its scopes: the request needs the view's scope, and one of the key's scope
+patterns must name it. A permission is its own scope; a view whose permission is AUTHENTICATED names one:
+
+    required_scope = {"GET": "account.read", "PUT": "account.write"}  # str or per method, like the permission
+    required_scope = SESSIONS_ONLY                                       # no API key, whatever its scopes
+
+A view that names no scope takes no API key (token and browser sessions keep their role checks), and
+tests/security/test_scopes.py fails for any route of the URLconf whose methods have none.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dsta.core import api, auth
-from dsta.core.contracts import Principal
+from dsta.core.contracts import AUTHENTICATED, SESSIONS_ONLY, Principal
 from dsta.kernel.errors import InputError
 
 
@@ -78,6 +87,18 @@ def required_permission(view: Any, method: str) -> str | None:
     return declared if isinstance(declared, str) else None
 
 
+def required_scope(view: Any, method: str) -> str | None:
+    """The scope an API key needs for `method` on `view`: the declared `required_scope`, else the permission
+    (a permission is its own scope); None where neither names one (an AUTHENTICATED view without a scope)."""
+    declared = getattr(view, "required_scope", None)
+    if isinstance(declared, dict):
+        return declared.get("GET" if method == "HEAD" else method)
+    if isinstance(declared, str):
+        return declared
+    permission = required_permission(view, method)
+    return None if permission == AUTHENTICATED else permission
+
+
 def request_principal(request: Request) -> Principal | None:
     if isinstance(request.auth, Principal):
         return request.auth
@@ -88,17 +109,27 @@ def request_principal(request: Request) -> Principal | None:
 
 
 class RBACPermission(BasePermission):
-    """The one permission class of the API: the view's declared permission, checked by core's facade."""
+    """The one permission class of the API: the view's declared permission, checked by core's facade, and for
+    an API key the view's scope as well."""
 
     message = "You do not have permission to perform this action."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        needed = required_permission(view, request.method or "GET")
+        method = request.method or "GET"
+        needed = required_permission(view, method)
         if needed is None:
             return False
         principal = request_principal(request)
         if principal is not None:  # every log line (and event) of the rest of the request names the caller
             structlog.contextvars.bind_contextvars(user_id=principal.user_id)
+        scope = required_scope(view, method)
+        if not auth.scope_granted(principal, scope):
+            self.message = (
+                f"This API key's scopes do not include {scope}."
+                if scope not in (None, SESSIONS_ONLY)
+                else "This endpoint does not accept API keys; sign in with a token."
+            )
+            return False
         return api.permission_check(principal=principal, permission=needed)
 
 

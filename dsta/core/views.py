@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from dsta.core import audit, auth, config, notifications, selectors, services
 from dsta.core import serializers as s
-from dsta.core.contracts import AUTHENTICATED, PUBLIC, Principal
+from dsta.core.contracts import AUTHENTICATED, PUBLIC, SESSIONS_ONLY, Principal
 from dsta.core.drf import request_principal
 from dsta.kernel.clock import utc_now
 
@@ -79,6 +79,7 @@ class RefreshView(APIView):
 
 class LogoutView(APIView):
     required_permission = AUTHENTICATED
+    required_scope = SESSIONS_ONLY  # ends a token session; an API key is revoked instead
 
     @extend_schema(request=s.LogoutSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
@@ -96,6 +97,7 @@ class ValidateView(APIView):
     """For other services: who does this token belong to, and what may it do."""
 
     required_permission = AUTHENTICATED
+    required_scope = "account.read"
 
     @extend_schema(responses=s.PrincipalSerializer)
     def get(self, request: Request) -> Response:
@@ -137,6 +139,7 @@ class ApiKeyRevokeView(APIView):
 
 class ProfileView(APIView):
     required_permission = AUTHENTICATED
+    required_scope = "account.read"
 
     @extend_schema(responses=s.ProfileSerializer)
     def get(self, request: Request) -> Response:
@@ -159,6 +162,7 @@ class ProfileView(APIView):
 
 class PreferencesView(APIView):
     required_permission = AUTHENTICATED
+    required_scope = {"GET": "account.read", "PUT": "account.write"}
 
     @extend_schema(responses=s.PreferencesSerializer)
     def get(self, request: Request) -> Response:
@@ -178,6 +182,7 @@ class AuditLogView(APIView):
     """Your own audit trail; with `audit.read` (admin), anyone's (`?actor_id=`) or everyone's."""
 
     required_permission = AUTHENTICATED
+    required_scope = "account.audit.read"  # it holds the addresses you signed in from: not part of account.read
 
     @extend_schema(parameters=[s.AuditQuerySerializer], responses=s.AuditRecordSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -258,6 +263,7 @@ class FeatureFlagView(APIView):
     """Is this flag on for me?"""
 
     required_permission = AUTHENTICATED
+    required_scope = "config.flag.read"
 
     @extend_schema(responses=s.FeatureFlagStateSerializer)
     def get(self, request: Request, name: str) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging.config
 import re
 from typing import Any
@@ -32,10 +33,17 @@ def configure_logging(*, level: str, json: bool) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # Rich tracebacks print every frame's local variables by default: the tokens, keys and connection strings a
+    # failing view held would reach the log. Frames and lines, no locals (the local debug page has them, masked).
+    tracebacks = (
+        structlog.dev.RichTracebackFormatter(show_locals=False)
+        if importlib.util.find_spec("rich") is not None
+        else structlog.dev.plain_traceback
+    )
     renderer = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=tracebacks)
     )
     logging.config.dictConfig(
         {
