@@ -12,8 +12,13 @@ import inspect
 from typing import Any
 
 import msgspec
-from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from dsta.core.drf import ApiDocsPermission
 from dsta.domains import DOMAINS
 from dsta.kernel.events import DomainEvent
 from dsta.kernel.handlers import Subscription, subscriptions
@@ -101,5 +106,12 @@ def asyncapi_document() -> dict[str, Any]:
     }
 
 
-def asyncapi_view(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(asyncapi_document())
+class AsyncApiView(APIView):
+    """Served like the OpenAPI schema: public in debug, for signed-in callers otherwise (ApiDocsPermission)."""
+
+    permission_classes = [ApiDocsPermission]
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        return Response(asyncapi_document())

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dsta.core import api, auth
-from dsta.core.contracts import Principal
+from dsta.core.contracts import AUTHENTICATED, Principal
 
 
 class JWTAuthentication(BaseAuthentication):
@@ -99,6 +99,18 @@ class RBACPermission(BasePermission):
         if principal is not None:  # every log line (and event) of the rest of the request names the caller
             structlog.contextvars.bind_contextvars(user_id=principal.user_id)
         return api.permission_check(principal=principal, permission=needed)
+
+
+class ApiDocsPermission(BasePermission):
+    """The API documents (OpenAPI schema, Swagger UI, AsyncAPI): anyone when settings.DSTA_API_DOCS_PUBLIC (the
+    debug default), else any signed-in caller; the map of every route is no business of an anonymous client."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        from django.conf import settings
+
+        if settings.DSTA_API_DOCS_PUBLIC:
+            return True
+        return api.permission_check(principal=request_principal(request), permission=AUTHENTICATED)
 
 
 # Input every endpoint shares ----------------------------------------------------------------------------------
