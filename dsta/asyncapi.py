@@ -18,7 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dsta.core.drf import ApiDocsPermission
 from dsta.domains import DOMAINS
 from dsta.kernel.events import DomainEvent
 from dsta.kernel.handlers import Subscription, subscriptions
@@ -107,9 +106,9 @@ def asyncapi_document() -> dict[str, Any]:
 
 
 class AsyncApiView(APIView):
-    """Served like the OpenAPI schema: public in debug, for signed-in callers otherwise (ApiDocsPermission)."""
+    """Served like the OpenAPI schema (dsta/urls.py gives it core's ApiDocsPermission): public in debug, for
+    signed-in callers otherwise."""
 
-    permission_classes = [ApiDocsPermission]
     renderer_classes = [JSONRenderer]
 
     @extend_schema(exclude=True)

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from dsta.asyncapi import AsyncApiView
+from dsta.core.drf import ApiDocsPermission
 from dsta.data.urls import analytics_urlpatterns
 from dsta.health import healthz, readyz
 from dsta.observability.views import metrics
@@ -14,7 +15,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
-    path("api/schema/asyncapi.json", AsyncApiView.as_view(), name="asyncapi"),
+    path("api/schema/asyncapi.json", AsyncApiView.as_view(permission_classes=[ApiDocsPermission]), name="asyncapi"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the Content-Security-Policy allows no inline script.
     path("api/schema/swagger-ui/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
