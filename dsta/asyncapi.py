@@ -12,7 +12,11 @@ import inspect
 from typing import Any
 
 import msgspec
-from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from dsta.domains import DOMAINS
 from dsta.kernel.events import DomainEvent
@@ -101,5 +105,12 @@ def asyncapi_document() -> dict[str, Any]:
     }
 
 
-def asyncapi_view(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(asyncapi_document())
+class AsyncApiView(APIView):
+    """Served like the OpenAPI schema (dsta/urls.py gives it core's ApiDocsPermission): public in debug, for
+    signed-in callers otherwise."""
+
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        return Response(asyncapi_document())

@@ -32,6 +32,27 @@ INSTALLATION_KEYS = installation_keys.load(state_dir=STATE_DIR, environ=os.envir
 SECRET_KEY = INSTALLATION_KEYS.secret_key
 ALLOWED_HOSTS = os.environ.get("DSTA_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
+# Browser hardening. The CSP and nosniff hold in every mode (they break nothing over plain http); HSTS and
+# secure-only cookies only with DSTA_DEBUG=0, where TLS is expected (a debug start on http://127.0.0.1 would
+# otherwise lose its session cookie). DSTA_HSTS_SECONDS=0 / DSTA_SECURE_COOKIES=0 for a plain-http deployment.
+# Pages load only their own scripts: no inline script or handler, no eval; inline styles (admin, Swagger UI)
+# cannot run code. 'self' covers ws:// and wss:// to the same host (the live chart). frame-ancestors follows each
+# response's X-Frame-Options (dsta/security_headers.py). DSTA_CSP="" turns the header off.
+DSTA_CSP = os.environ.get(
+    "DSTA_CSP",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
+    " font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'",
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = int(os.environ.get("DSTA_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("DSTA_HSTS_INCLUDE_SUBDOMAINS", "0") == "1"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DSTA_SECURE_COOKIES", "0" if DEBUG else "1") == "1"
+SESSION_COOKIE_HTTPONLY = True
+# The OpenAPI schema, Swagger UI and the AsyncAPI document: public in debug, for signed-in callers otherwise.
+DSTA_API_DOCS_PUBLIC = os.environ.get("DSTA_API_DOCS_PUBLIC", "1" if DEBUG else "0") == "1"
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -58,6 +79,7 @@ MIDDLEWARE = [
     "dsta.kernel.error_reports.plain_debug_404",  # DEBUG's 404 page (every URL pattern) for loopback clients only
     "dsta.core.middleware.reject_malformed_input",  # NUL bytes in path, query or form: 400 for every route
     "django.middleware.security.SecurityMiddleware",
+    "dsta.security_headers.content_security_policy",  # CSP on every response (dsta/security_headers.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -290,6 +312,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["dsta.core.drf.ApiDocsPermission"],
 }
 
 # Several domains own a table called `outbox`/`inbox`, each in its own schema: the router keeps them apart.

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("DSTA_STATE_DIR", ROOT / ".dsta")).resolve()
@@ -205,13 +206,19 @@ def manage(env: dict[str, str], *args: str) -> None:
 # --- commands ------------------------------------------------------------------------------------------
 
 
-def ensure_admin(env: dict[str, str]) -> str:
+def ensure_admin(env: dict[str, str]) -> Path:
+    """The `admin` superuser with the password of `.dsta/admin-password` (0600), generated the first time unless
+    DSTA_ADMIN_PASSWORD gives one; returns the file. A generated password is shown once, when it is created, on
+    the terminal only: the start-up output often ends up in a log file, where a password must never be."""
     password_file = STATE_DIR / "admin-password"
+    created = not env.get("DSTA_ADMIN_PASSWORD") and not password_file.exists()
     password = env.get("DSTA_ADMIN_PASSWORD") or (
         password_file.read_text().strip() if password_file.exists() else secrets.token_urlsafe(12)
     )
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    password_file.write_text(password + "\n")
+    descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(password + "\n")
     password_file.chmod(0o600)
     script = (
         "from django.contrib.auth import get_user_model; U = get_user_model(); "
@@ -224,7 +231,18 @@ def ensure_admin(env: dict[str, str]) -> str:
         env={**env, "DSTA_ADMIN_PASSWORD": password},
         check=True,
     )
-    return password
+    if created:
+        show_new_password(password, password_file)
+    return password_file
+
+
+def show_new_password(password: str, password_file: Path, terminal: TextIO | None = None) -> None:
+    terminal = terminal or sys.stderr
+    if terminal.isatty():
+        terminal.write(f"[dev] admin password (shown this once; it stays in {password_file}): {password}\n")
+        terminal.flush()
+    else:
+        say(f"admin password generated into {password_file} (not printed: the output is not a terminal)")
 
 
 def web_server_argv(port: int) -> list[str]:
@@ -263,7 +281,7 @@ def _run_app() -> int:
     manage(env, "load_demo_data")
     manage(env, "strategy", "new", "example_sma_trend", "--exist-ok")  # strategies/: one commented example
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-    password = ensure_admin(env)
+    password_file = ensure_admin(env)
     # One multiprocess directory for web, worker and relay: the web's /metrics sums every process's samples.
     metrics_dir = STATE_DIR / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -286,7 +304,8 @@ def _run_app() -> int:
     signal.signal(signal.SIGTERM, stop)
     wait_for_port(WEB_PORT, "web")
     say(
-        f"DSTA is up in {time.monotonic() - started:.1f}s: http://127.0.0.1:{WEB_PORT}/admin/ (admin / {password}),"
+        f"DSTA is up in {time.monotonic() - started:.1f}s: http://127.0.0.1:{WEB_PORT}/admin/ (admin, password in"
+        f" {password_file}),"
         f" http://127.0.0.1:{WEB_PORT}/api/schema/swagger-ui/ ; Ctrl-C stops everything"
     )
     exit_code = 0

@@ -53,6 +53,7 @@ def test_dev_up_starts_the_whole_app_on_embedded_services(tmp_path):
             assert time.monotonic() - started < STARTUP_BUDGET_SECONDS, log_path.read_text()
             time.sleep(0.5)
         print(f"embedded start from nothing: {time.monotonic() - started:.1f}s")
+        assert b"embedded-admin-pw" not in log_path.read_bytes()  # the start-up output never shows the password
 
         status, body = get("/readyz")
         assert status == 200, body

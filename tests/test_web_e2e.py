@@ -123,6 +123,11 @@ def test_browser_flow_from_login_to_live_chart_backtest_report_models_and_notifi
     web_seed.seed_ml_model()
     web_seed.seed_notification()
     page = browser_page
+    # Every page runs under the Content-Security-Policy (no inline script): Chromium reports what it blocks.
+    blocked: list[str] = []
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
     print(f"[e2e] {time.monotonic():.1f} seeded")
 
     # Sign in: an anonymous visit lands on the login form, which returns to the dashboard.
@@ -205,6 +210,13 @@ def test_browser_flow_from_login_to_live_chart_backtest_report_models_and_notifi
     page.click("nav >> text=Notifications")
     expect(page.locator("#notifications")).to_contain_text("Breaker tripped on BTC/USDT")
     shot(page, "05-notifications")
+
+    # Swagger UI starts from its own script file (the split view), so the policy lets it render the schema.
+    page.goto(f"{server}/api/schema/swagger-ui/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("DSTA API")
+    shot(page, "06-swagger-ui")
+    page.goto(f"{server}/notifications/")
+    assert blocked == []
 
     page.click("text=Log out")
     expect(page).to_have_url(f"{server}/login/")

@@ -133,6 +133,18 @@ class RBACPermission(BasePermission):
         return api.permission_check(principal=principal, permission=needed)
 
 
+class ApiDocsPermission(BasePermission):
+    """The API documents (OpenAPI schema, Swagger UI, AsyncAPI): anyone when settings.DSTA_API_DOCS_PUBLIC (the
+    debug default), else any signed-in caller; the map of every route is no business of an anonymous client."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        from django.conf import settings
+
+        if settings.DSTA_API_DOCS_PUBLIC:
+            return True
+        return api.permission_check(principal=request_principal(request), permission=AUTHENTICATED)
+
+
 # Input every endpoint shares ----------------------------------------------------------------------------------
 
 MAX_JSON_DEPTH = 32  # far beyond any request body of the API, far below Python's recursion limit

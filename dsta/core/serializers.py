@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from rest_framework import serializers
+
+# Preferences are a user's UI settings, stored whole in one row: bounded so nobody parks megabytes in it.
+PREFERENCES_MAX_KEYS = 64
+PREFERENCES_MAX_KEY_LENGTH = 100
+PREFERENCES_MAX_VALUE_BYTES = 16 * 1024  # per value, as compact JSON in UTF-8
 
 
 class LoginSerializer(serializers.Serializer):
@@ -73,6 +81,21 @@ class ProfileSerializer(serializers.Serializer):
 
 class PreferencesSerializer(serializers.Serializer):
     preferences = serializers.DictField()
+
+    def validate_preferences(self, values: dict[str, Any]) -> dict[str, Any]:
+        if len(values) > PREFERENCES_MAX_KEYS:
+            raise serializers.ValidationError(f"at most {PREFERENCES_MAX_KEYS} keys ({len(values)} given)")
+        errors: dict[str, list[str]] = {}
+        for key, value in values.items():
+            if not 1 <= len(key) <= PREFERENCES_MAX_KEY_LENGTH:
+                errors[key[:PREFERENCES_MAX_KEY_LENGTH]] = [f"a key is 1..{PREFERENCES_MAX_KEY_LENGTH} characters"]
+                continue
+            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+            if size > PREFERENCES_MAX_VALUE_BYTES:
+                errors[key] = [f"at most {PREFERENCES_MAX_VALUE_BYTES} bytes as JSON ({size} given)"]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return values
 
 
 class AuditRecordSerializer(serializers.Serializer):

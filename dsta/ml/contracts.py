@@ -12,6 +12,9 @@ import numpy.typing as npt
 from dsta.data.contracts import BacktestSummary
 from dsta.kernel.errors import InputError
 
+# A model name is also its artefacts' folder name: a letter or digit first (so never `.` or `..`), no separators.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
 
 class MLInputError(InputError):
     """Bad input to an ml facade function; `errors` maps a field to its messages (HTTP 400)."""
@@ -73,7 +76,7 @@ class ModelInfo:
     feature_set_version: int
     feature_columns: list[str]
     metrics: dict[str, Any]
-    artefact_path: str
+    artefact: str  # the artefact file relative to the models folder; never an absolute server path
     status: str
     training_job_id: str | None
     created_at: datetime

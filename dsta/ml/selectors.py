@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from dsta.data import api as data_api
+from dsta.ml import artefacts
 from dsta.ml.contracts import FeatureMatrixInfo, FeatureTable, ModelInfo, PredictionResult, TrainingJobInfo
 from dsta.ml.models import FeatureMatrix, MLModel, Prediction, TrainingJob
 
@@ -102,7 +103,7 @@ def model_info(model: MLModel) -> ModelInfo:
         feature_set_version=model.feature_set_version,
         feature_columns=list(model.feature_columns),
         metrics=dict(model.metrics),
-        artefact_path=model.artefact_path,
+        artefact=artefacts.public_name(model.artefact_path),
         status=model.status,
         training_job_id=str(model.training_job_id) if model.training_job_id else None,
         created_at=model.created_at,

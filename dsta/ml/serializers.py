@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.ml import kinds
+from dsta.ml.contracts import MODEL_NAME_PATTERN
 
 TIMEFRAMES = sorted(TIMEFRAME_SECONDS)
 
@@ -29,7 +30,9 @@ class FeaturesExtractSerializer(SeriesSerializer):
 
 class TrainSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=kinds.names())
-    model_name = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,100}$")
+    model_name = serializers.RegexField(
+        MODEL_NAME_PATTERN, error_messages={"invalid": "letters, digits, _ . - only, starting with a letter or digit"}
+    )
     exchange = serializers.CharField(max_length=40, default="binance")
     symbol = serializers.CharField(max_length=40)
     timeframe = serializers.ChoiceField(choices=TIMEFRAMES, default="1h")

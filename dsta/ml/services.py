@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import re
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
@@ -18,8 +18,15 @@ from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleFrame
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish
-from dsta.ml import features, kinds, selectors
-from dsta.ml.contracts import FeatureMatrixInfo, MLInputError, ModelInfo, PredictionResult, TrainingJobInfo
+from dsta.ml import artefacts, features, kinds, selectors
+from dsta.ml.contracts import (
+    MODEL_NAME_PATTERN,
+    FeatureMatrixInfo,
+    MLInputError,
+    ModelInfo,
+    PredictionResult,
+    TrainingJobInfo,
+)
 from dsta.ml.events import PredictionMade
 from dsta.ml.models import ABSplit, FeatureMatrix, FeatureSet, MLModel, Prediction, TrainingJob
 
@@ -102,6 +109,8 @@ def training_job_create(
     requested_by: int | None,
 ) -> TrainingJobInfo:
     errors: dict[str, list[str]] = {}
+    if not re.fullmatch(MODEL_NAME_PATTERN, model_name):
+        errors["model_name"] = ["letters, digits, _ . - only (at most 100), starting with a letter or digit"]
     model_kind = kinds.get(kind)
     if model_kind is None:
         errors["kind"] = [f"one of {', '.join(kinds.names())}"]
@@ -169,17 +178,15 @@ def training_job_run(*, job_id: str) -> None:
 # Registry ------------------------------------------------------------------------------------------------------
 
 
-def _models_dir() -> Path:
-    return Path(settings.STATE_DIR) / "models"
-
-
 def model_register(*, job: TrainingJob, artefact: dict[str, Any], metrics: dict[str, Any]) -> ModelInfo:
     """A new version of `job.model_name`, status staging; the artefact is written before the row commits."""
     for _attempt in range(5):
         latest = MLModel.objects.using(ALIAS).filter(name=job.model_name).aggregate(v=Max("version"))["v"] or 0
         version = latest + 1
         model_kind = _kind(job.kind)
-        path = _models_dir() / job.model_name / f"v{version}-{job.pk}.{model_kind.artefact_suffix}"
+        path = artefacts.artefact_path(
+            model_name=job.model_name, version=version, job_id=job.pk, suffix=model_kind.artefact_suffix
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         model_kind.save(artefact, path)
         try:
@@ -250,7 +257,8 @@ def model_delete(*, model_id: int) -> bool:
     if model.status == MLModel.Status.PRODUCTION:
         raise MLInputError({"model_id": ["a production version cannot be deleted; promote another one first"]})
     model.delete(using=ALIAS)
-    Path(model.artefact_path).unlink(missing_ok=True)
+    with contextlib.suppress(ValueError):  # a path outside the models folder is never deleted
+        artefacts.inside(model.artefact_path).unlink(missing_ok=True)
     _ARTEFACTS.pop(model.pk, None)
     return True
 
@@ -267,7 +275,11 @@ def _artefact(model: MLModel) -> dict[str, Any]:
     if cached is not None and cached[0] == model.artefact_path:
         return cached[1]
     with _ARTEFACTS_LOCK:
-        artefact = _kind(model.kind).load(model.artefact_path)  # a torch network is rebuilt once, on its device
+        try:
+            path = artefacts.inside(model.artefact_path)
+        except ValueError as exc:
+            raise MLInputError({"model": [str(exc)]}) from None
+        artefact = _kind(model.kind).load(str(path))  # a torch network is rebuilt once, on its device
         _ARTEFACTS[model.pk] = (model.artefact_path, artefact)
     return artefact
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings as django_settings
 
 from dsta.data import api as data_api
 from dsta.domains import DOMAINS
@@ -35,6 +36,12 @@ RL_AGENT = {
     "timeframe": "1h",
     "params": {"bars": 1200, "episodes": 3, "window": 4, "hidden": 32, "seed": 3},
 }
+
+
+def artefact_file(model: dict) -> Path:
+    """Where the server keeps a model's artefact: the API names it relative to the models folder only."""
+    assert model["artefact"] and not Path(model["artefact"]).is_absolute()
+    return Path(django_settings.STATE_DIR) / "models" / model["artefact"]
 
 
 @pytest.fixture
@@ -74,13 +81,13 @@ def test_torch_direction_is_cross_validated_against_naive_and_sklearn_baselines(
     assert again["metrics"] == metrics
     first, second = (api.get(f"/api/v1/ml/models/{j['model_id']}").json() for j in (job, again))
     assert (first["kind"], first["version"], second["version"]) == ("torch_direction", 1, 2)
-    saved = [torch.load(model["artefact_path"], weights_only=True) for model in (first, second)]
-    assert Path(first["artefact_path"]).suffix == ".pt" and saved[0]["metadata"]["window"] == 3
+    saved = [torch.load(artefact_file(model), weights_only=True) for model in (first, second)]
+    assert artefact_file(first).suffix == ".pt" and saved[0]["metadata"]["window"] == 3
     for name, tensor in saved[0]["state_dict"].items():
         assert torch.equal(tensor, saved[1]["state_dict"][name])
     # A different seed trains a different network.
     other = train(api, {**TORCH_DIRECTION, "params": {**TORCH_DIRECTION["params"], "seed": 8}})
-    other_weights = torch.load(api.get(f"/api/v1/ml/models/{other['model_id']}").json()["artefact_path"])
+    other_weights = torch.load(artefact_file(api.get(f"/api/v1/ml/models/{other['model_id']}").json()))
     assert not torch.equal(other_weights["state_dict"]["0.weight"], saved[0]["state_dict"]["0.weight"])
 
     made = api.post(
@@ -134,7 +141,7 @@ def test_rl_agent_is_evaluated_out_of_sample_against_baselines(api, btc_candles,
     assert again["metrics"] == metrics  # deterministic under its seed
 
     model = api.get(f"/api/v1/ml/models/{job['model_id']}").json()
-    assert model["kind"] == "rl_agent" and Path(model["artefact_path"]).suffix == ".pt"
+    assert model["kind"] == "rl_agent" and artefact_file(model).suffix == ".pt"
     prediction = ml_api.predict(model_id=job["model_id"], at=BAR)
     assert prediction.label in ("flat", "long") and prediction.probability is None
     assert prediction.output["action"] == prediction.label

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 
 from dsta.domains import DOMAINS
 from dsta.kernel.tests import processes
@@ -17,6 +18,12 @@ ALL = [domain.alias for domain in DOMAINS]
 REGIME = {"kind": "regime", "model_name": "btc-regime", "symbol": "BTC-USDT", "timeframe": "1h"}
 DIRECTION = {"kind": "direction", "model_name": "btc-direction", "symbol": "BTC-USDT", "timeframe": "1h"}
 BAR = datetime(2025, 6, 1, 12, tzinfo=UTC)
+
+
+def artefact_file(model: dict) -> Path:
+    """Where the server keeps a model's artefact: the API names it relative to the models folder only."""
+    assert model["artefact"] and not Path(model["artefact"]).is_absolute()
+    return Path(django_settings.STATE_DIR) / "models" / model["artefact"]
 
 
 def train(api, body: dict) -> dict:
@@ -42,8 +49,8 @@ def test_regime_training_beats_a_single_gaussian_and_registers_a_staging_version
     assert status["status"] == "succeeded" and "metrics" not in status and status["finished_at"]
     model = api.get(f"/api/v1/ml/models/{job['model_id']}").json()
     assert (model["name"], model["version"], model["status"], model["kind"]) == ("btc-regime", 1, "staging", "regime")
-    assert Path(model["artefact_path"]).is_file()
-    assert Path(model["artefact_path"]).is_relative_to(Path(settings.STATE_DIR) / "models")
+    assert model["artefact"] == f"btc-regime/v1-{job['job_id']}.joblib"
+    assert artefact_file(model).is_file()
 
 
 @pytest.mark.django_db(databases=ALL)
@@ -95,7 +102,7 @@ def test_promote_rollback_delete(api, btc_candles):
     assert api.get(f"/api/v1/ml/models/{second}").json()["status"] == "archived"
     again = api.post("/api/v1/ml/models/rollback", {"name": "btc-regime"}, content_type="application/json")
     assert again.status_code == 400  # nothing was in production before the first version
-    artefact = Path(api.get(f"/api/v1/ml/models/{second}").json()["artefact_path"])
+    artefact = artefact_file(api.get(f"/api/v1/ml/models/{second}").json())
     assert api.delete(f"/api/v1/ml/models/{second}").status_code == 204
     assert not artefact.exists() and api.get(f"/api/v1/ml/models/{second}").status_code == 404
     assert api.delete(f"/api/v1/ml/models/{second}").status_code == 404
@@ -153,5 +160,5 @@ def test_training_runs_on_a_real_worker(api, btc_candles, clean_broker, children
     status = api.get(f"/api/v1/ml/training/{job_id}/status").json()
     assert status["status"] == "succeeded", status["error"]
     model = api.get(f"/api/v1/ml/models/{status['model_id']}").json()
-    assert Path(model["artefact_path"]).is_file() and model["metrics"]["folds"] == 3
+    assert artefact_file(model).is_file() and model["metrics"]["folds"] == 3
     assert ml_api.predict(model_id=model["model_id"], at=BAR).label.startswith("regime_")
