@@ -24,7 +24,7 @@ from dsta.data import api as data_api
 from dsta.data.contracts import CandleBar
 from dsta.domains import DOMAINS
 from dsta.kernel import handlers
-from dsta.kernel.actors import EVENTS_QUEUE
+from dsta.kernel.actors import events_queue
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.relay import Relay
 from dsta.ml import api as ml_api
@@ -132,13 +132,14 @@ def event_worker():
     from dsta.trading import actors as trading_actors  # noqa: F401
 
     broker = dramatiq.get_broker()
-    for queue in (EVENTS_QUEUE, "trading"):
+    queues = {events_queue(domain.name) for domain in DOMAINS} | {"trading"}
+    for queue in queues:
         broker.flush(queue)
-    running = dramatiq.Worker(broker, queues={EVENTS_QUEUE, "trading"}, worker_threads=1, worker_timeout=100)
+    running = dramatiq.Worker(broker, queues=queues, worker_threads=1, worker_timeout=100)
     running.start()
     yield running
     running.stop()
-    for queue in (EVENTS_QUEUE, "trading"):
+    for queue in queues:
         broker.flush(queue)
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from dsta.events.exchange import FillRecorded
 from dsta.kernel import handlers
 from dsta.kernel.actors import events_queue
 from dsta.kernel.tests import processes
-from dsta.kernel.tests.probe import EFFECT_ALIAS, effect_counts, publish_pings
+from dsta.kernel.tests.probe import EFFECT_ALIAS, ProbePing, effect_counts, publish_pings
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -20,9 +19,14 @@ def queued(redis_client, domain: str) -> int:
 
 
 def test_each_event_is_routed_to_the_domains_whose_handlers_subscribe_to_it():
-    assert {"core", "trading"} <= handlers.consumer_domains(FillRecorded.event_name)
-    assert "exchange" not in handlers.consumer_domains(FillRecorded.event_name)  # exchange publishes fills
+    from dsta.domains import DOMAIN_BY_ALIAS
+
+    assert handlers.consumer_domains(ProbePing.event_name) == {DOMAIN_BY_ALIAS[EFFECT_ALIAS].name}
     assert handlers.consumer_domains("nobody.listens") == set()
+    every_handler = {event for subscription in handlers.subscriptions() for event in subscription.event_names}
+    for event_name in every_handler:  # every subscribed event has a queue to go to, and only its consumers'
+        consumers = {DOMAIN_BY_ALIAS[s.using].name for s in handlers.subscriptions() if event_name in s.event_names}
+        assert handlers.consumer_domains(event_name) == consumers
 
 
 def test_a_worker_of_one_domain_takes_only_that_domains_events(clean_broker, redis_client, children, tmp_path):
