@@ -28,9 +28,10 @@ from .routes import fill
 pytestmark = pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS])
 
 ROOT = Path(__file__).resolve().parents[2]
-# DRF views that are not domain endpoints: drf-spectacular's schema and Swagger UI, with their own permission
-# class (core.drf.ApiDocsPermission: public in debug, signed-in callers otherwise); they act on nothing.
-SCHEMA_VIEWS = {"SpectacularAPIView", "SpectacularSwaggerView", "SpectacularSwaggerSplitView"}
+# DRF views that are not domain endpoints: the OpenAPI schema, Swagger UI and the AsyncAPI document, with their
+# own permission class (core.drf.ApiDocsPermission: public in debug, signed-in callers otherwise); they act on
+# nothing.
+SCHEMA_VIEWS = {"SpectacularAPIView", "SpectacularSwaggerView", "SpectacularSwaggerSplitView", "AsyncApiView"}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> list[tuple[str, URLPattern]]:
