@@ -213,6 +213,8 @@ DSTA_SCHEDULE = [
     ("market_data_tick", float(os.environ.get("DSTA_SCHEDULE_MARKET_DATA_SECONDS", "1"))),
     # Telegram bot commands (getUpdates); does nothing until config `telegram.chat_ids` links a chat
     ("telegram_poll", float(os.environ.get("DSTA_SCHEDULE_TELEGRAM_POLL_SECONDS", "3"))),
+    # notifications whose delivery message was lost (core/notifications.py: stranded_resend)
+    ("resend_stranded_notifications", int(os.environ.get("DSTA_SCHEDULE_STRANDED_NOTIFICATIONS_SECONDS", "60"))),
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -291,6 +293,8 @@ DSTA_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("DSTA_NOTIFY_MAX_ATTEMPTS", "5"))
 DSTA_NOTIFY_BACKOFF_SECONDS = float(os.environ.get("DSTA_NOTIFY_BACKOFF_SECONDS", "1"))
 # A notification claimed this long ago by a worker that never finished (crashed) may be claimed again.
 DSTA_NOTIFY_CLAIM_SECONDS = int(os.environ.get("DSTA_NOTIFY_CLAIM_SECONDS", "600"))
+# A notification still `queued` this long after it was accepted lost its message: the scheduler queues it again.
+DSTA_NOTIFY_STRANDED_SECONDS = int(os.environ.get("DSTA_NOTIFY_STRANDED_SECONDS", "120"))
 # Outbound calls to URLs users set (dsta/kernel/outbound.py) reach public addresses only, plus these hosts,
 # host:port pairs or networks.
 DSTA_OUTBOUND_ALLOWLIST = [entry for entry in os.environ.get("DSTA_OUTBOUND_ALLOWLIST", "").split(",") if entry]

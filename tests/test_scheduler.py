@@ -74,6 +74,7 @@ def test_the_sent_jobs_resume_orders_and_snapshot_pnl(redis_client, empty_queue)
         "publish_market_subscriptions",
         "market_data_tick",
         "telegram_poll",
+        "resend_stranded_notifications",
     ]
     broker = dramatiq.get_broker()
     worker = dramatiq.Worker(broker, queues={"trading"}, worker_threads=1, worker_timeout=100)

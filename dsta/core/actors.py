@@ -29,6 +29,11 @@ def deliver_notification_urgent(notification_id: int) -> None:
     notifications.deliver(notification_id=notification_id)
 
 
+@dramatiq.actor(queue_name=NOTIFICATIONS_QUEUE, priority=10, max_retries=0)
+def resend_stranded_notifications() -> None:
+    notifications.stranded_resend()  # the scheduler runs it again next period: no retries of its own
+
+
 @event_handler(consumer="core.notify_risk_violations", events=[RiskViolationRaised], using="default")
 def on_risk_violation(envelope: EventEnvelope) -> None:
     notifications.notify_event(

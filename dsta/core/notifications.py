@@ -166,6 +166,25 @@ def _enqueue(notification_id: int, priority: str) -> None:
     dramatiq.get_broker().get_actor(actor_name).send(notification_id)
 
 
+def stranded_resend(*, limit: int = 500) -> int:
+    """Queue again the notifications nothing is delivering: still `queued` a while after they were accepted
+    (the enqueue after commit failed, e.g. the broker was down) or `sending` under a stale claim (the worker
+    died and its message is gone). A message queued twice is harmless: only one worker can claim it. Run by
+    the scheduler; returns how many were queued."""
+    now = utc_now()
+    unsent_since = now - timedelta(seconds=settings.DSTA_NOTIFY_STRANDED_SECONDS)
+    claimed_before = now - timedelta(seconds=settings.DSTA_NOTIFY_CLAIM_SECONDS)
+    stranded = Q(status=Notification.Status.QUEUED, created_at__lt=unsent_since) | Q(
+        status=Notification.Status.SENDING, claimed_at__lt=claimed_before
+    )
+    rows = list(Notification.objects.filter(stranded).order_by("id").values_list("id", "priority")[:limit])
+    for notification_id, priority in rows:
+        _enqueue(notification_id, priority)
+    if rows:
+        log.warning("notifications_stranded_requeued", count=len(rows))
+    return len(rows)
+
+
 # Delivering -------------------------------------------------------------------------------------------------------
 
 

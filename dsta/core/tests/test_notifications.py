@@ -258,3 +258,31 @@ def test_a_notification_is_sent_by_one_worker_and_reclaimed_after_a_crash(http_s
     Notification.objects.filter(pk=receipt.notification_id).update(claimed_at=stale)
     assert notifications.deliver(notification_id=receipt.notification_id) == "sent"
     assert len(http_server.requests) == 1
+
+
+def test_a_notification_whose_message_was_lost_is_queued_again_and_sent_once(http_server, settings, redis_client):
+    from datetime import timedelta
+
+    from dsta.core.actors import NOTIFICATIONS_QUEUE
+    from dsta.kernel.clock import utc_now
+
+    def queued() -> int:
+        return int(redis_client.hlen(f"dramatiq:{NOTIFICATIONS_QUEUE}.msgs"))
+
+    # Accepted, but its enqueue after commit never ran (as when the broker is down at that moment).
+    receipt = api.notification_send(channel="webhook", recipient=f"{http_server.url}/lost", body="x")
+    before = queued()
+    assert notifications.stranded_resend() == 0  # too young to be called lost: its message may be on its way
+    long_ago = utc_now() - timedelta(seconds=settings.DSTA_NOTIFY_STRANDED_SECONDS + 1)
+    Notification.objects.filter(pk=receipt.notification_id).update(created_at=long_ago)
+    assert notifications.stranded_resend() == 1
+    assert queued() == before + 1
+    assert notifications.deliver(notification_id=receipt.notification_id) == "sent"
+    assert len(http_server.requests) == 1
+    assert notifications.stranded_resend() == 0  # sent: nothing left to resend
+
+    # A worker died holding another one: once its claim is stale it is queued again too.
+    crashed = api.notification_send(channel="webhook", recipient=f"{http_server.url}/crashed", body="y")
+    stale = utc_now() - timedelta(seconds=settings.DSTA_NOTIFY_CLAIM_SECONDS + 1)
+    Notification.objects.filter(pk=crashed.notification_id).update(status="sending", claimed_at=stale)
+    assert notifications.stranded_resend() == 1
