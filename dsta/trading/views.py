@@ -58,21 +58,7 @@ class StrategyListView(APIView):
     def get(self, request: Request) -> Response:
         return Response(StrategyInstanceSerializer(selectors.strategy_instances(), many=True).data)
 
-    @extend_schema(request=StrategyInstanceSerializer, responses=StrategyInstanceSerializer)
-    def post(self, request: Request) -> Response:
-        serializer = StrategyInstanceSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        instance = services.strategy_instance_create(
-            name=data["name"],
-            strategy=data["strategy"],
-            params=data["params"],
-            exchange=data["exchange"],
-            symbol=data["symbol"],
-            timeframe=data["timeframe"],
-            actor_id=request.user.pk,
-        )
-        return Response(StrategyInstanceSerializer(instance).data, status=status.HTTP_201_CREATED)
+    # POST (an instance with its bot settings): bot_views.StrategyCreateView, which the URL serves.
 
 
 class StrategyDetailView(APIView):
