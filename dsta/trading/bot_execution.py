@@ -91,7 +91,8 @@ def signal_execute(*, signal_id: int) -> Signal:
         # the signal and its instance locked in one statement: one decision at a time per instance
         signal = Signal.objects.using(ALIAS).select_related("instance").select_for_update().get(pk=signal_id)
         instance = signal.instance
-        if not signal.action:
+        decided_now = not signal.action
+        if decided_now:
             action, detail, side, quantity = _decide(signal, instance)
             signal.action, signal.detail, signal.decided_at = action, detail[:300], utc_now()
             if action == "order":
@@ -102,14 +103,15 @@ def signal_execute(*, signal_id: int) -> Signal:
                 update_fields=["action", "detail", "decided_at", "order_side", "order_quantity", "client_order_id"],
             )
         if signal.action == "order":
-            _place(signal, instance)
+            _place(signal, instance, decided_now=decided_now)
     return signal
 
 
-def _place(signal: Signal, instance: StrategyInstance) -> Order:
+def _place(signal: Signal, instance: StrategyInstance, *, decided_now: bool) -> Order:
     """Place the decided order, or take the one placed already (a replay); then move the instance's held
-    target with it (idempotent, as is the cooldown a losing exit starts)."""
-    order = Order.objects.using(ALIAS).filter(client_order_id=signal.client_order_id).first()
+    target with it (idempotent, as is the cooldown a losing exit starts). A decision made in this transaction
+    has no order yet: the order is stored in the transaction that stores its decision."""
+    order = None if decided_now else Order.objects.using(ALIAS).filter(client_order_id=signal.client_order_id).first()
     if order is None or order.status not in FINAL:
         assert signal.order_quantity is not None
         paper = instance.venue == PAPER_VENUE
