@@ -10,8 +10,6 @@ from typing import Any
 
 import jsonschema
 import structlog
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from dsta.core import audit
@@ -20,6 +18,7 @@ from dsta.core.events import ConfigChanged
 from dsta.core.models import ConfigEntry, ConfigVersion, FeatureFlag
 from dsta.kernel.errors import InputError
 from dsta.kernel.outbox import publish
+from dsta.kernel.websocket import group_send
 
 log = structlog.get_logger(__name__)
 
@@ -67,13 +66,9 @@ def _validate(value: Any, schema: dict[str, Any] | None) -> None:
 
 
 def _broadcast(event: ConfigChanged) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
     try:
-        async_to_sync(layer.group_send)(
-            WATCH_GROUP,
-            {"type": "config.changed", "key": event.key, "version": event.version, "value": event.value},
+        group_send(
+            WATCH_GROUP, {"type": "config.changed", "key": event.key, "version": event.version, "value": event.value}
         )
     except Exception:  # watchers are a convenience; the committed change and its event stand regardless
         log.exception("config_watch_broadcast_failed", key=event.key)

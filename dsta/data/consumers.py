@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 
 from dsta.core import api as core_api
 from dsta.data.contracts import CandleBar
-from dsta.kernel.websocket import scope_session_user_id, scope_token
+from dsta.kernel.websocket import group_send, scope_session_user_id, scope_token
 
 NOT_AUTHENTICATED = 4401
 FORBIDDEN = 4403
@@ -43,9 +41,7 @@ def candle_message(bar: CandleBar) -> dict[str, Any]:
 
 def candle_broadcast(bar: CandleBar) -> None:
     """Push a committed bar to the symbol's subscribers (called on commit; best effort, not a record)."""
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(stream_group(bar.symbol), candle_message(bar))
+    group_send(stream_group(bar.symbol), candle_message(bar))
 
 
 class CandleStreamConsumer(AsyncJsonWebsocketConsumer):

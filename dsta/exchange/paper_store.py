@@ -234,6 +234,17 @@ SELECT * FROM unnest(%(f_fill_id)b::varchar[], %(f_order_id)b::varchar[], %(f_cl
     %(f_symbol)b::varchar[], %(f_side)b::varchar[], %(f_price)b::numeric[], %(f_amount)b::numeric[],
     %(f_fee)b::numeric[], %(f_fee_asset)b::varchar[], %(f_is_maker)b::boolean[], %(f_timestamp)b::timestamptz[])"""  # nosec B608: constant column lists
 _SEQUENCE_SQL = "UPDATE paper_account SET next_sequence = %(sequence)s WHERE id = 1"
+# a fed market's state, in the same round trip as the rest (it was a read and a write of its own)
+_MARKETS_SQL = """INSERT INTO paper_market (symbol, last_price, book, last_bar_time)
+SELECT symbol, last_price, book::jsonb, last_bar_time
+FROM unnest(%(m_symbol)b::varchar[], %(m_last_price)b::numeric[], %(m_book)b::text[],
+            %(m_last_bar_time)b::timestamptz[]) AS market(symbol, last_price, book, last_bar_time)
+ON CONFLICT (symbol) DO UPDATE SET last_price = EXCLUDED.last_price, book = EXCLUDED.book,
+    last_bar_time = EXCLUDED.last_bar_time"""
+
+
+def _json_text(value: object) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[str, ...], next_sequence: int) -> None:
@@ -263,17 +274,15 @@ def _persist(engine: PaperEngine, changes: Changes, *, touched_markets: tuple[st
     if engine.sequence != next_sequence:
         statements.append(_SEQUENCE_SQL)
         params["sequence"] = engine.sequence
-    for symbol in touched_markets:
-        market = engine.markets.get(symbol)
-        if market is not None:
-            models.PaperMarket.objects.using(ALIAS).update_or_create(
-                symbol=symbol,
-                defaults={
-                    "last_price": market.last_price,
-                    "book": _book_to_json(market.book),
-                    "last_bar_time": market.last_bar_time,
-                },
-            )
+    markets = [(symbol, engine.markets[symbol]) for symbol in touched_markets if symbol in engine.markets]
+    if markets:
+        statements.append(_MARKETS_SQL)
+        params |= {
+            "m_symbol": [symbol for symbol, _ in markets],
+            "m_last_price": [market.last_price for _, market in markets],
+            "m_book": [_json_text(_book_to_json(market.book)) for _, market in markets],
+            "m_last_bar_time": [market.last_bar_time for _, market in markets],
+        }
     events: list[OrderUpdated | FillRecorded] = [fill_event(fill_view(fill)) for fill in changes.fills]
     events += [order_event(order_view(order)) for order in changes.orders.values()]
     # the writes and their events in one round trip

@@ -4,9 +4,12 @@ market's `Position` hold the sum."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+
+from django.db import connections
 
 from dsta.trading.models import Fill, StrategyInstance
 from dsta.trading.positions import FillEvent, PositionState
@@ -52,11 +55,87 @@ def instance_fills(instance_id: int, *, until: datetime | None = None) -> list[I
     ]
 
 
+def _applied(
+    state: PositionState, flows: Decimal, fills: list[tuple[str, Decimal, Decimal, Decimal]]
+) -> tuple[PositionState, Decimal]:
+    """The position and the cash moved by `fills` (side, quantity, price, fee), in their order."""
+    for side, quantity, price, fee in fills:
+        state = state.apply(FillEvent(state.symbol, side, quantity, price, fee))
+        notional = quantity * price
+        flows += -notional - fee if side == "buy" else notional - fee
+    return state, flows
+
+
 def book_of(instance: StrategyInstance, fills: list[InstanceFill] | None = None) -> InstanceBook:
-    state = PositionState(instance.symbol)
-    cash = instance.capital
-    for fill in instance_fills(instance.pk) if fills is None else fills:
-        state = state.apply(FillEvent(instance.symbol, fill.side, fill.quantity, fill.price, fill.fee))
-        notional = fill.quantity * fill.price
-        cash += -notional - fill.fee if fill.side == "buy" else notional - fill.fee
-    return InstanceBook(capital=instance.capital, position=state, cash=cash)
+    """The instance's book from `fills`, or from all its stored fills (see `_stored_book`)."""
+    if fills is None:
+        state, flows = _stored_book(instance)
+    else:
+        state, flows = _applied(
+            PositionState(instance.symbol), ZERO, [(f.side, f.quantity, f.price, f.fee) for f in fills]
+        )
+    return InstanceBook(capital=instance.capital, position=state, cash=instance.capital + flows)
+
+
+# The book over every stored fill is asked for at each bar (the strategy's position, the sizing), and reading
+# every fill each time grows with the instance's history (thousands of fills in a long replay). So each process
+# keeps the book it computed last per instance and reads only the fills stored since, in the same round trip
+# as the count and the id sum of all the instance's fills: any fill that appeared out of id order or vanished
+# (a rolled-back transaction, a test's truncation) changes them, and the book is then computed from scratch, as
+# it is when a new fill sorts before the last one applied. Fills are never updated. The result is the same as
+# folding all fills in (executed_at, id) order.
+_BOOK_SQL = """
+SELECT total.n, total.id_sum, new.id, new.side, new.quantity, new.price, new.fee, new.executed_at
+FROM (SELECT count(*) AS n, coalesce(sum(fill.id), 0) AS id_sum FROM fill
+      JOIN "order" ON "order".id = fill.order_id WHERE "order".strategy_instance_id = %(instance)s) AS total
+LEFT JOIN LATERAL (
+    SELECT fill.id, fill.side, fill.quantity, fill.price, fill.fee, fill.executed_at FROM fill
+    JOIN "order" ON "order".id = fill.order_id
+    WHERE "order".strategy_instance_id = %(instance)s AND fill.id > %(after)s
+    ORDER BY fill.executed_at, fill.id
+) AS new ON true
+"""
+
+
+@dataclass(frozen=True)
+class _Folded:
+    count: int
+    id_sum: int
+    last: tuple[datetime, int] | None  # the (executed_at, id) of the last fill folded in
+    state: PositionState
+    flows: Decimal  # what the fills paid and received
+
+
+_folded: dict[tuple[int, datetime], _Folded] = {}  # (instance id, created_at): a reused id is another instance
+_folded_lock = threading.Lock()
+
+
+def _stored_book(instance: StrategyInstance) -> tuple[PositionState, Decimal]:
+    key = (instance.pk, instance.created_at)
+    with _folded_lock:
+        known = _folded.get(key)
+    if known is not None and known.state.symbol == instance.symbol:
+        after = known.last[1] if known.last is not None else 0
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute(_BOOK_SQL, {"instance": instance.pk, "after": after})
+            rows = cursor.fetchall()
+        count, id_sum = rows[0][0], int(rows[0][1])
+        new = [row[2:] for row in rows if row[2] is not None]
+        in_order = not new or known.last is None or (new[0][5], new[0][0]) > known.last
+        if in_order and count == known.count + len(new) and id_sum == known.id_sum + sum(row[0] for row in new):
+            if not new:
+                return known.state, known.flows
+            state, flows = _applied(known.state, known.flows, [row[1:5] for row in new])
+            return _remember(key, _Folded(count, id_sum, (new[-1][5], new[-1][0]), state, flows))
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(_BOOK_SQL, {"instance": instance.pk, "after": 0})
+        rows = [row[2:] for row in cursor.fetchall() if row[2] is not None]
+    state, flows = _applied(PositionState(instance.symbol), ZERO, [row[1:5] for row in rows])
+    last = (rows[-1][5], rows[-1][0]) if rows else None
+    return _remember(key, _Folded(len(rows), sum(row[0] for row in rows), last, state, flows))
+
+
+def _remember(key: tuple[int, datetime], folded: _Folded) -> tuple[PositionState, Decimal]:
+    with _folded_lock:
+        _folded[key] = folded
+    return folded.state, folded.flows

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from django.db import transaction
+from django.db import connections, transaction
 
 from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.exchange import api as exchange_api
@@ -26,7 +26,7 @@ from dsta.exchange.contracts import OrderBook, PriceLevel
 from dsta.kernel.clock import utc_now
 from dsta.trading import bot_book, orders, protections
 from dsta.trading.bot import PAPER_VENUE
-from dsta.trading.models import BotMode, BotState, MarkPrice, Order, Signal, StrategyInstance
+from dsta.trading.models import BotMode, BotState, Order, Signal, StrategyInstance
 
 ALIAS = "trading"
 ZERO = Decimal(0)
@@ -91,7 +91,8 @@ def signal_execute(*, signal_id: int) -> Signal:
         # the signal and its instance locked in one statement: one decision at a time per instance
         signal = Signal.objects.using(ALIAS).select_related("instance").select_for_update().get(pk=signal_id)
         instance = signal.instance
-        if not signal.action:
+        decided_now = not signal.action
+        if decided_now:
             action, detail, side, quantity = _decide(signal, instance)
             signal.action, signal.detail, signal.decided_at = action, detail[:300], utc_now()
             if action == "order":
@@ -102,14 +103,15 @@ def signal_execute(*, signal_id: int) -> Signal:
                 update_fields=["action", "detail", "decided_at", "order_side", "order_quantity", "client_order_id"],
             )
         if signal.action == "order":
-            _place(signal, instance)
+            _place(signal, instance, decided_now=decided_now)
     return signal
 
 
-def _place(signal: Signal, instance: StrategyInstance) -> Order:
+def _place(signal: Signal, instance: StrategyInstance, *, decided_now: bool) -> Order:
     """Place the decided order, or take the one placed already (a replay); then move the instance's held
-    target with it (idempotent, as is the cooldown a losing exit starts)."""
-    order = Order.objects.using(ALIAS).filter(client_order_id=signal.client_order_id).first()
+    target with it (idempotent, as is the cooldown a losing exit starts). A decision made in this transaction
+    has no order yet: the order is stored in the transaction that stores its decision."""
+    order = None if decided_now else Order.objects.using(ALIAS).filter(client_order_id=signal.client_order_id).first()
     if order is None or order.status not in FINAL:
         assert signal.order_quantity is not None
         paper = instance.venue == PAPER_VENUE
@@ -125,9 +127,9 @@ def _place(signal: Signal, instance: StrategyInstance) -> Order:
                 price=signal.close if paper else None,
                 client_order_id=signal.client_order_id,
                 strategy_instance_id=instance.pk,
+                strategy_version=instance.strategy_version,
             )
         )
-        Order.objects.using(ALIAS).filter(pk=order.pk).update(strategy_version=instance.strategy_version)
     if order.status != "rejected" and signal.target is not None and instance.held_target != signal.target:
         instance.held_target = signal.target
         instance.save(using=ALIAS, update_fields=["held_target", "updated_at"])
@@ -136,13 +138,19 @@ def _place(signal: Signal, instance: StrategyInstance) -> Order:
     return order
 
 
+# the paper venue's mark set to the decision bar's close whatever it was (a read and a write in one statement)
+_PAPER_MARK_SQL = """
+INSERT INTO mark_price (exchange, symbol, price, as_of, updated_at) VALUES (%s, %s, %s, %s, now())
+ON CONFLICT (exchange, symbol) DO UPDATE SET price = EXCLUDED.price, as_of = EXCLUDED.as_of, updated_at = now()
+"""
+
+
 def _paper_book_at(instance: StrategyInstance, signal: Signal) -> None:
     """The paper venue's book, and its mark for the risk check, at the reference venue's close of the decision
     bar (the paper venue's price is the last one it was given, as its own last price is)."""
     closed_at = signal.bar_time + timedelta(seconds=TIMEFRAME_SECONDS[instance.timeframe])
-    MarkPrice.objects.using(ALIAS).update_or_create(
-        exchange=instance.venue, symbol=instance.symbol, defaults={"price": signal.close, "as_of": signal.bar_time}
-    )
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(_PAPER_MARK_SQL, [instance.venue, instance.symbol, signal.close, signal.bar_time])
     level = (PriceLevel(signal.close, PAPER_BOOK_DEPTH),)
     exchange_api.paper_book_feed(
         book=OrderBook(venue=instance.venue, symbol=instance.symbol, timestamp=closed_at, bids=level, asks=level)

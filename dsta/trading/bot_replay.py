@@ -14,10 +14,13 @@ import gzip
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+
+from django.db import connections
 
 from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleBar
@@ -77,6 +80,25 @@ def bar_feed(bar: CandleBar) -> int:
     for signal_id in created:
         bot_execution.signal_execute(signal_id=signal_id)
     return len(created)
+
+
+# The domains' connections the replay writes through: their commits need not wait for the WAL to reach the disk
+# (a simulation's rows: a crash loses the run, which is started again, not resumed; ~30% faster on this box).
+# The statements, transactions and their order are the live path's.
+_REPLAY_ALIASES = ("data", ALIAS, "exchange")
+
+
+@contextmanager
+def _commits_unflushed() -> Iterator[None]:
+    for alias in _REPLAY_ALIASES:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        for alias in _REPLAY_ALIASES:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
 
 
 @dataclass(frozen=True)
@@ -142,8 +164,9 @@ def replay_file(
     )
     started = time.perf_counter()
     try:
-        for bar in bars:
-            bar_feed(bar)
+        with _commits_unflushed():
+            for bar in bars:
+                bar_feed(bar)
     finally:
         elapsed = time.perf_counter() - started
         services.risk_limits_update(

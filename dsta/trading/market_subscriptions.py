@@ -1,8 +1,9 @@
 """Trading's market subscriptions: the markets of its enabled strategy instances, declared to the data
 domain's live feed (data.api.markets_track), which then keeps each current and publishes its closed bars.
 
-Declared after every committed save or delete of an instance, and again by the scheduler's
-`publish_market_subscriptions` (a bulk update sends no signal)."""
+Declared after every committed save or delete of an instance that may change the set (a save naming only
+other fields, as the bot's per-bar saves of its held target and equity do, cannot), and again by the
+scheduler's `publish_market_subscriptions` (a bulk update sends no signal)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dsta.trading.models import StrategyInstance
 
 ALIAS = "trading"
 OWNER = "trading.strategies"
+MARKET_FIELDS = frozenset({"exchange", "symbol", "timeframe", "enabled"})
 
 
 def subscriptions_publish() -> int:
@@ -27,6 +29,9 @@ def subscriptions_publish() -> int:
 
 
 def _instance_changed(sender: type, **kwargs: Any) -> None:
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and not MARKET_FIELDS & set(update_fields):
+        return  # the set of markets is what it was: no round trips to the data domain
     # robust: the instance is committed already; a failure here is logged and the scheduled run retries it
     transaction.on_commit(subscriptions_publish, using=ALIAS, robust=True)
 

@@ -169,6 +169,7 @@ class NewOrder:
     price: Decimal | None = None
     client_order_id: str = ""
     strategy_instance_id: int | None = None
+    strategy_version: str = ""  # of the instance's strategy when it decided (the bot's orders)
     user_id: int | None = None
     parent_id: int | None = None
     algo: str = ""  # "twap" or "vwap": a parent worked through child orders, never sent itself
@@ -247,6 +248,7 @@ def _unsaved(new: NewOrder) -> Order:
         price=new.price,
         status=S.NEW,
         strategy_instance_id=new.strategy_instance_id,
+        strategy_version=new.strategy_version,
         user_id=new.user_id,
         parent_id=new.parent_id,
         algo=new.algo,
