@@ -14,15 +14,19 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 
 from dsta.domains import DOMAINS
-from dsta.kernel import installation_keys
+from dsta.kernel import embedded_services, installation_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("DSTA_STATE_DIR", BASE_DIR / ".dsta"))
 # Where torch models train and predict: auto (CUDA when available, else CPU), cpu or cuda.
 ML_DEVICE = os.environ.get("DSTA_ML_DEVICE", "auto")
 
-EMBEDDED_DATABASE_URL = "postgres://postgres@127.0.0.1:55432/dsta"
-EMBEDDED_REDIS_URL = "redis://127.0.0.1:56379/0"
+# The embedded services `./dev up` starts, with the passwords it generated (dsta/kernel/embedded_services.py).
+_EMBEDDED_PASSWORDS = embedded_services.passwords(STATE_DIR, domains=tuple(d.name for d in DOMAINS), create=False)
+_EMBEDDED_PG_USER = f"postgres:{_EMBEDDED_PASSWORDS['postgres']}" if "postgres" in _EMBEDDED_PASSWORDS else "postgres"
+EMBEDDED_DATABASE_URL = f"postgres://{_EMBEDDED_PG_USER}@127.0.0.1:55432/dsta"
+_EMBEDDED_REDIS_AUTH = f":{_EMBEDDED_PASSWORDS['redis']}@" if "redis" in _EMBEDDED_PASSWORDS else ""
+EMBEDDED_REDIS_URL = f"redis://{_EMBEDDED_REDIS_AUTH}127.0.0.1:56379/0"
 
 DEBUG = os.environ.get("DSTA_DEBUG", "1") == "1"
 # Development conveniences (derived keys, ...) follow this, not DEBUG, which Django turns off under tests.
@@ -122,7 +126,11 @@ def _domain_database(admin_url: str, domain_name: str, role: str, schema: str) -
         config = dict(dj_database_url.parse(override))
     else:
         parts = urlsplit(admin_url)
-        password = os.environ.get(f"DSTA_DB_PASSWORD_{domain_name.upper()}", "")
+        # On the embedded default (no DATABASE_URL), each role's password is the one `./dev up` generated.
+        embedded = (
+            "" if "DATABASE_URL" in os.environ else _EMBEDDED_PASSWORDS.get(embedded_services.role_key(domain_name), "")
+        )
+        password = os.environ.get(f"DSTA_DB_PASSWORD_{domain_name.upper()}", embedded)
         credentials = f"{role}:{password}" if password else role
         host = parts.hostname or ""
         netloc = f"{credentials}@{host}" + (f":{parts.port}" if parts.port else "")

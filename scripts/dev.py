@@ -25,6 +25,10 @@ from pathlib import Path
 from typing import TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from dsta.domains import DOMAINS  # noqa: E402  (plain dataclasses: no Django set-up needed)
+from dsta.kernel import embedded_services  # noqa: E402
+
 STATE_DIR = Path(os.environ.get("DSTA_STATE_DIR", ROOT / ".dsta")).resolve()
 PG_PORT = int(os.environ.get("DSTA_EMBEDDED_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("DSTA_EMBEDDED_REDIS_PORT", "56379"))
@@ -51,6 +55,11 @@ def wait_for_port(port: int, what: str, timeout: float = 60) -> None:
 
 
 # --- embedded Postgres -------------------------------------------------------------------------------
+
+
+def service_passwords() -> dict[str, str]:
+    """The embedded services' passwords (Postgres superuser, Redis, each domain role), created on first use."""
+    return embedded_services.passwords(STATE_DIR, domains=tuple(d.name for d in DOMAINS), create=True)
 
 
 def pg_bin(name: str) -> str:
@@ -87,24 +96,36 @@ def start_postgres() -> None:
             os.chown(directory, user.pw_uid, user.pw_gid)
         grant_traverse(data_dir.parent)
         grant_traverse(Path(pg_bin("initdb")).parent.parent)
+    password = service_passwords()["postgres"]
     if not (data_dir / "PG_VERSION").exists():
         say("initialising embedded Postgres cluster")
-        subprocess.run(
-            as_postgres_user(
-                [
-                    pg_bin("initdb"),
-                    "-D",
-                    str(data_dir),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                ]
-            ),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        password_file = data_dir.parent / "initdb-password"
+        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(password + "\n")
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(UNPRIVILEGED_USER)
+            os.chown(password_file, user.pw_uid, user.pw_gid)
+        try:
+            subprocess.run(
+                as_postgres_user(
+                    [
+                        pg_bin("initdb"),
+                        "-D",
+                        str(data_dir),
+                        "-U",
+                        "postgres",
+                        "--auth=scram-sha-256",  # every connection, local socket included, needs the password
+                        f"--pwfile={password_file}",
+                        "--encoding=UTF8",
+                        "--no-instructions",
+                    ]
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
     options = f"-p {PG_PORT} -h 127.0.0.1 -k {socket_dir} -c max_connections=200 -c fsync=off"
     subprocess.run(
         as_postgres_user(
@@ -125,7 +146,35 @@ def start_postgres() -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    require_postgres_password(data_dir, password)
     say(f"Postgres up on 127.0.0.1:{PG_PORT}")
+
+
+def require_postgres_password(data_dir: Path, password: str) -> None:
+    """A cluster made before passwords (trust for every local user): give the superuser its password, then
+    switch every rule of pg_hba.conf to scram-sha-256 and reload. A no-op once that is done."""
+
+    def is_trust_rule(line: str) -> bool:
+        return not line.lstrip().startswith("#") and line.split()[-1:] == ["trust"]
+
+    hba = data_dir / "pg_hba.conf"
+    rules = hba.read_text()
+    if not any(is_trust_rule(line) for line in rules.splitlines()):
+        return
+    import psycopg
+    from psycopg import sql
+
+    say("embedded Postgres accepted any local user: setting its password and requiring it")
+    with psycopg.connect(host="127.0.0.1", port=PG_PORT, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
+
+    hardened = [
+        line[: line.rfind("trust")] + "scram-sha-256" if is_trust_rule(line) else line for line in rules.splitlines()
+    ]
+    hba.write_text("\n".join(hardened) + "\n")
+    subprocess.run(
+        as_postgres_user([pg_bin("pg_ctl"), "-D", str(data_dir), "reload"]), check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def stop_postgres() -> None:
@@ -172,6 +221,8 @@ def start_redis() -> None:
             "",
             "--appendonly",
             "no",
+            "--requirepass",
+            service_passwords()["redis"],
         ],
         check=True,
     )
@@ -191,10 +242,15 @@ def embedded_environment(*, redis_db: int) -> dict[str, str]:
     env = dict(os.environ)
     if "DATABASE_URL" not in env:
         start_postgres()
-        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{PG_PORT}/dsta"
+        passwords = service_passwords()
+        env["DATABASE_URL"] = f"postgres://postgres:{passwords['postgres']}@127.0.0.1:{PG_PORT}/dsta"
+        for domain in DOMAINS:  # bootstrap_db gives each domain role its password; the settings log in with it
+            env.setdefault(
+                f"DSTA_DB_PASSWORD_{domain.name.upper()}", passwords[embedded_services.role_key(domain.name)]
+            )
     if "REDIS_URL" not in env:
         start_redis()
-        env["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/{redis_db}"
+        env["REDIS_URL"] = f"redis://:{service_passwords()['redis']}@127.0.0.1:{REDIS_PORT}/{redis_db}"
     env.setdefault("DSTA_STATE_DIR", str(STATE_DIR))
     return env
 

@@ -13,6 +13,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psycopg
+import pytest
+import redis
+
 ROOT = Path(__file__).resolve().parent.parent
 WEB_PORT, PG_PORT, REDIS_PORT = 18765, 55499, 56499
 STARTUP_BUDGET_SECONDS = 120
@@ -72,10 +76,26 @@ def test_dev_up_starts_the_whole_app_on_embedded_services(tmp_path):
             "-c",
             "from dsta.data import api; print(sum(s.candles for s in api.series_list()))",
         ]
+        # Both services want the generated passwords (.dsta/service-passwords.json, 0600): no local user gets in
+        # without them.
+        passwords_file = state_dir / "service-passwords.json"
+        assert passwords_file.stat().st_mode & 0o777 == 0o600
+        passwords = json.loads(passwords_file.read_text())
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(f"postgres://postgres@127.0.0.1:{PG_PORT}/dsta", connect_timeout=10).close()
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(f"postgres://postgres:wrong@127.0.0.1:{PG_PORT}/dsta", connect_timeout=10).close()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=REDIS_PORT, socket_timeout=10).set("dsta:probe", "1")
         count_env = {
             **env,
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{PG_PORT}/dsta",
-            "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+            "DATABASE_URL": f"postgres://postgres:{passwords['postgres']}@127.0.0.1:{PG_PORT}/dsta",
+            "REDIS_URL": f"redis://:{passwords['redis']}@127.0.0.1:{REDIS_PORT}/0",
+            **{
+                f"DSTA_DB_PASSWORD_{name[5:].upper()}": value
+                for name, value in passwords.items()
+                if name.startswith("role_")
+            },
         }
         counted = subprocess.run(psql, cwd=ROOT, env=count_env, capture_output=True, text=True, check=True)
         assert int(counted.stdout.strip()) == 12556 + 12555 + 3 * 12554  # BTC, SOL, and BNB, ETH, XRP (1h)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from dsta.domains import DOMAINS
+from dsta.kernel import embedded_services
 from tests.reliability import harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,18 +46,25 @@ def private_services(django_db_blocker):  # type: ignore[no-untyped-def]
     services = harness.PrivateServices(dev=dev, redis_port=harness.free_port())
     services.start_postgres()
     services.start_redis()
-    admin_url = f"postgres://postgres@127.0.0.1:{dev.PG_PORT}/dsta_reliability"
-    saved_env = {key: os.environ.get(key) for key in ("DATABASE_URL", "REDIS_URL")}
+    # The private cluster is made like the embedded one: every login needs its generated password.
+    passwords = dev.service_passwords()
+    admin_url = f"postgres://postgres:{passwords['postgres']}@127.0.0.1:{dev.PG_PORT}/dsta_reliability"
+    role_passwords = {domain.name: passwords[embedded_services.role_key(domain.name)] for domain in DOMAINS}
+    password_variables = {f"DSTA_DB_PASSWORD_{name.upper()}": password for name, password in role_passwords.items()}
+    saved_env = {key: os.environ.get(key) for key in ("DATABASE_URL", "REDIS_URL", *password_variables)}
     saved_db = {alias: dict(config) for alias, config in settings.DATABASES.items()}
     saved_redis = settings.REDIS_URL
     with django_db_blocker.unblock():
         create_database(admin_url, "dsta_reliability", drop_existing=True)
-        ensure_roles_and_schemas(admin_url, "dsta_reliability")
-        for alias in settings.DATABASES:
-            connections[alias].close()
-            for config in (settings.DATABASES[alias], connections[alias].settings_dict):
-                config.update(HOST="127.0.0.1", PORT=dev.PG_PORT, NAME="dsta_reliability")
+        ensure_roles_and_schemas(admin_url, "dsta_reliability", passwords=role_passwords)
+        for domain in DOMAINS:
+            connections[domain.alias].close()
+            for config in (settings.DATABASES[domain.alias], connections[domain.alias].settings_dict):
+                config.update(
+                    HOST="127.0.0.1", PORT=dev.PG_PORT, NAME="dsta_reliability", PASSWORD=role_passwords[domain.name]
+                )
         call_command("migrate_domains", verbosity=0)
+    os.environ.update(password_variables)  # the child processes' domain roles log in with them
     os.environ["DATABASE_URL"] = admin_url
     os.environ["REDIS_URL"] = services.redis_url
     settings.REDIS_URL = services.redis_url

@@ -39,7 +39,7 @@ class PrivateServices:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return f"redis://:{self.dev.service_passwords()['redis']}@127.0.0.1:{self.redis_port}/0"
 
     def start_postgres(self) -> None:
         self.dev.start_postgres()
@@ -71,6 +71,8 @@ class PrivateServices:
                 "yes",
                 "--appendfsync",
                 "always",
+                "--requirepass",  # like the embedded Redis of ./dev up
+                self.dev.service_passwords()["redis"],
             ],
             check=True,
         )
