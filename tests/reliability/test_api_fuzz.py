@@ -3,11 +3,15 @@ generates (bad input must be a 4xx with field errors). Bounded by a time budget.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.reliability import harness
 
+ROOT = Path(__file__).resolve().parents[2]
 TIME_BUDGET_SECONDS = 60
 EXCLUDED_PATHS = [
     # Revokes the token family this run authenticates with; every later request would be a 401.
@@ -54,3 +58,50 @@ def test_no_operation_answers_5xx_to_generated_input(private_db, children, tmp_p
     report = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
     assert "Tested:" in run.stdout, report  # it really ran the operations
+
+
+def test_order_links_chained_statefully_never_answer_5xx(private_db, children, tmp_path):
+    """schemathesis's stateful phase over the order operations: it infers the links from the schema (an order
+    created by POST /orders is read, listed, its fills fetched and cancelled by its id) and chains real calls."""
+    harness.ensure_admin()
+    harness.paper_venue_for_buys("BTC/USDT")
+    port = harness.free_port()
+    base = f"http://127.0.0.1:{port}"
+    web = children(harness.web(tmp_path, port=port, DSTA_JWT_ACCESS_TTL_SECONDS="1800"))
+    assert harness.wait_http(f"{base}/healthz", timeout=180), web.log_tail()
+    token = harness.login(base, "reliability", harness.ADMIN_PASSWORD)
+    argv = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{base}/api/schema/",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        "not_a_server_error",
+        "--include-path-regex",
+        "^/api/v1/orders",
+        "--phases",
+        "stateful",
+        "--max-examples",
+        "20",
+        "--max-time",
+        str(TIME_BUDGET_SECONDS),
+        "--request-timeout",
+        "30",
+        "--workers",
+        "1",
+        "--no-shrink",
+        "--seed",
+        "20261202",
+    ]
+    hooks = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.reliability.order_hooks", "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        argv, capture_output=True, text=True, timeout=TIME_BUDGET_SECONDS + 120, cwd=tmp_path, env=hooks
+    )
+    report = run.stdout[-6000:] + run.stderr[-2000:]
+    assert run.returncode == 0, report
+    covered = re.search(r"API Links:\s+(\d+) covered", run.stdout)
+    print(covered.group(0) if covered else report)
+    assert covered and int(covered.group(1)) >= 3, report  # create -> read / fills / cancel were really chained
