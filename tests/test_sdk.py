@@ -49,8 +49,9 @@ def test_importing_the_sdk_loads_no_django_and_no_model():
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     script = (
         "import sys, dsta.sdk\n"
-        # the exchange's contracts (plain dataclasses: the cost model data's contracts share) are no model
-        "contracts = {'dsta.exchange', 'dsta.exchange.contracts'}\n"
+        # the exchange's contracts (plain dataclasses: the cost model data's contracts share) and the kernel's
+        # one input-error type (plain Python: InvalidParameters derives from it) are no model
+        "contracts = {'dsta.exchange', 'dsta.exchange.contracts', 'dsta.kernel', 'dsta.kernel.errors'}\n"
         "loaded = sorted(m for m in sys.modules if m not in contracts and (m.split('.')[0] == 'django' or "
         "m.startswith(('dsta.data.models', 'dsta.data.selectors', 'dsta.data.services', 'dsta.data.backtesting',"
         " 'dsta.core', 'dsta.trading', 'dsta.ml', 'dsta.exchange', 'dsta.kernel'))))\n"
