@@ -53,3 +53,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware  # noqa: E40
 
 if settings.DSTA_TRUSTED_PROXIES:  # X-Forwarded-For/-Proto only from these peers (servers run --no-proxy-headers)
     application = ProxyHeadersMiddleware(application, trusted_hosts=settings.DSTA_TRUSTED_PROXIES)
+
+import gc  # noqa: E402
+
+# Everything loaded so far (Django, the domains, ccxt's and the ORM's caches) lives as long as the process: kept
+# out of the collector's full passes, which otherwise walk it all and stall every thread, /healthz included.
+gc.collect()
+gc.freeze()
