@@ -244,10 +244,10 @@ def embedded_environment(*, redis_db: int) -> dict[str, str]:
         start_postgres()
         passwords = service_passwords()
         env["DATABASE_URL"] = f"postgres://postgres:{passwords['postgres']}@127.0.0.1:{PG_PORT}/dsta"
-        for domain in DOMAINS:  # bootstrap_db gives each domain role its password; the settings log in with it
-            env.setdefault(
-                f"DSTA_DB_PASSWORD_{domain.name.upper()}", passwords[embedded_services.role_key(domain.name)]
-            )
+        # bootstrap_db gives each domain role its password, the settings log in with it; the embedded cluster's
+        # roles are ours, so a DSTA_DB_PASSWORD_* meant for another database never applies here
+        for domain in DOMAINS:
+            env[f"DSTA_DB_PASSWORD_{domain.name.upper()}"] = passwords[embedded_services.role_key(domain.name)]
     if "REDIS_URL" not in env:
         start_redis()
         env["REDIS_URL"] = f"redis://:{service_passwords()['redis']}@127.0.0.1:{REDIS_PORT}/{redis_db}"

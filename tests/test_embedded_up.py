@@ -32,7 +32,11 @@ def get(path: str) -> tuple[int, bytes]:
 
 def test_dev_up_starts_the_whole_app_on_embedded_services(tmp_path):
     state_dir = tmp_path / "state"
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL"} and not key.startswith("DSTA_DB_PASSWORD_")
+    }
     env.update(
         DSTA_STATE_DIR=str(state_dir),
         DSTA_WEB_PORT=str(WEB_PORT),

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.reliability import harness
+from tests.reliability import harness, order_hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_BUDGET_SECONDS = 60
@@ -68,7 +68,7 @@ def test_order_links_chained_statefully_never_answer_5xx(private_db, children, t
     """schemathesis's stateful phase over the order operations: it infers the links from the schema (an order
     created by POST /orders is read, listed, its fills fetched and cancelled by its id) and chains real calls."""
     harness.ensure_admin()
-    harness.paper_venue_for_buys("BTC/USDT")
+    harness.paper_venue_for_buys(order_hooks.SYMBOL)
     hooks = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.reliability.order_hooks", "PYTHONPATH": str(ROOT)}
     run = schemathesis_run(
         children,
