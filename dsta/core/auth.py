@@ -13,7 +13,6 @@ from fnmatch import fnmatchcase
 from functools import cache
 from typing import Any
 
-import jwt
 import redis
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
@@ -159,6 +158,8 @@ def login(*, username: str, password: str, ip: str) -> TokenPair:
 
 
 def _access_token(user: User, family_id: uuid.UUID, now: datetime) -> tuple[str, datetime]:
+    import jwt  # on first use: PyJWT loads cryptography, a tenth of a second of every command's start-up
+
     expires_at = now + timedelta(seconds=settings.DSTA_JWT_ACCESS_TTL_SECONDS)
     claims = {
         "iss": settings.DSTA_JWT_ISSUER,
@@ -230,6 +231,8 @@ def token_refresh(*, refresh_token: str) -> TokenPair:
 
 
 def _decode(token: str) -> dict[str, Any]:
+    import jwt
+
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

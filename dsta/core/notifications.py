@@ -24,7 +24,6 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
-from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential
 
 from dsta.core import audit, auth, selectors
 from dsta.core.contracts import NotificationReceipt
@@ -315,6 +314,8 @@ def deliver(*, notification_id: int) -> str:
             DeliveryAttempt.objects.create(notification=notification, succeeded=False, detail=str(exc))
             raise
         DeliveryAttempt.objects.create(notification=notification, succeeded=True)
+
+    from tenacity import RetryError, Retrying, stop_after_attempt, wait_exponential  # on first use: 0.1 s to load
 
     retrying = Retrying(
         stop=stop_after_attempt(settings.DSTA_NOTIFY_MAX_ATTEMPTS),

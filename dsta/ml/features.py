@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from dsta.kernel.ta_lib import load_talib
+
 Array = npt.NDArray[np.float64]
 
 
@@ -42,13 +44,13 @@ def _returns(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 1)
 
 
 def _volatility(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 24) -> dict[str, Array]:
-    import talib
+    talib = load_talib()
 
     return {f"vol_{period}": talib.STDDEV(_log_return(c, 1), timeperiod=period, nbdev=1.0)}
 
 
 def _rsi(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 14) -> dict[str, Array]:
-    import talib
+    talib = load_talib()
 
     return {f"rsi_{period}": talib.RSI(c, timeperiod=period) / 100.0}
 
@@ -56,7 +58,7 @@ def _rsi(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 14) ->
 def _macd(
     o: Array, h: Array, lo: Array, c: Array, v: Array, fast: int = 12, slow: int = 26, signal: int = 9
 ) -> dict[str, Array]:
-    import talib
+    talib = load_talib()
 
     macd, macd_signal, hist = talib.MACD(c, fastperiod=fast, slowperiod=slow, signalperiod=signal)
     # Divided by price so one model serves BTC at 90k and XRP at 2.
@@ -64,7 +66,7 @@ def _macd(
 
 
 def _atr(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 14) -> dict[str, Array]:
-    import talib
+    talib = load_talib()
 
     return {f"atr_{period}": talib.ATR(h, lo, c, timeperiod=period) / c}
 
@@ -72,7 +74,7 @@ def _atr(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 14) ->
 def _bollinger(
     o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 20, width: float = 2.0
 ) -> dict[str, Array]:
-    import talib
+    talib = load_talib()
 
     upper, middle, lower = talib.BBANDS(c, timeperiod=period, nbdevup=width, nbdevdn=width)
     band = upper - lower
@@ -83,7 +85,7 @@ def _bollinger(
 
 def _volume(o: Array, h: Array, lo: Array, c: Array, v: Array, period: int = 24) -> dict[str, Array]:
     log_volume = np.log1p(v)
-    import talib
+    talib = load_talib()
 
     mean = talib.SMA(log_volume, timeperiod=period)
     spread = talib.STDDEV(log_volume, timeperiod=period, nbdev=1.0)

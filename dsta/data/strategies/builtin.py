@@ -6,6 +6,7 @@ import numpy as np
 
 from dsta.data.bars import Bars
 from dsta.data.strategies.base import HOLD, BarContext, Decision, Parameter, Strategy
+from dsta.kernel.ta_lib import load_talib
 
 
 class SmaCross(Strategy):
@@ -32,7 +33,7 @@ class SmaCross(Strategy):
         return int(self.params["slow"]) - 1
 
     def indicators(self, bars: Bars) -> dict[str, np.ndarray]:
-        import talib  # on first use: it pulls in pandas, seconds of start-up for every process
+        talib = load_talib()
 
         return {
             "sma_fast": talib.SMA(bars.close, timeperiod=int(self.params["fast"])),
@@ -71,7 +72,7 @@ class RsiReversion(Strategy):
         return int(self.params["period"])
 
     def indicators(self, bars: Bars) -> dict[str, np.ndarray]:
-        import talib
+        talib = load_talib()
 
         return {"rsi": talib.RSI(bars.close, timeperiod=int(self.params["period"]))}
 

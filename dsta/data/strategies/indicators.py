@@ -11,12 +11,11 @@ import numpy as np
 
 from dsta.data.bars import Bars
 from dsta.data.contracts import TIMEFRAME_SECONDS
+from dsta.kernel.ta_lib import load_talib
 
 
 def _talib():  # type: ignore[no-untyped-def]
-    import talib  # on first use: it pulls in pandas, seconds of start-up for every process
-
-    return talib
+    return load_talib()  # on first use, and without pandas (dsta/kernel/ta_lib.py)
 
 
 def sma(values: np.ndarray, period: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from dsta.data.backtesting.runner import BacktestInputError
 from dsta.data.bars import load_bars
 from dsta.data.contracts import BacktestRequest
 from dsta.data.models import BacktestResult
+from dsta.kernel.ta_lib import load_talib
 
 IMPORTED = time.perf_counter()
 
@@ -110,6 +111,7 @@ class Command(BaseCommand):
                     end=request.end,
                 )
             timings["load"] = time.perf_counter() - loading
+            load_talib()  # while this is the only thread: tqdm's starts with the bar (dsta/kernel/ta_lib.py)
             with tqdm(total=100, unit="%", disable=bool(options["no_progress"]), desc="backtest") as bar:
 
                 def progress(fraction: float) -> None:
