@@ -9,6 +9,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 from aiosmtpd.controller import Controller
 
@@ -23,13 +24,9 @@ class Recorded:
         return json.loads(self.body)
 
 
-@dataclass
-class HttpRecorder:
-    """Answers each POST with the next status of `statuses` (then 200) and a JSON body."""
+class JsonPostServer:
+    """A threaded HTTP server on 127.0.0.1 that answers each POST with the JSON `respond` returns."""
 
-    statuses: list[int] = field(default_factory=list)
-    answer: dict[str, object] = field(default_factory=lambda: {"ok": True})
-    requests: list[Recorded] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -38,15 +35,17 @@ class HttpRecorder:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> HttpRecorder:
-        recorder = self
+    def respond(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, object]]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                recorder.requests.append(Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                status = recorder.statuses.pop(0) if recorder.statuses else 200
-                payload = json.dumps(recorder.answer if status == 200 else {"ok": False}).encode()
+                status, answer = owner.respond(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                payload = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -66,7 +65,22 @@ class HttpRecorder:
             self.server.server_close()
 
 
-class TelegramBotApi:
+@dataclass
+class HttpRecorder(JsonPostServer):
+    """Answers each POST with the next status of `statuses` (then 200) and a JSON body."""
+
+    statuses: list[int] = field(default_factory=list)
+    answer: dict[str, object] = field(default_factory=lambda: {"ok": True})
+    requests: list[Recorded] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    def respond(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, object]]:
+        self.requests.append(Recorded(path, headers, body))
+        status = self.statuses.pop(0) if self.statuses else 200
+        return status, self.answer if status == 200 else {"ok": False}
+
+
+class TelegramBotApi(JsonPostServer):
     """The two Bot API methods DSTA uses, as Telegram answers them: `getUpdates` hands the queued updates from
     `offset` on and forgets (confirms) every earlier one; `sendMessage` is kept in `sent`. A wrong token is a
     401. Updates are queued with `message(chat_id, text)`."""
@@ -78,13 +92,6 @@ class TelegramBotApi:
         self.calls: list[tuple[str, dict[str, object]]] = []  # (method, payload) of every call
         self.next_update_id = 700_000_000
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def message(self, chat_id: int, text: str, *, date: int = 1_800_000_000) -> int:
         """Queue a private chat's text message; returns its update id."""
@@ -125,35 +132,11 @@ class TelegramBotApi:
                 return 200, {"ok": True, "result": {"message_id": len(self.sent), "text": payload["text"]}}
         return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
 
-    def start(self) -> TelegramBotApi:
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                prefix, _, method = self.path.lstrip("/").partition("/")
-                if prefix != f"bot{api.token}":
-                    status, answer = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
-                else:
-                    status, answer = api._answer(method, json.loads(body or b"{}"))
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+    def respond(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, object]]:
+        prefix, _, method = path.lstrip("/").partition("/")
+        if prefix != f"bot{self.token}":
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        return self._answer(method, json.loads(body or b"{}"))
 
 
 class MailKeeper:
