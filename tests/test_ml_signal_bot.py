@@ -19,6 +19,7 @@ from pathlib import Path
 import dramatiq
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from dsta.data import api as data_api
 from dsta.data.contracts import CandleBar
@@ -354,3 +355,21 @@ def test_bad_input_names_the_model_field(market, client, django_user_model):
             capital=D("1000"),
             **SERIES,
         )
+
+
+def test_the_bot_views_name_the_model_an_instance_trades_on(market, client, django_user_model):
+    from dsta.trading import api as trading_api
+
+    traded = ml_instance("ml-named", model_name="btc-dir", start=False)
+    views = {view.instance_id: view for view in trading_api.bots_list()}
+    assert views[traded.pk].model_name == "btc-dir"
+    out = StringIO()
+    call_command("bot", "list", stdout=out)
+    call_command("bot", "status", str(traded.pk), stdout=out)
+    row = next(line for line in out.getvalue().splitlines() if "ml-named" in line and "ml_signal" in line)
+    assert "btc-dir" in row
+    assert "(model btc-dir)" in out.getvalue()
+    client.force_login(django_user_model.objects.create_superuser("viewer", password="x" * 12))
+    page = client.get(reverse("web:bots"))
+    assert page.status_code == 200 and "ml_signal v" in page.content.decode()
+    assert "on model btc-dir" in page.content.decode()

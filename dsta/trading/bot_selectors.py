@@ -29,6 +29,7 @@ def bots_list(*, signals: int, instance_id: int | None = None, visible_to: int |
                 name=instance.name,
                 strategy=instance.strategy,
                 strategy_version=instance.strategy_version,
+                model_name=instance.model_name,
                 exchange=instance.exchange,
                 symbol=instance.symbol,
                 timeframe=instance.timeframe,

@@ -97,6 +97,7 @@ class BotView:
     name: str
     strategy: str
     strategy_version: str
+    model_name: str  # the ml model an ml_signal instance trades on; "" for every other strategy
     exchange: str
     symbol: str
     timeframe: str

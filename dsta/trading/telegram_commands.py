@@ -269,7 +269,9 @@ def _none(views: list[BotView]) -> str | None:
 
 def status_reply(views: list[BotView]) -> str:
     lines = [
-        f"#{v.instance_id} {v.name}: {v.symbol} {v.timeframe} {v.strategy}, {v.state}, {v.mode}"
+        f"#{v.instance_id} {v.name}: {v.symbol} {v.timeframe} {v.strategy}"
+        + (f" ({v.model_name})" if v.model_name else "")
+        + f", {v.state}, {v.mode}"
         + (" (armed)" if v.armed else "")
         for v in views
     ]

@@ -87,12 +87,14 @@ class Command(BaseCommand):
 
     def _list(self) -> None:
         rows = StrategyInstance.objects.using(ALIAS).order_by("id")
-        self.stdout.write(f"{'id':>5} {'name':24} {'strategy':14} {'market':22} {'mode':5} {'state':8} capital")
+        self.stdout.write(
+            f"{'id':>5} {'name':24} {'strategy':14} {'model':20} {'market':22} {'mode':5} {'state':8} capital"
+        )
         for row in rows:
             market = f"{row.exchange} {row.symbol} {row.timeframe}"
             self.stdout.write(
-                f"{row.pk:>5} {row.name[:24]:24} {row.strategy[:14]:14} {market[:22]:22} {row.mode:5} "
-                f"{row.state:8} {row.capital.normalize():f}"
+                f"{row.pk:>5} {row.name[:24]:24} {row.strategy[:14]:14} {(row.model_name or '-')[:20]:20} "
+                f"{market[:22]:22} {row.mode:5} {row.state:8} {row.capital.normalize():f}"
             )
 
     def _status(self, instance: StrategyInstance) -> None:
@@ -102,7 +104,9 @@ class Command(BaseCommand):
         result = performance.instance_performance(instance=instance)
         armed = "armed" if instance.armed_at else "not armed"
         self.stdout.write(
-            f"{instance.pk} {instance.name}: {instance.strategy} v{instance.strategy_version} {instance.params} on "
+            f"{instance.pk} {instance.name}: {instance.strategy} v{instance.strategy_version} {instance.params}"
+            + (f" (model {instance.model_name})" if instance.model_name else "")
+            + " on "
             f"{instance.exchange} {instance.symbol} {instance.timeframe}; {instance.mode} ({armed}) via "
             f"{instance.venue}; {instance.state}"
         )
