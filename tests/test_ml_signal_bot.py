@@ -373,3 +373,55 @@ def test_the_bot_views_name_the_model_an_instance_trades_on(market, client, djan
     page = client.get(reverse("web:bots"))
     assert page.status_code == 200 and "ml_signal v" in page.content.decode()
     assert "on model btc-dir" in page.content.decode()
+
+
+def _import_history(tmp_path: Path, source: Path, bars: int, **series: str) -> list[CandleBar]:
+    """The first `bars` bars of a demo file imported as history; the next 20 returned to close live."""
+    path = tmp_path / f"{series['symbol'].replace('/', '_')}-history.csv"
+    with gzip.open(source, "rt") as lines, open(path, "w") as target:
+        for index, line in enumerate(lines):
+            if index > bars:
+                break
+            target.write(line)
+    call_command("import_ohlcv", str(path), no_progress=True, stdout=StringIO(), **series)
+    return bot_replay.candles_read(source, **series)[bars : bars + 20]
+
+
+def test_a_model_predicts_live_on_another_market_while_an_instance_trades_it_there(market, tmp_path):
+    from dsta.ml.models import LiveMarket
+
+    eth = {"exchange": "binance", "symbol": "ETH/USDT", "timeframe": "1h"}
+    eth_live = _import_history(tmp_path, DEMO_BTC.with_name("ETH_USDT-1h.csv.gz"), HISTORY, **eth)
+    market.drain()
+    market.train()  # btc-dir: trained on BTC/USDT only
+    instance = bot.instance_create(
+        name="eth-on-btc-model",
+        strategy="ml_signal",
+        params=THRESHOLDS,
+        model_name="btc-dir",
+        actor_id=None,
+        settings=bot.BotSettings(capital=D("1000")),
+        **eth,
+    )
+    data_api.candle_close(bar=eth_live[0])
+    market.drain()  # not started yet: nothing follows ETH, so no prediction there
+    eth_predictions = Prediction.objects.using("ml").filter(source="live", model__name="btc-dir", symbol="ETH/USDT")
+    assert not eth_predictions.exists()
+    bot.bot_start(instance_id=instance.pk, actor_id=None)
+    market.drain()  # trading.bot_state_changed reaches ml
+    assert LiveMarket.objects.using("ml").get(instance_id=instance.pk).symbol == "ETH/USDT"
+    for bar in eth_live[1:4]:
+        data_api.candle_close(bar=bar)
+        market.drain()
+    predicted = {p.bar_time: float(p.output["p_up"]) for p in eth_predictions}
+    assert sorted(predicted) == [bar.open_time for bar in eth_live[1:4]]  # from ETH's own features, every bar
+    signals = Signal.objects.using("trading").filter(instance=instance).order_by("bar_time")
+    assert [(s.bar_time, s.inputs["prediction"]) for s in signals] == sorted(predicted.items())
+    btc_bar = market.close_next()  # the market it was trained on is predicted as before
+    assert Prediction.objects.using("ml").filter(source="live", symbol="BTC/USDT", bar_time=btc_bar.open_time).exists()
+    bot.bot_stop(instance_id=instance.pk, actor_id=None)
+    market.drain()
+    assert not LiveMarket.objects.using("ml").filter(instance_id=instance.pk).exists()
+    data_api.candle_close(bar=eth_live[4])
+    market.drain()
+    assert eth_predictions.count() == 3  # stopped: ml no longer predicts ETH for it

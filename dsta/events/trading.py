@@ -83,3 +83,23 @@ class OrderStatusChanged(DomainEvent):
 
     def aggregate_key(self) -> str:
         return f"order:{self.order_id}"
+
+
+@dataclass(frozen=True)
+class BotStateChanged(DomainEvent):
+    """A strategy instance started, paused or stopped. ml follows it: an ml_signal instance's model predicts
+    live on the instance's market while the instance is not stopped, whichever market the model was trained on."""
+
+    event_name = "trading.bot_state_changed"
+    event_version = 1
+
+    instance_id: int
+    strategy: str
+    model_name: str  # "" unless the strategy is ml_signal
+    exchange: str
+    symbol: str
+    timeframe: str
+    state: str  # running | paused | stopped
+
+    def aggregate_key(self) -> str:
+        return f"strategy:{self.instance_id}"

@@ -8,6 +8,7 @@ import dramatiq
 from django.db import transaction
 
 from dsta.data.events import CandleClosed
+from dsta.events.trading import BotStateChanged  # trading's event class; ml never imports trading itself
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
 from dsta.ml import services
@@ -43,3 +44,19 @@ def predict_on_candle(envelope: EventEnvelope) -> None:
         bar_time=candle.open_time,
         backfill=candle.backfill,
     )
+
+
+@event_handler(consumer="ml.live_markets", events=[BotStateChanged], using="ml")
+def follow_bot_state(envelope: EventEnvelope) -> None:
+    """An ml_signal instance started somewhere its model was not trained: predict there too while it runs."""
+    state = envelope.decode(BotStateChanged)
+    services.live_market_follow(
+        instance_id=state.instance_id,
+        strategy=state.strategy,
+        model_name=state.model_name,
+        exchange=state.exchange,
+        symbol=state.symbol,
+        timeframe=state.timeframe,
+        state=state.state,
+    )
+

@@ -163,3 +163,22 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} {self.symbol} {self.bar_time:%Y-%m-%d %H:%M} {self.label}"
+
+
+class LiveMarket(models.Model):
+    """A market a model predicts live on besides the one it was trained on: kept while a trading instance that
+    trades its predictions (ml_signal) is not stopped there, from trading's `trading.bot_state_changed`."""
+
+    instance_id = models.BigIntegerField(primary_key=True)  # trading's strategy instance (no FK across domains)
+    model_name = models.CharField(max_length=100)
+    exchange = models.CharField(max_length=40)
+    symbol = models.CharField(max_length=40)
+    timeframe = models.CharField(max_length=8)
+    updated_at = models.DateTimeField(default=utc_now)
+
+    class Meta:
+        indexes = [models.Index(fields=["exchange", "symbol", "timeframe"], name="ml_live_market_series")]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} on {self.exchange} {self.symbol} {self.timeframe} (instance {self.instance_id})"
+

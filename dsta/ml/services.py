@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleFrame
@@ -28,7 +28,7 @@ from dsta.ml.contracts import (
     TrainingJobInfo,
 )
 from dsta.ml.events import PredictionMade
-from dsta.ml.models import ABSplit, FeatureMatrix, FeatureSet, MLModel, Prediction, TrainingJob
+from dsta.ml.models import ABSplit, FeatureMatrix, FeatureSet, LiveMarket, MLModel, Prediction, TrainingJob
 
 ALIAS = "ml"
 
@@ -404,18 +404,43 @@ def _predict_with(
     )
 
 
+def live_market_follow(
+    *, instance_id: int, strategy: str, model_name: str, exchange: str, symbol: str, timeframe: str, state: str
+) -> None:
+    """Follow a trading instance's state: while an ml_signal instance is not stopped, its model predicts live on
+    the instance's market too (each bar from that market's own features), whichever market it was trained on."""
+    if strategy != "ml_signal" or not model_name or state == "stopped":
+        LiveMarket.objects.using(ALIAS).filter(instance_id=instance_id).delete()
+        return
+    LiveMarket.objects.using(ALIAS).update_or_create(
+        instance_id=instance_id,
+        defaults={
+            "model_name": model_name,
+            "exchange": exchange,
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "updated_at": utc_now(),
+        },
+    )
+
+
 def predictions_on_candle(
     *, exchange: str, symbol: str, timeframe: str, bar_time: datetime, backfill: bool = False
 ) -> int:
-    """Live predictions at a closed bar: every model name with a production version on this series (its A/B
-    split deciding the version when set), each stored and published as `ml.prediction` in one transaction
+    """Live predictions at a closed bar: every model name with a production version trained on this series or
+    followed on it by a running ml_signal instance (`live_market_follow`; its A/B split deciding the version
+    when set), each stored and published as `ml.prediction` in one transaction
     (with the candle's `backfill` flag, so the bot trades the latest bar only). A bar already predicted (a
     redelivered event) or without enough history is skipped. Returns how many."""
     made = 0
-    names = list(
-        MLModel.objects.using(ALIAS)
-        .filter(status=MLModel.Status.PRODUCTION, exchange=exchange, symbol=symbol, timeframe=timeframe)
-        .values_list("name", flat=True)
+    series = {"exchange": exchange, "symbol": symbol, "timeframe": timeframe}
+    followed = LiveMarket.objects.using(ALIAS).filter(**series).values_list("model_name", flat=True)
+    names = sorted(
+        set(
+            MLModel.objects.using(ALIAS)
+            .filter(Q(**series) | Q(name__in=followed), status=MLModel.Status.PRODUCTION)
+            .values_list("name", flat=True)
+        )
     )
     for name in names:
         split = ABSplit.objects.using(ALIAS).select_related("model_a", "model_b").filter(name=name).first()

@@ -192,6 +192,7 @@ def bot_start(*, instance_id: int, actor_id: int | None) -> StrategyInstance:
         instance.state = BotState.RUNNING
         instance.save(using=ALIAS, update_fields=["state", "funded", "updated_at"])
         _audit(instance, "start", actor_id, mode=instance.mode, capital=str(instance.capital))
+        services.bot_state_publish(instance)
     return instance
 
 
@@ -202,6 +203,7 @@ def _set_state(instance_id: int, state: str, actor_id: int | None) -> StrategyIn
             instance.state = state
             instance.save(using=ALIAS, update_fields=["state", "updated_at"])
             _audit(instance, str(state), actor_id)
+            services.bot_state_publish(instance)
     return instance
 
 
@@ -239,8 +241,11 @@ def bot_disarm(*, instance_id: int, actor_id: int | None) -> StrategyInstance:
     with transaction.atomic(using=ALIAS):
         instance = _locked(instance_id)
         instance.armed_at, instance.armed_by_id = None, None
-        if instance.mode == BotMode.LIVE:
+        stops = instance.mode == BotMode.LIVE and instance.state != BotState.STOPPED
+        if stops:
             instance.state = BotState.STOPPED
         instance.save(using=ALIAS, update_fields=["armed_at", "armed_by_id", "state", "updated_at"])
         _audit(instance, "disarm", actor_id)
+        if stops:
+            services.bot_state_publish(instance)
     return instance

@@ -4,6 +4,7 @@ below this one may subscribe by class), re-exported here for this domain and its
 from __future__ import annotations
 
 from dsta.events.trading import (
+    BotStateChanged,
     CircuitBreakerChanged,
     OrderStatusChanged,
     RiskLimitsChanged,
@@ -11,4 +12,11 @@ from dsta.events.trading import (
     SignalEmitted,
 )
 
-__all__ = ["RiskViolationRaised", "CircuitBreakerChanged", "RiskLimitsChanged", "SignalEmitted", "OrderStatusChanged"]
+__all__ = [
+    "RiskViolationRaised",
+    "CircuitBreakerChanged",
+    "RiskLimitsChanged",
+    "SignalEmitted",
+    "OrderStatusChanged",
+    "BotStateChanged",
+]

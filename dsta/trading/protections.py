@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction
+
 from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.trading.bot_book import InstanceBook
 from dsta.trading.models import BotState, Order, Signal, StrategyInstance
@@ -50,9 +52,15 @@ def bar_check(*, instance: StrategyInstance, bar_time: datetime, book: InstanceB
             instance.state = BotState.STOPPED
             fields.append("state")
             message = f"drawdown {drawdown:.2f}% from the peak {peak:.2f} reached {instance.max_drawdown_pct}%: stopped"
-    instance.save(using=ALIAS, update_fields=fields)
-    if message:
-        _trip(instance, rule="max_drawdown", message=message, bar_time=bar_time, until=None)
+    if not message:
+        instance.save(using=ALIAS, update_fields=fields)
+        return ""
+    from dsta.trading import services
+
+    with transaction.atomic(using=ALIAS):  # the stop and its event together, wherever this is called from
+        instance.save(using=ALIAS, update_fields=fields)
+        services.bot_state_publish(instance)
+    _trip(instance, rule="max_drawdown", message=message, bar_time=bar_time, until=None)
     return message
 
 

@@ -14,7 +14,13 @@ from dsta.data import api as data_api
 from dsta.data.contracts import InputSeries, InvalidStrategyParameters, StrategyFault
 from dsta.kernel.errors import InputError
 from dsta.kernel.outbox import publish
-from dsta.trading.events import CircuitBreakerChanged, RiskLimitsChanged, RiskViolationRaised, SignalEmitted
+from dsta.trading.events import (
+    BotStateChanged,
+    CircuitBreakerChanged,
+    RiskLimitsChanged,
+    RiskViolationRaised,
+    SignalEmitted,
+)
 from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, StrategyInstance
 
 ALIAS = "trading"
@@ -406,6 +412,22 @@ def protection_trip_record(
     return True
 
 
+def bot_state_publish(instance: StrategyInstance) -> None:
+    """In the state change's transaction (the outbox): ml starts or stops predicting the instance's market."""
+    publish(
+        BotStateChanged(
+            instance_id=instance.pk,
+            strategy=instance.strategy,
+            model_name=instance.model_name,
+            exchange=instance.exchange,
+            symbol=instance.symbol,
+            timeframe=instance.timeframe,
+            state=str(instance.state),
+        ),
+        using=ALIAS,
+    )
+
+
 def strategy_fault_pause(instance: StrategyInstance, *, message: str, bar_time: datetime) -> bool:
     """The instance's strategy misbehaved at this bar (raised, a target outside [-1, 1] or NaN, too slow): a
     running instance is paused and the fault raised once, naming strategy, file and bar; the market's other
@@ -420,6 +442,7 @@ def strategy_fault_pause(instance: StrategyInstance, *, message: str, bar_time: 
         )
         if paused:
             instance.state = BotState.PAUSED
+            bot_state_publish(instance)
             protection_trip_record(
                 instance, rule="strategy_fault", message=f"paused: {message}", bar_time=bar_time, until=None
             )
