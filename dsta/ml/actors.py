@@ -59,4 +59,3 @@ def follow_bot_state(envelope: EventEnvelope) -> None:
         timeframe=state.timeframe,
         state=state.state,
     )
-

@@ -181,4 +181,3 @@ class LiveMarket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name} on {self.exchange} {self.symbol} {self.timeframe} (instance {self.instance_id})"
-
