@@ -325,6 +325,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["dsta.core.drf.ApiDocsPermission"],
+    # Named after what they are: several responses carry a `status` of their own choice set.
+    "ENUM_NAME_OVERRIDES": {"BacktestStatusEnum": "dsta.data.backtesting.serializers.BACKTEST_STATUSES"},
 }
 
 # Several domains own a table called `outbox`/`inbox`, each in its own schema: the router keeps them apart.
