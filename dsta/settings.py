@@ -351,6 +351,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Several domains own a table called `outbox`/`inbox`, each in its own schema: the router keeps them apart.
+# Django's models.W035 can only ask to verify that; kernel.E001 (dsta/kernel/checks.py) verifies it, per table.
 SILENCED_SYSTEM_CHECKS = ["models.W035"]
 
 LOG_LEVEL = os.environ.get("DSTA_LOG_LEVEL", "INFO")
