@@ -25,6 +25,8 @@ def configure_environment() -> None:
     os.environ["REDIS_URL"] = redis_url.rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
     os.environ.setdefault("DSTA_LOG_LEVEL", "WARNING")
     os.environ.setdefault("DSTA_DEBUG", "0")
+    # Its servers and test clients speak plain http on 127.0.0.1: no redirect to https (DSTA_DEBUG=0 has one).
+    os.environ.setdefault("DSTA_SSL_REDIRECT", "0")
     # DSTA_DEBUG=0 refuses to start without real keys: random ones for this run (its child processes inherit them).
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("DSTA_JWT_SIGNING_KEY", secrets.token_urlsafe(48))

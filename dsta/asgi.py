@@ -5,6 +5,9 @@ from a2wsgi import WSGIMiddleware
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsta.settings")
+from dsta.kernel.installation_keys import settings_or_exit  # noqa: E402
+
+settings_or_exit()  # missing or weak keys: their message and exit 1, not a traceback
 # HTTP threads of this process: each request's whole sync stack runs on one of them. Requests are short database
 # work (heavy jobs go to the worker); more threads than this only contend for the GIL (at 100 orders/s on two
 # cores, 8 threads per process had a p99 several times that of 4).

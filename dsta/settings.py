@@ -36,9 +36,10 @@ INSTALLATION_KEYS = installation_keys.load(state_dir=STATE_DIR, environ=os.envir
 SECRET_KEY = INSTALLATION_KEYS.secret_key
 ALLOWED_HOSTS = os.environ.get("DSTA_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
-# Browser hardening. The CSP and nosniff hold in every mode (they break nothing over plain http); HSTS and
-# secure-only cookies only with DSTA_DEBUG=0, where TLS is expected (a debug start on http://127.0.0.1 would
-# otherwise lose its session cookie). DSTA_HSTS_SECONDS=0 / DSTA_SECURE_COOKIES=0 for a plain-http deployment.
+# Browser hardening. The CSP and nosniff hold in every mode (they break nothing over plain http); HSTS, the
+# redirect to https and secure-only cookies only with DSTA_DEBUG=0, where TLS is expected (a debug start on
+# http://127.0.0.1 would otherwise lose its session cookie). DSTA_HSTS_SECONDS=0 / DSTA_SSL_REDIRECT=0 /
+# DSTA_SECURE_COOKIES=0 for a plain-http deployment.
 # Pages load only their own scripts: no inline script or handler, no eval; inline styles (admin, Swagger UI)
 # cannot run code. 'self' covers ws:// and wss:// to the same host (the live chart). frame-ancestors follows each
 # response's X-Frame-Options (dsta/security_headers.py). DSTA_CSP="" turns the header off.
@@ -51,7 +52,27 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = int(os.environ.get("DSTA_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600)))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("DSTA_HSTS_INCLUDE_SUBDOMAINS", "0") == "1"
+# HSTS covers every subdomain and may be preloaded into browsers: DSTA_HSTS_INCLUDE_SUBDOMAINS=0 /
+# DSTA_HSTS_PRELOAD=0 where a subdomain is still served over plain http (preloading is hard to undo).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("DSTA_HSTS_INCLUDE_SUBDOMAINS", "0" if DEBUG else "1") == "1"
+SECURE_HSTS_PRELOAD = os.environ.get("DSTA_HSTS_PRELOAD", "0" if DEBUG else "1") == "1"
+# Plain http is redirected to https, except the probes: load balancers, container health checks and Prometheus
+# call them over plain http inside the deployment. DSTA_SSL_REDIRECT=0 where a proxy in front redirects itself.
+SECURE_SSL_REDIRECT = os.environ.get("DSTA_SSL_REDIRECT", "0" if DEBUG else "1") == "1"
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+
+# Behind a proxy that ends TLS, the header it sets on requests that came over https, as `Name: value` (e.g.
+# `X-Forwarded-Proto: https`; the value defaults to https). Only behind a proxy that sets that header on every
+# request, replacing one a client sent: else a client could pass for https. Unset: only TLS to this process is.
+def _proxy_ssl_header(setting: str) -> tuple[str, str] | None:
+    name, _, value = setting.partition(":")
+    if not name.strip():
+        return None
+    return "HTTP_" + name.strip().upper().replace("-", "_"), value.strip() or "https"
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(os.environ.get("DSTA_PROXY_SSL_HEADER", ""))
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DSTA_SECURE_COOKIES", "0" if DEBUG else "1") == "1"
 SESSION_COOKIE_HTTPONLY = True
 # The OpenAPI schema, Swagger UI and the AsyncAPI document: public in debug, for signed-in callers otherwise.
@@ -325,9 +346,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["dsta.core.drf.ApiDocsPermission"],
+    # Named after what they are: several responses carry a `status` of their own choice set.
+    "ENUM_NAME_OVERRIDES": {"BacktestStatusEnum": "dsta.data.backtesting.serializers.BACKTEST_STATUSES"},
 }
 
 # Several domains own a table called `outbox`/`inbox`, each in its own schema: the router keeps them apart.
+# Django's models.W035 can only ask to verify that; kernel.E001 (dsta/kernel/checks.py) verifies it, per table.
 SILENCED_SYSTEM_CHECKS = ["models.W035"]
 
 LOG_LEVEL = os.environ.get("DSTA_LOG_LEVEL", "INFO")

@@ -19,17 +19,30 @@ from rest_framework.views import APIView
 from dsta.data import actors, selectors, services, sources
 from dsta.data.consumers import symbol_from_path
 from dsta.data.serializers import (
+    CandleSerializer,
+    CorrelationMatrixSerializer,
     CorrelationQuerySerializer,
     EquityCurveQuerySerializer,
+    EquityPointSerializer,
     GapFillRequestSerializer,
+    GapsFilledSerializer,
+    GapsSerializer,
+    IngestionJobSerializer,
     OhlcvQuerySerializer,
+    OrderBookSerializer,
+    PerformanceMetricsSerializer,
     PerformanceQuerySerializer,
     QualityQuerySerializer,
+    QualityReportSerializer,
     RangeQuerySerializer,
+    ReportAcceptedSerializer,
+    ReportInfoSerializer,
     ReportRequestSerializer,
     SeriesSummarySerializer,
     SharpeQuerySerializer,
+    SharpeSerializer,
     SyncRequestSerializer,
+    TickerSerializer,
     VenueQuerySerializer,
 )
 
@@ -76,7 +89,7 @@ class SeriesListView(APIView):
 class OhlcvView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[OhlcvQuerySerializer])
+    @extend_schema(parameters=[OhlcvQuerySerializer], responses=CandleSerializer(many=True))
     def get(self, request: Request, symbol: str) -> Response:
         params = _query(OhlcvQuerySerializer, request, symbol=symbol_from_path(symbol))
         bars = selectors.candles_list(**params)
@@ -91,7 +104,7 @@ class OhlcvView(APIView):
 class OrderBookView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[VenueQuerySerializer])
+    @extend_schema(parameters=[VenueQuerySerializer], responses=OrderBookSerializer)
     def get(self, request: Request, symbol: str) -> Response:
         params = _query(VenueQuerySerializer, request)
         book = selectors.order_book_latest(exchange=params["exchange"], symbol=symbol_from_path(symbol))
@@ -106,7 +119,7 @@ class OrderBookView(APIView):
 class TickerView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[VenueQuerySerializer])
+    @extend_schema(parameters=[VenueQuerySerializer], responses=TickerSerializer)
     def get(self, request: Request, symbol: str) -> Response:
         params = _query(VenueQuerySerializer, request)
         ticker = selectors.ticker_latest(exchange=params["exchange"], symbol=symbol_from_path(symbol))
@@ -123,7 +136,7 @@ class TickerView(APIView):
 class GapsView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[RangeQuerySerializer])
+    @extend_schema(parameters=[RangeQuerySerializer], responses=GapsSerializer)
     def get(self, request: Request) -> Response:
         params = _query(RangeQuerySerializer, request)
         gaps = services.gaps_record(**params)
@@ -133,7 +146,7 @@ class GapsView(APIView):
 class GapFillView(APIView):
     required_permission = "market_data.sync"
 
-    @extend_schema(request=GapFillRequestSerializer, responses=None)
+    @extend_schema(request=GapFillRequestSerializer, responses=GapsFilledSerializer)
     def post(self, request: Request) -> Response:
         params = _body(GapFillRequestSerializer, request)
         filled = services.gaps_fill(**params, source=sources.candle_source_default())
@@ -143,7 +156,7 @@ class GapFillView(APIView):
 class QualityView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[QualityQuerySerializer])
+    @extend_schema(parameters=[QualityQuerySerializer], responses=QualityReportSerializer)
     def get(self, request: Request) -> Response:
         params = _query(QualityQuerySerializer, request)
         report = selectors.quality_report_series(**params)
@@ -153,7 +166,7 @@ class QualityView(APIView):
 class SyncView(APIView):
     required_permission = "market_data.sync"
 
-    @extend_schema(request=SyncRequestSerializer)
+    @extend_schema(request=SyncRequestSerializer, responses={202: IngestionJobSerializer})
     def post(self, request: Request) -> Response:
         job = actors.market_data_sync_request(**_body(SyncRequestSerializer, request))
         return Response(asdict(job), status=status.HTTP_202_ACCEPTED)
@@ -162,6 +175,7 @@ class SyncView(APIView):
 class SyncJobView(APIView):
     required_permission = "market_data.read"
 
+    @extend_schema(responses=IngestionJobSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         job = selectors.ingestion_job_get(job_id=job_id)
         if job is None:
@@ -175,7 +189,7 @@ class SyncJobView(APIView):
 class PerformanceView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[PerformanceQuerySerializer])
+    @extend_schema(parameters=[PerformanceQuerySerializer], responses=PerformanceMetricsSerializer)
     def get(self, request: Request) -> Response:
         params = _query(PerformanceQuerySerializer, request)
         return Response(_json(_analysis(lambda: selectors.performance_get(**params))))
@@ -184,7 +198,7 @@ class PerformanceView(APIView):
 class EquityCurveView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[EquityCurveQuerySerializer])
+    @extend_schema(parameters=[EquityCurveQuerySerializer], responses=EquityPointSerializer(many=True))
     def get(self, request: Request) -> Response:
         params = _query(EquityCurveQuerySerializer, request)
         points = _analysis(lambda: selectors.equity_curve_get(**params))
@@ -194,7 +208,7 @@ class EquityCurveView(APIView):
 class SharpeView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[SharpeQuerySerializer])
+    @extend_schema(parameters=[SharpeQuerySerializer], responses=SharpeSerializer)
     def get(self, request: Request) -> Response:
         params = _query(SharpeQuerySerializer, request)
         overall, rolling = _analysis(lambda: selectors.sharpe_get(**params))
@@ -206,7 +220,7 @@ class SharpeView(APIView):
 class CorrelationView(APIView):
     required_permission = "market_data.read"
 
-    @extend_schema(parameters=[CorrelationQuerySerializer])
+    @extend_schema(parameters=[CorrelationQuerySerializer], responses=CorrelationMatrixSerializer)
     def get(self, request: Request) -> Response:
         params = _query(CorrelationQuerySerializer, request)
         return Response(asdict(_analysis(lambda: selectors.correlation_get(**params))))
@@ -215,7 +229,7 @@ class CorrelationView(APIView):
 class ReportGenerateView(APIView):
     required_permission = "data.report.generate"
 
-    @extend_schema(request=ReportRequestSerializer)
+    @extend_schema(request=ReportRequestSerializer, responses={202: ReportAcceptedSerializer})
     def post(self, request: Request) -> Response:
         report_id = actors.report_request(**_body(ReportRequestSerializer, request))
         return Response({"id": report_id, "status": "pending"}, status=status.HTTP_202_ACCEPTED)
@@ -224,6 +238,7 @@ class ReportGenerateView(APIView):
 class ReportView(APIView):
     required_permission = "data.report.read"
 
+    @extend_schema(responses=ReportInfoSerializer)
     def get(self, request: Request, report_id: str) -> Response:
         report = selectors.report_get(report_id=report_id)
         if report is None:

@@ -13,7 +13,10 @@ class KernelConfig(AppConfig):
         from dsta.kernel.broker import configure_broker
 
         configure_broker()
-        from dsta.kernel import actors  # noqa: F401  (declares the delivery actor)
+        from dsta.kernel import (
+            actors,  # noqa: F401  (declares the delivery actor)
+            checks,  # noqa: F401  (registers the project's system checks)
+        )
 
         # DSTA_REMOTE_<DOMAIN>: that domain's facade becomes remote calls; nothing is touched when none is set.
         if any(key.startswith("DSTA_REMOTE_") for key in os.environ):

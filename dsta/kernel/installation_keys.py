@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +111,16 @@ def load(*, state_dir: Path, environ: dict[str, str] | os._Environ[str], develop
     refuse_weak("DJANGO_SECRET_KEY", secret_key)
     refuse_weak("DSTA_JWT_SIGNING_KEY", jwt_key)
     return InstallationKeys(secret_key=secret_key, jwt_signing_key=jwt_key, fernet_keys=fernet_keys)
+
+
+def settings_or_exit() -> None:
+    """Load the project's settings, or say on stderr why its keys are refused and exit 1: a start refused for its
+    keys is a message for the operator, not a traceback. Every entry point (manage.py, asgi, wsgi, the worker) calls
+    it before Django loads anything else."""
+    from django.conf import settings
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018  # imports DJANGO_SETTINGS_MODULE, which loads the keys
+    except KeysRefused as refused:
+        print(f"dsta: {refused}", file=sys.stderr)
+        raise SystemExit(1) from None

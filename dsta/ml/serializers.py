@@ -1,4 +1,4 @@
-"""Request validation of the ml endpoints (responses are the facade's dataclasses, as JSON)."""
+"""Request validation of the ml endpoints, and the shapes of their responses (the facade's dataclasses, as JSON)."""
 
 from __future__ import annotations
 
@@ -82,3 +82,124 @@ class ABSplitSerializer(serializers.Serializer):
     model_a = serializers.IntegerField()
     model_b = serializers.IntegerField()
     share_b = serializers.FloatField(min_value=0, max_value=1)
+
+
+# --- responses ----------------------------------------------------------------------------------------------
+# The facade's dataclasses as the views answer them, for the OpenAPI schema; they render nothing. A model
+# kind's parameters, metrics and prediction output are free-form (each kind in dsta/ml/kinds has its own).
+
+
+class FeatureMatrixInfoSerializer(serializers.Serializer):
+    exchange = serializers.CharField()
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    feature_set = serializers.CharField()
+    feature_set_version = serializers.IntegerField()
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.IntegerField()
+    first_time = serializers.DateTimeField(allow_null=True)
+    last_time = serializers.DateTimeField(allow_null=True)
+    computed_at = serializers.DateTimeField()
+
+
+class FeaturesSerializer(serializers.Serializer):
+    info = FeatureMatrixInfoSerializer()
+    # One object per bar: `open_time`, then one number (null where undefined) per column named in info.columns;
+    # the columns are the feature set's, so the row has no fixed shape.
+    rows = serializers.ListField(child=serializers.DictField())
+
+
+class TrainingJobStatusSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    kind = serializers.CharField()
+    model_name = serializers.CharField()
+    exchange = serializers.CharField()
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    feature_set = serializers.CharField()
+    feature_set_version = serializers.IntegerField()
+    params = serializers.DictField(help_text="the kind's training parameters (free-form)")
+    status = serializers.CharField()
+    error = serializers.CharField(allow_blank=True)
+    model_id = serializers.IntegerField(allow_null=True, help_text="the model it registered, once it succeeded")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class TrainingJobSerializer(TrainingJobStatusSerializer):
+    metrics = serializers.DictField(help_text="what the kind measured (free-form)")
+
+
+class TrainingMetricsSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.CharField()
+    model_id = serializers.IntegerField(allow_null=True)
+    metrics = serializers.DictField(help_text="what the kind measured (free-form)")
+
+
+class ModelInfoSerializer(serializers.Serializer):
+    model_id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    kind = serializers.CharField()
+    exchange = serializers.CharField()
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    feature_set = serializers.CharField()
+    feature_set_version = serializers.IntegerField()
+    feature_columns = serializers.ListField(child=serializers.CharField())
+    metrics = serializers.DictField(help_text="what the kind measured (free-form)")
+    artefact = serializers.CharField(help_text="the artefact file, relative to the models folder")
+    status = serializers.CharField()
+    training_job_id = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    promoted_at = serializers.DateTimeField(allow_null=True)
+
+
+class FeatureImportanceSerializer(serializers.Serializer):
+    feature = serializers.CharField()
+    importance = serializers.FloatField(help_text="mean accuracy lost when the feature is shuffled")
+    std = serializers.FloatField()
+
+
+class ImportanceSerializer(serializers.Serializer):
+    model_id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    importance = FeatureImportanceSerializer(many=True, help_text="most important first")
+
+
+class PredictionSerializer(serializers.Serializer):
+    prediction_id = serializers.UUIDField()
+    model_id = serializers.IntegerField()
+    model_name = serializers.CharField()
+    model_version = serializers.IntegerField()
+    exchange = serializers.CharField()
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    bar_time = serializers.DateTimeField()
+    label = serializers.CharField()
+    probability = serializers.FloatField(allow_null=True)
+    output = serializers.DictField(help_text="the kind's full output (free-form)")
+    source = serializers.ChoiceField(choices=["request", "live"])
+    arm = serializers.ChoiceField(choices=["a", "b", ""], help_text="the A/B arm that chose the version, if any")
+    created_at = serializers.DateTimeField()
+
+
+class PredictBatchItemSerializer(serializers.Serializer):
+    """Either `prediction` or `errors` (the field errors that prevented it)."""
+
+    prediction = PredictionSerializer(required=False)
+    errors = serializers.DictField(required=False)
+
+
+class PredictBatchResultSerializer(serializers.Serializer):
+    results = PredictBatchItemSerializer(many=True, help_text="one per request, in order")
+
+
+class ABSplitInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    model_a_id = serializers.IntegerField()
+    model_b_id = serializers.IntegerField()
+    share_b = serializers.FloatField()

@@ -15,14 +15,24 @@ from rest_framework.views import APIView
 from dsta.ml import api, services
 from dsta.ml.contracts import MLInputError, TrainingJobInfo
 from dsta.ml.serializers import (
+    ABSplitInfoSerializer,
     ABSplitSerializer,
+    FeatureMatrixInfoSerializer,
     FeaturesExtractSerializer,
     FeaturesQuerySerializer,
+    FeaturesSerializer,
     ImportanceQuerySerializer,
+    ImportanceSerializer,
+    ModelInfoSerializer,
     ModelsQuerySerializer,
+    PredictBatchResultSerializer,
     PredictBatchSerializer,
+    PredictionSerializer,
     PredictSerializer,
     RollbackSerializer,
+    TrainingJobSerializer,
+    TrainingJobStatusSerializer,
+    TrainingMetricsSerializer,
     TrainSerializer,
 )
 
@@ -46,7 +56,7 @@ def _valid(serializer_class: type[drf_serializers.Serializer], data: Any) -> dic
 class FeaturesView(APIView):
     required_permission = READ
 
-    @extend_schema(parameters=[FeaturesQuerySerializer])
+    @extend_schema(parameters=[FeaturesQuerySerializer], responses=FeaturesSerializer)
     def get(self, request: Request, symbol: str) -> Response:
         query = _valid(FeaturesQuerySerializer, request.query_params)
         table = api.features_get(
@@ -76,7 +86,7 @@ class FeaturesView(APIView):
 class FeaturesExtractView(APIView):
     required_permission = TRAIN
 
-    @extend_schema(request=FeaturesExtractSerializer)
+    @extend_schema(request=FeaturesExtractSerializer, responses={201: FeatureMatrixInfoSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(FeaturesExtractSerializer, request.data)
         info = api.features_extract(
@@ -108,10 +118,14 @@ def _train(request: Request) -> Response:
     return Response(asdict(job), status=status.HTTP_200_OK if data["wait"] else status.HTTP_202_ACCEPTED)
 
 
+# A training request: 202 with the queued job, or with `wait` 200 with the job once it has run.
+TRAINING = extend_schema(request=TrainSerializer, responses={200: TrainingJobSerializer, 202: TrainingJobSerializer})
+
+
 class TrainView(APIView):
     required_permission = TRAIN
 
-    @extend_schema(request=TrainSerializer)
+    @TRAINING
     def post(self, request: Request) -> Response:
         return _train(request)
 
@@ -126,6 +140,7 @@ def _job(job_id: str) -> TrainingJobInfo:
 class TrainingStatusView(APIView):
     required_permission = READ
 
+    @extend_schema(responses=TrainingJobStatusSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         job = _job(str(job_id))
         body = asdict(job)
@@ -136,6 +151,7 @@ class TrainingStatusView(APIView):
 class TrainingMetricsView(APIView):
     required_permission = READ
 
+    @extend_schema(responses=TrainingMetricsSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         job = _job(str(job_id))
         return Response({"job_id": job.job_id, "status": job.status, "model_id": job.model_id, "metrics": job.metrics})
@@ -144,12 +160,12 @@ class TrainingMetricsView(APIView):
 class ModelListView(APIView):
     required_permission = {"GET": READ, "POST": MANAGE}
 
-    @extend_schema(parameters=[ModelsQuerySerializer])
+    @extend_schema(parameters=[ModelsQuerySerializer], responses=ModelInfoSerializer(many=True))
     def get(self, request: Request) -> Response:
         query = _valid(ModelsQuerySerializer, request.query_params)
         return Response([asdict(model) for model in api.models_list(name=query["name"])])
 
-    @extend_schema(request=TrainSerializer)
+    @TRAINING
     def post(self, request: Request) -> Response:
         """A new model version is a training run: it registers in staging when the job succeeds."""
         return _train(request)
@@ -158,12 +174,14 @@ class ModelListView(APIView):
 class ModelDetailView(APIView):
     required_permission = {"GET": READ, "DELETE": MANAGE}
 
+    @extend_schema(responses=ModelInfoSerializer)
     def get(self, request: Request, model_id: int) -> Response:
         model = api.model_get(model_id=model_id)
         if model is None:
             raise NotFound("no such model")
         return Response(asdict(model))
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, model_id: int) -> Response:
         deleted = api.model_delete(model_id=model_id)
         if not deleted:
@@ -174,6 +192,7 @@ class ModelDetailView(APIView):
 class ModelPromoteView(APIView):
     required_permission = MANAGE
 
+    @extend_schema(request=None, responses=ModelInfoSerializer)
     def post(self, request: Request, model_id: int) -> Response:
         if api.model_get(model_id=model_id) is None:
             raise NotFound("no such model")
@@ -183,7 +202,7 @@ class ModelPromoteView(APIView):
 class ModelRollbackView(APIView):
     required_permission = MANAGE
 
-    @extend_schema(request=RollbackSerializer)
+    @extend_schema(request=RollbackSerializer, responses=ModelInfoSerializer)
     def post(self, request: Request) -> Response:
         data = _valid(RollbackSerializer, request.data)
         return Response(asdict(api.model_rollback(name=data["name"])))
@@ -192,7 +211,7 @@ class ModelRollbackView(APIView):
 class ImportanceView(APIView):
     required_permission = READ
 
-    @extend_schema(parameters=[ImportanceQuerySerializer])
+    @extend_schema(parameters=[ImportanceQuerySerializer], responses=ImportanceSerializer)
     def get(self, request: Request) -> Response:
         query = _valid(ImportanceQuerySerializer, request.query_params)
         model = services.model_resolve(model_id=query["model_id"], name=query["name"] or None)
@@ -217,7 +236,7 @@ def _predict(data: dict[str, Any]) -> dict[str, Any]:
 class PredictView(APIView):
     required_permission = PREDICT
 
-    @extend_schema(request=PredictSerializer)
+    @extend_schema(request=PredictSerializer, responses={201: PredictionSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(PredictSerializer, request.data)
         return Response(_predict(data), status=status.HTTP_201_CREATED)
@@ -226,7 +245,7 @@ class PredictView(APIView):
 class PredictBatchView(APIView):
     required_permission = PREDICT
 
-    @extend_schema(request=PredictBatchSerializer)
+    @extend_schema(request=PredictBatchSerializer, responses=PredictBatchResultSerializer)
     def post(self, request: Request) -> Response:
         """Each request is answered on its own: a prediction, or the errors that prevented it."""
         data = _valid(PredictBatchSerializer, request.data)
@@ -242,6 +261,7 @@ class PredictBatchView(APIView):
 class PredictionDetailView(APIView):
     required_permission = READ
 
+    @extend_schema(responses=PredictionSerializer)
     def get(self, request: Request, prediction_id: str) -> Response:
         result = api.prediction_get(prediction_id=str(prediction_id))
         if result is None:
@@ -252,7 +272,7 @@ class PredictionDetailView(APIView):
 class ABSplitView(APIView):
     required_permission = MANAGE
 
-    @extend_schema(request=ABSplitSerializer)
+    @extend_schema(request=ABSplitSerializer, responses=ABSplitInfoSerializer)
     def put(self, request: Request, name: str) -> Response:
         data = _valid(ABSplitSerializer, request.data)
         split = api.ab_split_set(
@@ -260,6 +280,7 @@ class ABSplitView(APIView):
         )
         return Response(asdict(split))
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
         if not api.ab_split_clear(name=name):
             raise NotFound("no A/B split for this model name")

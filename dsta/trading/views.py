@@ -269,7 +269,8 @@ class PositionsView(APIView):
 class PositionDetailView(APIView):
     required_permission = "trading.read"
 
-    @extend_schema(responses=PositionSerializer(many=True))
+    # A list too (one position per exchange), so its own id: the generated one is /positions' `v1_positions_list`.
+    @extend_schema(responses=PositionSerializer(many=True), operation_id="v1_positions_symbol_list")
     def get(self, request: Request, symbol: str) -> Response:
         """The symbol's position on every exchange (BTC-USDT in the path for BTC/USDT)."""
         positions = selectors.positions_of(

@@ -79,6 +79,24 @@ def test_production_mode_refuses_to_start_without_real_keys(tmp_path):
     assert not (tmp_path / "keys.json").exists()  # production never invents keys
 
 
+def test_every_entry_point_refuses_missing_keys_with_a_message_not_a_traceback(tmp_path):
+    env = {name: value for name, value in os.environ.items() if name not in KEY_VARIABLES}
+    env.update(DSTA_STATE_DIR=str(tmp_path), DSTA_DEBUG="0")
+    entry_points = {
+        "manage.py": [sys.executable, "manage.py", "check"],
+        "asgi": [sys.executable, "-c", "import dsta.asgi"],  # what uvicorn loads
+        "worker": [sys.executable, "-c", "import dsta.worker"],  # what dramatiq loads
+    }
+    for name, argv in entry_points.items():
+        run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert run.returncode == 1, (name, run.stderr[-2000:])
+        assert run.stderr == (
+            "dsta: DJANGO_SECRET_KEY, DSTA_JWT_SIGNING_KEY, DSTA_FERNET_KEYS must be set when DSTA_DEBUG=0"
+            " (or run `./dev up` once to create keys.json)\n"
+        ), (name, run.stderr[-2000:])
+    assert not (tmp_path / "keys.json").exists()
+
+
 def test_a_development_install_gets_its_own_random_private_keys(tmp_path):
     first, other = tmp_path / "one", tmp_path / "two"
     runs = [start_settings(first, DSTA_DEBUG="1"), start_settings(first, DSTA_DEBUG="1"), start_settings(other)]

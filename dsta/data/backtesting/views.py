@@ -25,9 +25,14 @@ from dsta.data.backtesting.analysis import (
 from dsta.data.backtesting.optimisation import optimisation_create
 from dsta.data.backtesting.runner import config_for, run_on_bars, validate
 from dsta.data.backtesting.serializers import (
+    BacktestResultsSerializer,
+    BacktestSummarySerializer,
+    MonteCarloResultSerializer,
     MonteCarloSerializer,
     OptimiseSerializer,
     RunSerializer,
+    StrategiesSerializer,
+    WalkForwardResultSerializer,
     WalkForwardSerializer,
 )
 from dsta.data.bars import load_bars
@@ -55,6 +60,7 @@ def _summary_payload(job: BacktestJob) -> dict[str, object]:
 class StrategiesView(APIView):
     required_permission = "data.backtest.read"
 
+    @extend_schema(responses=StrategiesSerializer)
     def get(self, request: Request) -> Response:
         """Every loadable strategy, and every file or package that failed to load (file, line, reason)."""
         return Response(
@@ -68,7 +74,11 @@ class StrategiesView(APIView):
 class RunView(APIView):
     required_permission = "data.backtest.run"
 
-    @extend_schema(request=RunSerializer)
+    @extend_schema(
+        request=RunSerializer,
+        responses={200: BacktestSummarySerializer, 202: BacktestSummarySerializer},
+        description="202 with the queued job; with `wait`, 200 with the job once it has run.",
+    )
     def post(self, request: Request) -> Response:
         serializer = RunSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -88,7 +98,8 @@ class ResultsView(APIView):
         parameters=[
             OpenApiParameter("trades", int, description="how many trades to include (default 500)"),
             OpenApiParameter("equity_points", int, description="equity curve points, strided (default 1000)"),
-        ]
+        ],
+        responses=BacktestResultsSerializer,
     )
     def get(self, request: Request, job_id: str) -> Response:
         job = _job_or_404(job_id)
@@ -115,6 +126,7 @@ class ResultsView(APIView):
 class ReportView(APIView):
     required_permission = "data.backtest.read"
 
+    @extend_schema(responses={(200, "text/html"): str})
     def get(self, request: Request, job_id: str) -> FileResponse:
         job = _job_or_404(job_id)
         result = BacktestResult.objects.using(ALIAS).filter(job=job).first()
@@ -126,7 +138,7 @@ class ReportView(APIView):
 class OptimiseView(APIView):
     required_permission = "data.backtest.run"
 
-    @extend_schema(request=OptimiseSerializer)
+    @extend_schema(request=OptimiseSerializer, responses={202: BacktestSummarySerializer})
     def post(self, request: Request) -> Response:
         serializer = OptimiseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -148,7 +160,7 @@ class OptimiseView(APIView):
 class MonteCarloView(APIView):
     required_permission = "data.backtest.run"
 
-    @extend_schema(request=MonteCarloSerializer)
+    @extend_schema(request=MonteCarloSerializer, responses=MonteCarloResultSerializer)
     def post(self, request: Request) -> Response:
         serializer = MonteCarloSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -187,7 +199,7 @@ class WalkForwardView(APIView):
 
     required_permission = "data.backtest.run"
 
-    @extend_schema(request=WalkForwardSerializer)
+    @extend_schema(request=WalkForwardSerializer, responses=WalkForwardResultSerializer)
     def post(self, request: Request) -> Response:
         serializer = WalkForwardSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

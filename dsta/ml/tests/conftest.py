@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from dsta.kernel.tests.openapi import ConformingClient
+
 DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
@@ -19,6 +21,12 @@ def import_demo(symbol: str) -> None:
         no_progress=True,
         stdout=StringIO(),
     )
+
+
+@pytest.fixture
+def client() -> ConformingClient:
+    """Every JSON answer of the API these tests get is checked against the OpenAPI schema."""
+    return ConformingClient()
 
 
 @pytest.fixture
