@@ -6,7 +6,7 @@ With DEBUG on, Django's error pages list the settings, the request's headers and
 filter misses URLs with credentials (the admin DATABASE_URL, REDIS_URL), paths, and header pairs inside the
 scope. `SecretsFilter` masks those wherever they appear, in DEBUG too; `LocalOnlyExceptionReporter` and
 `plain_debug_404` give the detailed pages only to a client on the loopback address, and anyone else the plain
-page production serves.
+page production serves. `scrub_sentry_event` applies the same rules to what Sentry sends.
 """
 
 from __future__ import annotations
@@ -177,3 +177,57 @@ def plain_debug_404(get_response: Callable[[HttpRequest], HttpResponse]) -> Call
         return response
 
     return middleware
+
+
+# -- Sentry ---------------------------------------------------------------------------------------------------------
+
+SENTRY_MASK = "[Filtered]"
+# `name=value` pairs of a query string inside any text (a request's repr, a URL in a message).
+_QUERY_PAIR = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#\s'\"<>]+)=(?P<value>[^&;#\s'\"<>]*)")
+_BEARER = re.compile(r"\b(?P<scheme>Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", flags=re.I)
+
+
+def _sensitive_key(key: object) -> bool:
+    return isinstance(key, str) and (SENSITIVE_NAMES.search(key) is not None or key.lower() in SENSITIVE_HEADERS)
+
+
+def _scrub_text(text: str) -> str:
+    text = URL_CREDENTIALS.sub(lambda match: f"{match['scheme']}{SENTRY_MASK}@", text)
+    text = _QUERY_PAIR.sub(
+        lambda match: (
+            f"{match['lead']}{match['name']}={SENTRY_MASK}" if SENSITIVE_NAMES.search(match["name"]) else match[0]
+        ),
+        text,
+    )
+    return _BEARER.sub(lambda match: f"{match['scheme']} {SENTRY_MASK}", text)
+
+
+def _scrub(value: Any, key: object = None) -> Any:
+    if isinstance(value, dict):
+        return {
+            name: SENTRY_MASK if _sensitive_key(name) and item not in (None, "") else _scrub(item, name)
+            for name, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        if _is_sensitive_header(value):
+            return [value[0], SENTRY_MASK]
+        return [_scrub(item) for item in value]
+    if isinstance(value, str):
+        if key in QUERY_STRING_NAMES and value:
+            return _scrub_text(f"?{value}")[1:]  # a query string without its `?`
+        return _scrub_text(value)
+    return value
+
+
+def scrub_sentry_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    """Sentry's `before_send`: the rules of SecretsFilter over the whole event. Sentry's own scrubber masks
+    top-level keys it knows (`authorization`, `password`) but kept what a failing view held in its frames: a
+    connection string with its password, `request.headers` with the Cookie, the request's repr with `?token=`."""
+    scrubbed = {name: value if name in _SENTRY_OWN else _scrub(value, name) for name, value in event.items()}
+    sampling = event.get("contexts", {}).get("trace", {}).get("dynamic_sampling_context")
+    if sampling is not None:  # the envelope's routing header (its `public_key` is the DSN's), kept as it is
+        scrubbed["contexts"]["trace"]["dynamic_sampling_context"] = sampling
+    return scrubbed
+
+
+_SENTRY_OWN = frozenset({"sdk", "modules", "event_id", "timestamp", "platform", "level", "release", "environment"})

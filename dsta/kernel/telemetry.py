@@ -109,5 +109,16 @@ def init_sentry(*, dsn: str, traces_sample_rate: float = 0.0, environment: str |
         return False
     import sentry_sdk
 
-    sentry_sdk.init(dsn=dsn, traces_sample_rate=traces_sample_rate, environment=environment, send_default_pii=False)
+    from dsta.kernel.error_reports import scrub_sentry_event
+
+    scrub: Any = scrub_sentry_event  # sentry_sdk types events as its own TypedDict; ours takes any dict
+    sentry_sdk.init(
+        dsn=dsn,
+        traces_sample_rate=traces_sample_rate,
+        environment=environment,
+        send_default_pii=False,
+        # Frames' local variables, request data, messages and breadcrumbs masked as the error pages are.
+        before_send=scrub,
+        before_send_transaction=scrub,
+    )
     return True

@@ -136,3 +136,38 @@ def test_error_reports_mask_secrets_without_debug_as_well():
         report = get_exception_reporter_class(request)(request, *sys.exc_info(), is_email=True).get_traceback_text()
     assert "Traceback" in report
     assert [secret for secret in (BEARER, API_KEY, QUERY_TOKEN, DB_PASSWORD) if secret in report] == []
+
+
+def test_sentry_reports_mask_what_the_failing_frames_held():
+    # Sentry sends every frame's local variables; its own scrubber masked only top-level names it knows, and
+    # kept a connection string with its password, the headers' Cookie and the request's `?token=` (found by
+    # tests/security/test_secret_leaks.py). The event is built by sentry_sdk itself from a real failure.
+    import json
+    import sys
+
+    from django.test import RequestFactory
+    from sentry_sdk.utils import event_from_exception
+
+    from dsta.kernel.error_reports import scrub_sentry_event
+
+    def failing_view(request):  # type: ignore[no-untyped-def]
+        connection = f"postgres://dsta_admin:{DB_PASSWORD}@db.internal:5432/dsta"
+        headers = dict(request.headers)
+        raise RuntimeError(f"could not use {len(connection)} {len(headers)} {request.get_full_path()}")
+
+    request = RequestFactory().get(
+        f"/x?token={QUERY_TOKEN}&symbol=BTC", HTTP_AUTHORIZATION=f"Bearer {BEARER}", HTTP_COOKIE=f"sessionid={SESSION}"
+    )
+    try:
+        failing_view(request)
+    except RuntimeError:
+        event, hint = event_from_exception(
+            sys.exc_info(),
+            client_options={"include_local_variables": True, "include_source_context": False, "max_value_length": 1024},
+        )
+    event["request"] = {"query_string": f"token={QUERY_TOKEN}&symbol=BTC", "url": "http://testserver/x"}
+    raw = json.dumps(event, default=str)
+    assert DB_PASSWORD in raw and SESSION in raw and QUERY_TOKEN in raw  # what Sentry would have sent
+    sent = json.dumps(scrub_sentry_event(event, hint), default=str)
+    assert [secret for secret in (BEARER, DB_PASSWORD, SESSION, QUERY_TOKEN) if secret in sent] == []
+    assert "postgres://[Filtered]@db.internal" in sent and "symbol=BTC" in sent and "failing_view" in sent
