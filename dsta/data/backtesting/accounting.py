@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Costs:
     commission: float  # fraction of notional, charged on every fill
     slippage: float  # fraction of price, always against the trader
 
 
-@dataclass
+@dataclass(slots=True)
 class Book:
     """Cash and position of one symbol, and the round trip currently open."""
 
@@ -25,8 +27,11 @@ class Book:
     fees: float = 0.0
 
 
-@dataclass(frozen=True)
-class TradeRecord:
+class TradeRecord(msgspec.Struct, frozen=True):
+    """One round trip. A frozen msgspec Struct rather than a frozen dataclass: a backtest makes one per
+    round trip (28k over 1M bars), and a Struct is built ten times faster (positional or keyword fields,
+    equality and immutability the same; `msgspec.structs.replace` / `asdict` for the dataclass helpers)."""
+
     entry_index: int
     exit_index: int
     side: str  # "long" or "short"
@@ -56,39 +61,38 @@ def rebalance(
     A portfolio passes the marked value of its other positions (`other_value`: equity is the whole account's)
     and `cap_to_cash`: a buy never spends more than the cash on hand, so the account never borrows."""
     closed = None
-    if book.qty != 0 and (target == 0 or (target > 0) != (book.qty > 0)):
-        closed = close_position(book, price=price, index=index, costs=costs, reason=reason)
+    qty = book.qty
+    if qty != 0 and (target == 0 or (target > 0) != (qty > 0)):
+        closed = _close(book, price, index, costs.commission, costs.slippage, reason)
+        qty = book.qty
     if target != 0:
-        equity = book.cash + book.qty * price + other_value
-        difference = target * equity - book.qty * price
+        equity = book.cash + qty * price + other_value
+        difference = target * equity - qty * price
         if cap_to_cash and difference > book.cash:
             difference = max(book.cash, 0.0)
+        commission, slippage = costs.commission, costs.slippage
         if difference > 0:
             _fill(
-                book,
-                qty=difference / (price * (1 + costs.slippage) * (1 + costs.commission)),
-                buy=True,
-                price=price,
-                index=index,
-                costs=costs,
+                book, difference / (price * (1 + slippage) * (1 + commission)), True, price, index, commission, slippage
             )
         elif difference < 0:
-            _fill(book, qty=-difference / price, buy=False, price=price, index=index, costs=costs)
+            _fill(book, -difference / price, False, price, index, commission, slippage)
     return closed
 
 
-def _fill(book: Book, *, qty: float, buy: bool, price: float, index: int, costs: Costs) -> None:
-    fill = price * (1 + costs.slippage) if buy else price * (1 - costs.slippage)
-    fee = qty * fill * costs.commission
-    if book.qty == 0:
+# The two below take their arguments by position: a backtest calls them once per fill, up to 10^5 times.
+def _fill(book: Book, qty: float, buy: bool, price: float, index: int, commission: float, slippage: float) -> None:
+    fill = price * (1 + slippage) if buy else price * (1 - slippage)
+    fee = qty * fill * commission
+    held = book.qty
+    if held == 0:
         book.entry_index, book.cash_at_entry = index, book.cash
         book.entry_notional = book.entry_qty = book.fees = 0.0
-    grows = (book.qty >= 0) if buy else (book.qty <= 0)
-    if grows:
+    if (held >= 0) if buy else (held <= 0):  # the fill grows the position
         book.entry_notional += qty * fill
         book.entry_qty += qty
     book.cash += -(qty * fill) - fee if buy else qty * fill - fee
-    book.qty += qty if buy else -qty
+    book.qty = held + (qty if buy else -qty)
     book.fees += fee
 
 
@@ -96,22 +100,24 @@ def close_position(
     book: Book, *, price: float, index: int, costs: Costs, reason: str, slipped: bool = True
 ) -> TradeRecord:
     """Flatten at `price` and record the round trip. `slipped=False` for a resting limit (take-profit)."""
+    return _close(book, price, index, costs.commission, costs.slippage if slipped else 0.0, reason)
+
+
+def _close(book: Book, price: float, index: int, commission: float, slippage: float, reason: str) -> TradeRecord:
     long = book.qty > 0
-    costs_here = costs if slipped else Costs(costs.commission, 0.0)
-    _fill(book, qty=abs(book.qty), buy=not long, price=price, index=index, costs=costs_here)
-    exit_fill = price * (1 - costs_here.slippage) if long else price * (1 + costs_here.slippage)
+    _fill(book, abs(book.qty), not long, price, index, commission, slippage)
     pnl = book.cash - book.cash_at_entry
     record = TradeRecord(
-        entry_index=book.entry_index,
-        exit_index=index,
-        side="long" if long else "short",
-        qty=book.entry_qty,
-        entry_price=book.entry_notional / book.entry_qty,
-        exit_price=exit_fill,
-        fees=book.fees,
-        pnl=pnl,
-        return_pct=pnl / book.entry_notional * 100,
-        exit_reason=reason,
+        book.entry_index,
+        index,
+        "long" if long else "short",
+        book.entry_qty,
+        book.entry_notional / book.entry_qty,
+        price * (1 - slippage) if long else price * (1 + slippage),  # the exit's fill price
+        book.fees,
+        pnl,
+        pnl / book.entry_notional * 100,
+        reason,
     )
     book.qty = 0.0
     book.entry_index = -1

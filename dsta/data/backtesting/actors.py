@@ -32,10 +32,28 @@ def run_trial(job_id: str) -> None:
     optimisation.trial_finished(job_id)
 
 
+# The bars of the optimisations this worker ran batches of, by parent: its later batches of the same
+# optimisation take them from here (no query at all), so every batch of one optimisation sees one snapshot.
+_series_by_parent: dict[str, dict[tuple[object, ...], Any]] = {}
+SERIES_PARENTS = 2  # optimisations whose bars a worker keeps (two running at once still share nothing else)
+_series_lock = threading.Lock()
+
+
+def _series_of(parent_id: str) -> dict[tuple[object, ...], Any]:
+    with _series_lock:
+        series = _series_by_parent.pop(parent_id, None)
+        if series is None:
+            series = {}
+            while len(_series_by_parent) >= SERIES_PARENTS:
+                _series_by_parent.pop(next(iter(_series_by_parent)))
+        _series_by_parent[parent_id] = series  # the most recent last
+        return series
+
+
 @dramatiq.actor(queue_name=BACKTEST_QUEUE, max_retries=0, time_limit=6 * 3_600_000)
 def run_trial_batch(trial_ids: list[str], parent_id: str) -> None:
     try:
-        trial_batches.batch_execute(trial_ids)
+        trial_batches.batch_execute(trial_ids, series=_series_of(parent_id))
     finally:
         optimisation.trials_progress(parent_id)
 

@@ -65,86 +65,136 @@ class EngineResult:
 PROGRESS_EVERY = 1 << 16  # bars between progress reports: rare enough to cost nothing
 
 
-def run_event_driven(
+class _Context(BarContext):
+    """The engine's BarContext: `equity` is marked on read (cash + position at this bar's close), so the
+    engine's per-bar work is setting `index`; `cash` and `position` change only when a fill does."""
+
+    _closes: np.ndarray
+
+    @property  # type: ignore[override]
+    def equity(self) -> float:
+        close: float = self._closes.item(self.index)
+        return self.cash + self.position * close
+
+    @equity.setter
+    def equity(self, value: float) -> None:  # BarContext's __init__ sets it; marked on read instead
+        pass
+
+
+def run_event_driven(  # noqa: C901, PLR0912, PLR0915 (the per-bar loop stays in one frame: locals are fast)
     strategy: Strategy, bars: Bars, config: BacktestConfig, *, on_progress: Callable[[float], None] | None = None
 ) -> EngineResult:
+    """Bar by bar, `decide` called at every bar's close from the warm-up on. The loop does per bar only what
+    that bar can change: an order resting or a stop attached is worked (`watch`), and a decision is
+    checked and acted on unless it is the very object that was last found to change nothing (`quiet`: a
+    strategy that returns the same Decision again while nothing else moved). Equity is marked afterwards
+    from the (cash, quantity) held after each bar that changed them, with the same arithmetic."""
     indicators = guarded_indicators(strategy, bars)
-    opens, highs, lows, closes = (column.tolist() for column in (bars.open, bars.high, bars.low, bars.close))
+    opens, highs, lows, closes = bars.open, bars.high, bars.low, bars.close
     count = len(closes)
     costs = config.costs
     limit_costs = Costs(costs.commission, 0.0)  # a resting limit fills at its price
     book = Book(cash=config.initial_cash)
     series = {name: values.tolist() for name, values in indicators.items()}
-    context = BarContext(bars=bars, indicators=indicators, series=series, cash=book.cash, equity=book.cash)
-    equity = np.empty(count)
+    context = _Context(bars=bars, indicators=indicators, series=series, cash=book.cash)
+    context._closes = closes
+    marked_from, marked_cash, marked_qty = [0], [book.cash], [0.0]  # the book after each bar that changed it
     trades: list[TradeRecord] = []
     pending: Decision | None = None
     held_target = 0.0  # the exposure the current position was built for
     stop_loss = take_profit = None
-    warmup = max(strategy.warmup(), config.trade_from)
+    watch = False  # pending is not None, or the open position has a stop-loss or take-profit
+    quiet: object = None  # the decision whose repeat changes nothing (until something else changes)
+    warmup = max(strategy.warmup(), config.trade_from)  # before it: no decision, so nothing happens
     decide = time_limited(strategy.decide, strategy, bars, config.max_seconds_per_bar)
     next_open = config.fill_at == "next_open"
 
-    for t in range(count):
-        if on_progress is not None and not t % PROGRESS_EVERY:
-            on_progress(t / count)
-        if pending is not None:
-            price = _fill_price(pending, opens[t], highs[t], lows[t], book.qty, held_target)
-            if price is not None:
-                fill_costs = limit_costs if pending.order_type == "limit" else costs
-                closed = rebalance(book, target=pending.target, price=price, index=t, costs=fill_costs)  # type: ignore[arg-type]
-                if closed is not None:
-                    trades.append(closed)
-                held_target = pending.target  # type: ignore[assignment]
-                stop_loss, take_profit = pending.stop_loss, pending.take_profit
-                pending = None
-        if book.qty != 0 and (stop_loss is not None or take_profit is not None):
-            exit_price, reason = _protective_exit(book.qty > 0, opens[t], highs[t], lows[t], stop_loss, take_profit)
-            if exit_price is not None:
-                trades.append(
-                    close_position(
-                        book,
-                        price=exit_price,
-                        index=t,
-                        costs=costs,
-                        reason=reason,
-                        slipped=reason == "stop_loss" or exit_price == opens[t],
+    for chunk in range(0, count, PROGRESS_EVERY):
+        if on_progress is not None:
+            on_progress(chunk / count)
+        for t in range(max(chunk, warmup), min(chunk + PROGRESS_EVERY, count)):
+            if watch:
+                moved = False
+                if pending is not None:
+                    open_ = opens.item(t)
+                    price = _fill_price(pending, open_, highs.item(t), lows.item(t), book.qty, held_target)
+                    if price is not None:
+                        fill_costs = limit_costs if pending.order_type == "limit" else costs
+                        closed = rebalance(book, target=pending.target, price=price, index=t, costs=fill_costs)  # type: ignore[arg-type]
+                        if closed is not None:
+                            trades.append(closed)
+                        held_target = pending.target  # type: ignore[assignment]
+                        stop_loss, take_profit = pending.stop_loss, pending.take_profit
+                        pending, moved = None, True
+                if book.qty != 0 and (stop_loss is not None or take_profit is not None):
+                    open_ = opens.item(t)
+                    exit_price, reason = _protective_exit(
+                        book.qty > 0, open_, highs.item(t), lows.item(t), stop_loss, take_profit
                     )
-                )
-                held_target, stop_loss, take_profit = 0.0, None, None
-        close = closes[t]
-        equity[t] = book.cash + book.qty * close
-        if t < warmup:
-            continue
-        context.index, context.position, context.cash, context.equity = t, book.qty, book.cash, equity[t]
-        try:
-            decision = decide(context)
-        except StrategyFault:
-            raise
-        except Exception as exc:
-            raise decide_failed(strategy, bars, t, exc) from exc
-        try:
-            target = decision.target
-            if target is not None and not -1.0 <= target <= 1.0:  # the range test is False for NaN too
-                raise ValueError(target)
-        except (AttributeError, TypeError, ValueError):
-            raise bad_decision(strategy, bars, t, decision) from None
-        if target is None:
-            continue
-        if target == held_target and decision.order_type == "market":
-            pending = None  # the position already is what the strategy wants
-            continue
-        if next_open or decision.order_type != "market":
-            pending = decision
-            continue
-        closed = rebalance(book, target=target, price=close, index=t, costs=costs)
-        if closed is not None:
-            trades.append(closed)
-        held_target, stop_loss, take_profit = target, decision.stop_loss, decision.take_profit
-        equity[t] = book.cash + book.qty * close
+                    if exit_price is not None:
+                        trades.append(
+                            close_position(
+                                book,
+                                price=exit_price,
+                                index=t,
+                                costs=costs,
+                                reason=reason,
+                                slipped=reason == "stop_loss" or exit_price == open_,
+                            )
+                        )
+                        held_target, stop_loss, take_profit, moved = 0.0, None, None, True
+                if moved:
+                    context.position, context.cash, quiet = book.qty, book.cash, None
+                    marked_from.append(t)
+                    marked_cash.append(book.cash)
+                    marked_qty.append(book.qty)
+                    watch = pending is not None or (
+                        book.qty != 0 and (stop_loss is not None or take_profit is not None)
+                    )
+            context.index = t
+            try:
+                decision = decide(context)
+            except StrategyFault:
+                raise
+            except Exception as exc:
+                raise decide_failed(strategy, bars, t, exc) from exc
+            if decision is quiet:
+                continue
+            try:
+                target = decision.target
+                if target is not None and not -1.0 <= target <= 1.0:  # the range test is False for NaN too
+                    raise ValueError(target)
+            except (AttributeError, TypeError, ValueError):
+                raise bad_decision(strategy, bars, t, decision) from None
+            if target is None:
+                quiet = decision
+                continue
+            if target == held_target and decision.order_type == "market":
+                pending, quiet = None, decision  # the position already is what the strategy wants
+                watch = book.qty != 0 and (stop_loss is not None or take_profit is not None)
+                continue
+            if next_open or decision.order_type != "market":
+                pending, quiet, watch = decision, decision, True
+                continue
+            closed = rebalance(book, target=target, price=closes.item(t), index=t, costs=costs)
+            if closed is not None:
+                trades.append(closed)
+            held_target, stop_loss, take_profit = target, decision.stop_loss, decision.take_profit
+            context.position, context.cash, quiet = book.qty, book.cash, None
+            marked_from.append(t)
+            marked_cash.append(book.cash)
+            marked_qty.append(book.qty)
+            watch = pending is not None or (book.qty != 0 and (stop_loss is not None or take_profit is not None))
 
+    # Each bar marked with the book held after it: cash + qty * close, as the loop would have computed it.
+    lengths = np.diff(np.append(np.asarray(marked_from, dtype=np.int64), count))
+    equity = np.repeat(np.asarray(marked_qty), lengths)
+    equity *= closes
+    equity += np.repeat(np.asarray(marked_cash), lengths)
     if config.close_at_end and book.qty != 0:
-        trades.append(close_position(book, price=closes[-1], index=count - 1, costs=costs, reason="end_of_data"))
+        trades.append(
+            close_position(book, price=closes.item(count - 1), index=count - 1, costs=costs, reason="end_of_data")
+        )
         equity[-1] = book.cash
     return EngineResult(equity=equity, trades=trades, path="event")
 

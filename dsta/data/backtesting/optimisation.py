@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from django.db import transaction
+from django.db.models import Count, Q
 
 from dsta.data.backtesting import jobs, trial_batches
 from dsta.data.backtesting.analysis import deflated_sharpe, grid
@@ -126,9 +127,12 @@ def trials_progress(parent_id: str) -> None:
         parent = BacktestJob.objects.using(ALIAS).select_for_update().get(pk=parent_id)
         if parent.status in FINISHED or parent.options.get("method") != "grid":
             return
-        trials = BacktestJob.objects.using(ALIAS).filter(parent=parent)
-        done = trials.filter(status__in=FINISHED).count()
-        total = trials.count()
+        counts = (
+            BacktestJob.objects.using(ALIAS)
+            .filter(parent=parent)
+            .aggregate(done=Count("pk", filter=Q(status__in=FINISHED)), total=Count("pk"))
+        )
+        done, total = counts["done"], counts["total"]
         parent.progress = done / total
         parent.save(using=ALIAS, update_fields=["progress"])
         if done == total:

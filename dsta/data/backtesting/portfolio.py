@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+import msgspec
 import numpy as np
 
 from dsta.data.backtesting.accounting import Book, Costs, TradeRecord, close_position, rebalance
@@ -270,6 +271,6 @@ def _equity(cash: float, legs: list[_Leg]) -> float:
 
 
 def _on_timeline(trade: TradeRecord, own_to_portfolio: list[int]) -> TradeRecord:
-    return replace(
+    return msgspec.structs.replace(
         trade, entry_index=own_to_portfolio[trade.entry_index], exit_index=own_to_portfolio[trade.exit_index]
     )

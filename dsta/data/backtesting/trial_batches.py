@@ -59,7 +59,8 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
     """Run the batch's unfinished trials and store their metrics; returns how many succeeded. A trial
     that fails is stored failed with its error, as a single trial's job would be; the others go on.
     `series`: bars already read, by series, for a caller running several batches of one optimisation
-    (the command line); by default each batch reads (or re-checks in the bar cache) its own."""
+    (the command line, a worker's batches of one optimisation); by default each batch reads (or re-checks
+    in the bar cache) its own."""
     trials = list(
         BacktestJob.objects.using(ALIAS).filter(pk__in=list(trial_ids)).exclude(status=BacktestJob.Status.SUCCEEDED)
     )
@@ -85,13 +86,25 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
             # the per-block summary the optimisation's overfitting test (PBO) reads of each trial
             analysis = {"block_moments": block_moments(equity).tolist()}
             results.append(BacktestResult(job=trial, metrics=jobs.json_safe(metrics.as_dict()), analysis=analysis))
-        trial.finished_at = datetime.now(UTC)
+    finished = datetime.now(UTC)
     with transaction.atomic(using=ALIAS):
         BacktestResult.objects.using(ALIAS).filter(job__in=[result.job for result in results]).delete()
         BacktestResult.objects.using(ALIAS).bulk_create(results)
-        BacktestJob.objects.using(ALIAS).bulk_update(
-            trials, ["status", "progress", "engine_used", "error", "started_at", "finished_at"]
-        )
+        # One UPDATE per outcome (not bulk_update's CASE per row and field): the batch's results are stored
+        # together, so they share `finished_at`; a failed trial keeps its own error.
+        outcomes: dict[tuple[str, str], list[object]] = {}
+        for trial in trials:
+            trial.finished_at = finished
+            if trial.status == BacktestJob.Status.SUCCEEDED:
+                outcomes.setdefault((trial.status, trial.engine_used), []).append(trial.pk)
+            else:
+                BacktestJob.objects.using(ALIAS).filter(pk=trial.pk).update(
+                    status=trial.status, error=trial.error, started_at=started, finished_at=finished
+                )
+        for (status, engine_used), ids in outcomes.items():
+            BacktestJob.objects.using(ALIAS).filter(pk__in=ids).update(
+                status=status, progress=1.0, engine_used=engine_used, error="", started_at=started, finished_at=finished
+            )
     return len(results)
 
 
