@@ -68,11 +68,19 @@ def balance_get(*, venue: str) -> list[AssetBalance]:
     return venues.venue_for(venue).balance()
 
 
-def order_submit(*, venue: str, request: OrderRequest) -> OrderView:
-    """Place an order; `request.client_order_id` makes it idempotent (a repeat returns the first order)."""
+def order_submit(*, venue: str, request: OrderRequest, paper_book: OrderBook | None = None) -> OrderView:
+    """Place an order; `request.client_order_id` makes it idempotent (a repeat returns the first order).
+
+    `paper_book` (the paper venue only): the book to trade against, fed to the venue in the same operation as
+    the order, as `paper_book_feed` then `order_submit` would (resting orders of the symbol match it first), in
+    one transaction instead of two. A live venue refuses it: its book is the market's."""
     if not request.client_order_id:
         raise InvalidOrder("client_order_id is required")
-    return venues.venue_for(venue).submit(request)
+    if paper_book is None:
+        return venues.venue_for(venue).submit(request)
+    if venue != venues.PAPER_VENUE or paper_book.symbol != request.symbol:
+        raise InvalidOrder("paper_book is the paper venue's input, for the order's own symbol")
+    return services.paper_order_submit(request=request, book=paper_book)
 
 
 def order_get(*, venue: str, client_order_id: str) -> OrderView:

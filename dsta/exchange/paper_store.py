@@ -294,9 +294,16 @@ def _run(operation: Callable[[PaperEngine], T], **scope: object) -> T:
         return operation(engine)
 
 
-def submit(*, request_symbol: str, operation: Callable[[PaperEngine], PaperOrder], client_order_id: str) -> OrderView:
-    """The order as the venue holds it, with the fills this submit made (a repeat submit makes none)."""
-    with _engine(symbol=request_symbol, client_order_ids=(client_order_id,)) as engine:
+def submit(
+    *,
+    request_symbol: str,
+    operation: Callable[[PaperEngine], PaperOrder],
+    client_order_id: str,
+    feeds_market: bool = False,
+) -> OrderView:
+    """The order as the venue holds it, with the fills this submit made (a repeat submit makes none).
+    `feeds_market`: the operation feeds the symbol's market too (a book), so its state is written back."""
+    with _engine(symbol=request_symbol, client_order_ids=(client_order_id,), feeds_market=feeds_market) as engine:
         order = operation(engine)
         fills = tuple(fill_view(fill) for fill in engine.changes.fills if fill.client_order_id == client_order_id)
     return replace(order_view(order), fills=fills)

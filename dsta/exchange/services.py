@@ -19,7 +19,7 @@ from dsta.exchange.contracts import (
     OrderView,
 )
 from dsta.exchange.mapping import fill_event, order_event
-from dsta.exchange.paper_engine import PaperConfig
+from dsta.exchange.paper_engine import PaperConfig, PaperEngine, PaperOrder
 from dsta.exchange.resilience import redis_client
 from dsta.kernel.clock import utc_now
 from dsta.kernel.outbox import publish
@@ -134,14 +134,23 @@ def live_fills_sync(*, venue: CcxtVenue, symbol: str) -> int:
 # -- paper venue ------------------------------------------------------------------------------------------
 
 
-def paper_order_submit(*, request: OrderRequest, now: datetime | None = None) -> OrderView:
+def paper_order_submit(
+    *, request: OrderRequest, now: datetime | None = None, book: OrderBook | None = None
+) -> OrderView:
     """The order with all of its fills: those this submit made, or for a repeated submit those made before (so a
-    retry gets the very answer the first call got)."""
+    retry gets the very answer the first call got). `book`: fed first, in the same operation (`paper_book_feed`)."""
     moment = now or utc_now()
+
+    def operation(engine: PaperEngine) -> PaperOrder:
+        if book is not None:
+            engine.on_book(book, now=book.timestamp)
+        return engine.submit(request, now=moment)
+
     view = paper_store.submit(
         request_symbol=request.symbol,
         client_order_id=request.client_order_id,
-        operation=lambda engine: engine.submit(request, now=moment),
+        operation=operation,
+        feeds_market=book is not None,
     )
     if view.fills_complete:
         return view

@@ -21,7 +21,6 @@ from decimal import ROUND_DOWN, Decimal
 from django.db import connections, transaction
 
 from dsta.data.contracts import TIMEFRAME_SECONDS
-from dsta.exchange import api as exchange_api
 from dsta.exchange.contracts import OrderBook, PriceLevel
 from dsta.kernel.clock import utc_now
 from dsta.trading import bot_book, orders, protections
@@ -87,7 +86,8 @@ def _decide(signal: Signal, instance: StrategyInstance) -> tuple[str, str, str, 
 
 def signal_execute(*, signal_id: int) -> Signal:
     """Decide the signal's bar once and place its order (or re-place the one already decided)."""
-    with transaction.atomic(using=ALIAS):
+    # no savepoint inside an event handler's transaction: an error rolls it back whole (the handler retries)
+    with transaction.atomic(using=ALIAS, savepoint=False):
         # the signal and its instance locked in one statement: one decision at a time per instance
         signal = Signal.objects.using(ALIAS).select_related("instance").select_for_update().get(pk=signal_id)
         instance = signal.instance
@@ -115,8 +115,6 @@ def _place(signal: Signal, instance: StrategyInstance, *, decided_now: bool) -> 
     if order is None or order.status not in FINAL:
         assert signal.order_quantity is not None
         paper = instance.venue == PAPER_VENUE
-        if paper:
-            _paper_book_at(instance, signal)
         order = orders.order_place(
             orders.NewOrder(
                 exchange=instance.venue,
@@ -128,7 +126,8 @@ def _place(signal: Signal, instance: StrategyInstance, *, decided_now: bool) -> 
                 client_order_id=signal.client_order_id,
                 strategy_instance_id=instance.pk,
                 strategy_version=instance.strategy_version,
-            )
+            ),
+            paper_book=_paper_book_at(instance, signal) if paper else None,
         )
     if order.status != "rejected" and signal.target is not None and instance.held_target != signal.target:
         instance.held_target = signal.target
@@ -145,13 +144,12 @@ ON CONFLICT (exchange, symbol) DO UPDATE SET price = EXCLUDED.price, as_of = EXC
 """
 
 
-def _paper_book_at(instance: StrategyInstance, signal: Signal) -> None:
+def _paper_book_at(instance: StrategyInstance, signal: Signal) -> OrderBook:
     """The paper venue's book, and its mark for the risk check, at the reference venue's close of the decision
-    bar (the paper venue's price is the last one it was given, as its own last price is)."""
+    bar (the paper venue's price is the last one it was given, as its own last price is). The book goes to the
+    venue with the order, in the submit's own operation."""
     closed_at = signal.bar_time + timedelta(seconds=TIMEFRAME_SECONDS[instance.timeframe])
     with connections[ALIAS].cursor() as cursor:
         cursor.execute(_PAPER_MARK_SQL, [instance.venue, instance.symbol, signal.close, signal.bar_time])
     level = (PriceLevel(signal.close, PAPER_BOOK_DEPTH),)
-    exchange_api.paper_book_feed(
-        book=OrderBook(venue=instance.venue, symbol=instance.symbol, timestamp=closed_at, bids=level, asks=level)
-    )
+    return OrderBook(venue=instance.venue, symbol=instance.symbol, timestamp=closed_at, bids=level, asks=level)

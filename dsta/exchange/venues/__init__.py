@@ -18,11 +18,21 @@ VENUES = (
     Venue(name="paper", ccxt_id="", display_name="Paper exchange", paper=True),
 )
 _BY_NAME = {venue.name: venue for venue in VENUES}
+PAPER_VENUE = "paper"
 _PAPER = PaperVenue()
 _live: dict[str, LiveVenue] = {}
 _live_lock = threading.Lock()
 
-__all__ = ["VENUES", "LiveVenue", "PaperVenue", "TradingVenue", "live_venue_for", "live_venues_forget", "venue_for"]
+__all__ = [
+    "PAPER_VENUE",
+    "VENUES",
+    "LiveVenue",
+    "PaperVenue",
+    "TradingVenue",
+    "live_venue_for",
+    "live_venues_forget",
+    "venue_for",
+]
 
 
 def venue_for(name: str) -> TradingVenue:

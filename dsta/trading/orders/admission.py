@@ -284,22 +284,29 @@ def order_admit(new: NewOrder, *, along: Callable[[Order], None] | None = None) 
     commit). Nothing is committed before the risk decision, so no crash leaves a `new` order behind; the client
     retries under the same client_order_id and gets the stored order (see `order_known`). `along` runs in the
     same transaction with the stored order (an algo's plan is stored with its parent)."""
+    return admitted(new, along=along)[0]
+
+
+def admitted(new: NewOrder, *, along: Callable[[Order], None] | None = None) -> tuple[Order, bool]:
+    """`order_admit`, and whether this call stored the order (False: a known client_order_id's order)."""
     _validated(new)
     order = _unsaved(new)
-    with transaction.atomic(using=ALIAS):
+    # Inside the caller's transaction (an event handler's, the bot's) no savepoint: nothing here catches an
+    # error to go on, so one would only cost two round trips; an error rolls the caller's transaction back.
+    with transaction.atomic(using=ALIAS, savepoint=False):
         decided = _decide(order)
         steps = [(S.NEW, S.PENDING_RISK, "pre-trade risk check"), (S.PENDING_RISK, decided.status, decided.reason)]
         order.status, order.last_error = decided.status, decided.last_error
         if not _insert(order, steps):
             replayed = order_known(new)
             assert replayed is not None  # nosec B101: the insert found the id taken
-            return replayed
+            return replayed, False
         publish_many([status_event(order, from_status, to, why) for from_status, to, why in steps], using=ALIAS)
         if not decided.decision.approved:
             _record_violations(decided, order)
         if along is not None:
             along(order)
-    return order
+    return order, True
 
 
 def order_create(new: NewOrder) -> Order:

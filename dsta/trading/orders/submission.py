@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from dsta.exchange import api as exchange_api
 from dsta.exchange.contracts import (
     BusinessError,
     FillView,
+    OrderBook,
     OrderRequest,
     OrderSide,
     OrderType,
@@ -25,7 +26,7 @@ from dsta.kernel.outbox import publish_many
 from dsta.kernel.sql import execute_pipelined
 from dsta.trading.models import Order
 from dsta.trading.models import OrderStatus as S
-from dsta.trading.orders.admission import NewOrder, order_admit, order_risk_step
+from dsta.trading.orders.admission import NewOrder, admitted, order_risk_step
 from dsta.trading.orders.state import ALIAS, FINAL, check_transition, lock_order, locked, status_event, transition
 from dsta.trading.positions import FillEvent, PositionState
 
@@ -39,11 +40,16 @@ _FROM_EXCHANGE = {
 }
 
 
-def order_submit_step(order_id: int, *, stored: Order | None = None) -> Order:
+def order_submit_step(
+    order_id: int, *, stored: Order | None = None, held: bool = False, paper_book: OrderBook | None = None
+) -> Order:
     """Step 3: send a `submitted` order to the exchange under its client_order_id and record the answer.
     Business errors reject it; transient errors leave it `submitted` for `orders_resume`. `stored` is the
-    order as its caller just committed it (saves reading it back)."""
+    order as its caller just committed it (saves reading it back); `held`: as the caller's still open
+    transaction inserted it, so no one else can have changed it (saves locking it again). `paper_book`: the
+    book the paper venue trades the order against, fed in the same operation (see `exchange.api.order_submit`)."""
     order = stored if stored is not None and stored.pk == order_id else Order.objects.using(ALIAS).get(pk=order_id)
+    held = held and order is stored
     if order.status != S.SUBMITTED or order.algo:
         return order  # an algo parent is worked through its children
     request = OrderRequest(
@@ -55,7 +61,7 @@ def order_submit_step(order_id: int, *, stored: Order | None = None) -> Order:
         price=order.price,
     )
     try:
-        view = exchange_api.order_submit(venue=order.exchange, request=request)
+        view = exchange_api.order_submit(venue=order.exchange, request=request, paper_book=paper_book)
     except BusinessError as exc:
         with transaction.atomic(using=ALIAS):
             order = locked(order_id)
@@ -67,18 +73,19 @@ def order_submit_step(order_id: int, *, stored: Order | None = None) -> Order:
         Order.objects.using(ALIAS).filter(pk=order_id).update(last_error=f"transient: {exc}"[:300])
         order.refresh_from_db(using=ALIAS)
         return order
-    return order_record_exchange_view(order_id, view)
+    return order_record_exchange_view(order_id, view, held=order if held else None)
 
 
-def order_record_exchange_view(order_id: int, view: OrderView) -> Order:
-    """Step 4 (confirm): store the exchange's answer and the order's new fills; move the status with it."""
+def order_record_exchange_view(order_id: int, view: OrderView, *, held: Order | None = None) -> Order:
+    """Step 4 (confirm): store the exchange's answer and the order's new fills; move the status with it.
+    `held`: the order as the caller's open transaction inserted it (no lock to take, nothing to re-read)."""
     if view.fills_complete:
         fills = list(view.fills)  # the venue sent them with its answer
     else:  # read them; nothing filled needs no read (that list grows with the account's history)
         fills = exchange_api.fills_list(venue=view.venue, symbol=view.symbol, client_order_id=view.client_order_id)
     answer = _ExchangeAnswer(view.status, view.filled, view.average_price, view.exchange_order_id)
-    with transaction.atomic(using=ALIAS):
-        order = locked(order_id)
+    with transaction.atomic(using=ALIAS, savepoint=False):  # no savepoint: see admission.admitted
+        order = held if held is not None and held.pk == order_id else locked(order_id)
         _settle(order, fills, answer)
     return order
 
@@ -237,10 +244,15 @@ def _confirm(order: Order, answer: _ExchangeAnswer) -> tuple[str, str] | None:
     return from_status, f"exchange {answer.status.value}"
 
 
-def order_place(new: NewOrder) -> Order:
+def order_place(new: NewOrder, *, paper_book: OrderBook | None = None) -> Order:
     """The whole saga in one call (the API's path): admitted (steps 1 and 2 at once), then submitted. A known
-    client_order_id answers with the stored order, taking it through the steps it has not finished."""
-    order = order_admit(new)
+    client_order_id answers with the stored order, taking it through the steps it has not finished.
+
+    Called inside the caller's transaction (the bot's), the saga's steps are that transaction's: an order this
+    call stored is not visible to anyone else until it commits, so confirming it needs no second lock.
+    `paper_book`: see `order_submit_step`."""
+    in_caller_transaction = connections[ALIAS].in_atomic_block
+    order, stored_now = admitted(new)
     if order.status == S.NEW:  # stored by step 1 alone (a stop's order, or one a crash left behind)
-        order = order_risk_step(order.pk)
-    return order_submit_step(order.pk, stored=order)
+        order, stored_now = order_risk_step(order.pk), False
+    return order_submit_step(order.pk, stored=order, held=stored_now and in_caller_transaction, paper_book=paper_book)
