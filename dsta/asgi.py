@@ -5,9 +5,6 @@ from a2wsgi import WSGIMiddleware
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dsta.settings")
-from dsta.kernel.installation_keys import settings_or_exit  # noqa: E402
-
-settings_or_exit()  # missing or weak keys: their message and exit 1, not a traceback
 # HTTP threads of this process: each request's whole sync stack runs on one of them. Requests are short database
 # work (heavy jobs go to the worker); more threads than this only contend for the GIL (at 100 orders/s on two
 # cores, 8 threads per process had a p99 several times that of 4).
@@ -19,6 +16,9 @@ sys.setswitchinterval(float(os.environ.get("DSTA_HTTP_GIL_SWITCH_MS", "1")) / 10
 # The web server takes its database connections from a pool (see _domain_database in settings), as many as there
 # are HTTP threads: a request never waits for a connection another thread holds.
 os.environ.setdefault("DSTA_DB_POOL", str(HTTP_THREADS))
+from dsta.kernel.installation_keys import settings_or_exit  # noqa: E402  (after the pool setting it reads)
+
+settings_or_exit()  # missing or weak keys: their message and exit 1, not a traceback
 
 # Every view and middleware is synchronous, so HTTP goes to Django's WSGI handler on a fixed thread pool: one hop
 # per request. Django's ASGI handler hops between the event loop and a thread for each sync middleware (about a

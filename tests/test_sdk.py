@@ -51,7 +51,8 @@ def test_importing_the_sdk_loads_no_django_and_no_model():
         "import sys, dsta.sdk\n"
         # the exchange's contracts (plain dataclasses: the cost model data's contracts share) and the kernel's
         # one input-error type (plain Python: InvalidParameters derives from it) are no model
-        "contracts = {'dsta.exchange', 'dsta.exchange.contracts', 'dsta.kernel', 'dsta.kernel.errors'}\n"
+        "contracts = {'dsta.exchange', 'dsta.exchange.contracts', 'dsta.kernel', 'dsta.kernel.errors',"
+        " 'dsta.kernel.ta_lib'}\n"
         "loaded = sorted(m for m in sys.modules if m not in contracts and (m.split('.')[0] == 'django' or "
         "m.startswith(('dsta.data.models', 'dsta.data.selectors', 'dsta.data.services', 'dsta.data.backtesting',"
         " 'dsta.core', 'dsta.trading', 'dsta.ml', 'dsta.exchange', 'dsta.kernel'))))\n"
