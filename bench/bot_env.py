@@ -95,13 +95,12 @@ def close_all(markets: list[str], index: int) -> float:
 def deal_with(markets: list[str], index: int) -> int:
     """What the worker does with those events for the bot (trading.mark_prices, trading.strategies, trading.bot
     handlers' functions, as `bot replay-file`'s bar_feed calls them): returns the orders placed."""
-    from dsta.trading import bot_execution, services
+    from dsta.trading import services
     from dsta.trading.models import Order
 
     bar_time = T0 + STEP * index
     for symbol in markets:
         market = {"exchange": EXCHANGE, "symbol": symbol, "timeframe": "1h"}
         services.mark_price_record(exchange=EXCHANGE, symbol=symbol, price=close_at(index), as_of=bar_time)
-        for signal_id in services.signals_record(**market, bar_time=bar_time, stale=False):
-            bot_execution.signal_execute(signal_id=signal_id)
+        services.signals_record(**market, bar_time=bar_time, stale=False)  # decides and places each signal's order
     return Order.objects.using("trading").filter(client_order_id__endswith=f"-{int(bar_time.timestamp())}").count()

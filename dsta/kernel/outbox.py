@@ -176,10 +176,16 @@ def publish_many(events: Sequence[DomainEvent], *, using: str, along_with: Seque
 
     `along_with` are the caller's own writes, sent in the same round trip just before the events are stored:
     the state change and its events in one trip."""
+    return publish_along(events, using=using, along_with=along_with)[0]
+
+
+def publish_along(
+    events: Sequence[DomainEvent], *, using: str, along_with: Sequence[Statement]
+) -> tuple[list[uuid.UUID], list[list[tuple[Any, ...]]]]:
+    """`publish_many`, also returning the rows each `along_with` statement returned (an insert's new id)."""
     domain, connection = _open_domain_connection(using)
     if not events:
-        execute_pipelined(using=using, statements=along_with)
-        return []
+        return [], execute_pipelined(using=using, statements=along_with)
     event_ids = [uuid.uuid4() for _ in events]
     with telemetry.span("outbox.publish", {"dsta.events": len(events), "dsta.domain": domain.name}):
         context = telemetry.outbound_context()
@@ -196,8 +202,8 @@ def publish_many(events: Sequence[DomainEvent], *, using: str, along_with: Seque
         "channel": NOTIFY_CHANNEL,
         "domain": domain.name,
     }
-    execute_pipelined(using=using, statements=[*along_with, (_INSERT_MANY_SQL, params)])
-    return event_ids
+    rows = execute_pipelined(using=using, statements=[*along_with, (_INSERT_MANY_SQL, params)])
+    return event_ids, rows[:-1]
 
 
 def publish(event: DomainEvent, *, using: str) -> uuid.UUID:

@@ -72,14 +72,16 @@ def run_strategies_on_prediction(envelope: EventEnvelope) -> None:
 
 @event_handler(consumer="trading.bot", events=[SignalEmitted], using="trading")
 def trade_signal(envelope: EventEnvelope) -> None:
-    """A running instance's signal becomes its order (once per bar: see `bot_execution`)."""
+    """A signal stored undecided becomes its order (once per bar: see `bot_execution`). The strategies'
+    handler decides and places in the signal's own transaction, so this finds nothing to do unless the
+    signal was stored by an earlier version."""
     from dsta.trading import bot_execution
     from dsta.trading.models import Signal
 
     event = envelope.decode(SignalEmitted)
     signal_id = (
         Signal.objects.using("trading")
-        .filter(instance_id=event.instance_id, bar_time=event.bar_time)
+        .filter(instance_id=event.instance_id, bar_time=event.bar_time, action="")
         .values_list("id", flat=True)
         .first()
     )

@@ -6,11 +6,14 @@ target the difference at the close, a target of 0 the whole position; then round
 size, and no order when the result is under the venue's minimum amount or notional. Like the backtest, an
 unchanged target places nothing (the position is not rebalanced as the price moves).
 
-Once per bar: the signal row is locked and its decision (side, quantity, client order id
-`bot-<instance>-<bar epoch>`) stored before the order is placed, so a redelivered event or a restarted
-worker re-places the same order under the same id (the saga and the venue return the order they hold) and
-never decides the bar again. On the paper venue the order is a limit at the reference close against a
-book at that close: it fills at once at the close with the venue's taker fee, the backtest's `fill_at=close`.
+Once per bar, in the transaction that records the signal (`services.signals_record`, with the instance row
+locked): the decision (side, quantity, client order id `bot-<instance>-<bar epoch>`) is stored with the
+signal and the order placed, so a bar's signal, decision and order commit together or not at all. A
+retried handler decides the bar again only when nothing of it committed, and re-places the same order under
+the same id (the saga and the venue return the order they hold); a redelivered event finds the bar decided.
+`signal_execute` replays a stored decision (a signal decided by an earlier version, or a test's crash).
+On the paper venue the order is a limit at the reference close against a book at that close: it fills at once
+at the close with the venue's taker fee, the backtest's `fill_at=close`.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from django.db import connections, transaction
+from django.db import transaction
 
 from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.exchange.contracts import OrderBook, PriceLevel
 from dsta.kernel.clock import utc_now
+from dsta.kernel.sql import Statement, execute_pipelined
 from dsta.trading import bot_book, orders, protections
 from dsta.trading.bot import PAPER_VENUE
 from dsta.trading.models import BotMode, BotState, Order, Signal, StrategyInstance
@@ -52,16 +56,20 @@ def order_size(
     return "sell", min(held, raw.quantize(instance.amount_step, ROUND_DOWN) if instance.amount_step else raw)
 
 
-def _decide(signal: Signal, instance: StrategyInstance) -> tuple[str, str, str, Decimal]:
-    """(action, detail, side, quantity); action "order" asks for an order."""
+def _decide(
+    signal: Signal, instance: StrategyInstance, book: bot_book.InstanceBook | None = None
+) -> tuple[str, str, str, Decimal]:
+    """(action, detail, side, quantity); action "order" asks for an order. `book`: the instance's, when the
+    caller read it already."""
     if signal.stale:
         return "stale", "a back-filled bar: recorded, not traded", "", ZERO
     if instance.state == BotState.STOPPED or not instance.enabled:
         return "stopped", "the instance is stopped", "", ZERO
     if instance.mode == BotMode.LIVE and instance.armed_at is None:
         return "not_armed", "live trading is not armed", "", ZERO
-    book = bot_book.book_of(instance) if protections.watching(instance) else None
-    if book is not None:
+    if book is None and protections.watching(instance):
+        book = bot_book.book_of(instance)
+    if book is not None and protections.watching(instance):
         stopped = protections.bar_check(instance=instance, bar_time=signal.bar_time, book=book, price=signal.close)
         if stopped:
             return "protected", stopped, "", ZERO
@@ -84,8 +92,27 @@ def _decide(signal: Signal, instance: StrategyInstance) -> tuple[str, str, str, 
     return "order", "", side, quantity
 
 
+def signal_decide(signal: Signal, *, book: bot_book.InstanceBook | None = None) -> list[Statement]:
+    """Decide a new signal of `signal.instance` (locked by the caller) in memory: its action, detail and, for
+    an order, side, quantity and client order id. Returns the writes that must go with the signal's row,
+    before its order (the paper venue's mark at the bar's close), for the caller to send in the same trip."""
+    instance = signal.instance
+    action, detail, side, quantity = _decide(signal, instance, book)
+    signal.action, signal.detail, signal.decided_at = action, detail[:300], utc_now()
+    if action != "order":
+        return []
+    signal.order_side, signal.order_quantity = side, quantity
+    signal.client_order_id = client_order_id_for(instance.pk, int(signal.bar_time.timestamp()))
+    return [_paper_mark(instance, signal)] if instance.venue == PAPER_VENUE else []
+
+
+def signal_place(signal: Signal) -> Order | None:
+    """Place the order of a signal decided (`signal_decide`) and stored in the caller's open transaction."""
+    return _place(signal, signal.instance, decided_now=True) if signal.action == "order" else None
+
+
 def signal_execute(*, signal_id: int) -> Signal:
-    """Decide the signal's bar once and place its order (or re-place the one already decided)."""
+    """Decide a stored signal's bar once and place its order, or re-place the one already decided."""
     # no savepoint inside an event handler's transaction: an error rolls it back whole (the handler retries)
     with transaction.atomic(using=ALIAS, savepoint=False):
         # the signal and its instance locked in one statement: one decision at a time per instance
@@ -93,15 +120,13 @@ def signal_execute(*, signal_id: int) -> Signal:
         instance = signal.instance
         decided_now = not signal.action
         if decided_now:
-            action, detail, side, quantity = _decide(signal, instance)
-            signal.action, signal.detail, signal.decided_at = action, detail[:300], utc_now()
-            if action == "order":
-                signal.order_side, signal.order_quantity = side, quantity
-                signal.client_order_id = client_order_id_for(instance.pk, int(signal.bar_time.timestamp()))
+            execute_pipelined(using=ALIAS, statements=signal_decide(signal))
             signal.save(
                 using=ALIAS,
                 update_fields=["action", "detail", "decided_at", "order_side", "order_quantity", "client_order_id"],
             )
+        elif signal.action == "order" and instance.venue == PAPER_VENUE:
+            execute_pipelined(using=ALIAS, statements=[_paper_mark(instance, signal)])
         if signal.action == "order":
             _place(signal, instance, decided_now=decided_now)
     return signal
@@ -144,12 +169,15 @@ ON CONFLICT (exchange, symbol) DO UPDATE SET price = EXCLUDED.price, as_of = EXC
 """
 
 
+def _paper_mark(instance: StrategyInstance, signal: Signal) -> Statement:
+    """The paper venue's mark for the risk check at the reference venue's close of the decision bar (the paper
+    venue's price is the last one it was given, as its own last price is); written before the order."""
+    return _PAPER_MARK_SQL, [instance.venue, instance.symbol, signal.close, signal.bar_time]
+
+
 def _paper_book_at(instance: StrategyInstance, signal: Signal) -> OrderBook:
-    """The paper venue's book, and its mark for the risk check, at the reference venue's close of the decision
-    bar (the paper venue's price is the last one it was given, as its own last price is). The book goes to the
-    venue with the order, in the submit's own operation."""
+    """The paper venue's book at the decision bar's close; it goes to the venue with the order, in the
+    submit's own operation."""
     closed_at = signal.bar_time + timedelta(seconds=TIMEFRAME_SECONDS[instance.timeframe])
-    with connections[ALIAS].cursor() as cursor:
-        cursor.execute(_PAPER_MARK_SQL, [instance.venue, instance.symbol, signal.close, signal.bar_time])
     level = (PriceLevel(signal.close, PAPER_BOOK_DEPTH),)
     return OrderBook(venue=instance.venue, symbol=instance.symbol, timestamp=closed_at, bids=level, asks=level)

@@ -1,8 +1,8 @@
 """`manage.py bot replay-file`: a candle file through the live path, in-process and in bar order.
 
 Each bar is what a fetched closed candle is live: stored by data (`data.candle_closed` published with it),
-marked (the handler `trading.mark_prices` runs), decided by every instance on the market (`trading.strategies`),
-and each new signal traded (`trading.bot`: sizing, the order saga, the paper venue's fill). The handlers'
+marked (the handler `trading.mark_prices` runs), decided and traded by every instance on the market
+(`trading.strategies`: the strategy's target, sizing, the order saga, the paper venue's fill). The handlers'
 functions are called directly instead of through the relay, for speed; a relay delivering the stored events
 later finds every bar decided (each step is idempotent), so nothing is traded twice.
 """
@@ -25,7 +25,7 @@ from django.db import connections
 from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleBar
 from dsta.exchange import api as exchange_api
-from dsta.trading import bot, bot_execution, parity, services
+from dsta.trading import bot, parity, services
 from dsta.trading.models import StrategyInstance
 
 ALIAS = "trading"
@@ -76,10 +76,7 @@ def bar_feed(bar: CandleBar) -> int:
     data_api.candle_close(bar=bar)
     services.mark_price_record(exchange=bar.exchange, symbol=bar.symbol, price=bar.close, as_of=bar.open_time)
     market = {"exchange": bar.exchange, "symbol": bar.symbol, "timeframe": bar.timeframe}
-    created = services.signals_record(**market, bar_time=bar.open_time, stale=False)
-    for signal_id in created:
-        bot_execution.signal_execute(signal_id=signal_id)
-    return len(created)
+    return len(services.signals_record(**market, bar_time=bar.open_time, stale=False))
 
 
 # The domains' connections the replay writes through: their commits need not wait for the WAL to reach the disk

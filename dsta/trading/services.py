@@ -244,10 +244,12 @@ def signals_on_candle(
     return len(signals_record(exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, stale=stale))
 
 
+# A signal is stored decided (see bot_execution): its row, the decision's own writes and its event in one trip.
 _SIGNAL_INSERT_SQL = """
 INSERT INTO signal (instance_id, params_version, strategy_version, stale, bar_time, close, target, order_type,
-                    price, stop_loss, take_profit, inputs, action, detail, order_side, client_order_id, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, '', '', '', '', now())
+                    price, stop_loss, take_profit, inputs, action, detail, order_side, order_quantity,
+                    client_order_id, decided_at, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, now())
 ON CONFLICT (instance_id, bar_time) DO NOTHING
 RETURNING id
 """
@@ -256,13 +258,11 @@ RETURNING id
 def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool | None) -> list[int]:
     """`signals_on_candle`, returning the ids of the signals it created. Instances fed by a model's
     predictions decide on the prediction instead (`signals_on_prediction`)."""
-    instances = list(
-        StrategyInstance.objects.using(ALIAS).filter(
-            exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True, model_name=""
-        )
-    )
     return _signals_decide(
-        instances, exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, stale=stale, inputs={}
+        {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "enabled": True, "model_name": ""},
+        bar_time=bar_time,
+        stale=stale,
+        inputs={},
     )
 
 
@@ -284,16 +284,8 @@ def signals_on_prediction(
     p_up = output.get("p_up")
     if not model_name or not isinstance(p_up, int | float) or isinstance(p_up, bool):
         return []
-    instances = list(
-        StrategyInstance.objects.using(ALIAS).filter(
-            exchange=exchange, symbol=symbol, timeframe=timeframe, enabled=True, model_name=model_name
-        )
-    )
     return _signals_decide(
-        instances,
-        exchange=exchange,
-        symbol=symbol,
-        timeframe=timeframe,
+        {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "enabled": True, "model_name": model_name},
         bar_time=bar_time,
         stale=True if backfill else None,
         inputs={PREDICTION_INPUT: float(p_up)},
@@ -301,73 +293,110 @@ def signals_on_prediction(
 
 
 def _signals_decide(
-    instances: list[StrategyInstance],
-    *,
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    bar_time: datetime,
-    stale: bool | None,
-    inputs: dict[str, float],
+    market: dict[str, Any], *, bar_time: datetime, stale: bool | None, inputs: dict[str, float]
 ) -> list[int]:
-    from dsta.trading import bot_book
-    from dsta.trading.models import BotState
+    """Each instance of `market` without a signal at this bar decides it: the strategy's target, then the bot's
+    decision and order (bot_execution), all in one transaction with the instances locked, so that a bar is
+    decided once per instance and its signal, decision and order commit together. Inside an event handler's
+    transaction there is no savepoint: an error rolls the handler's batch back and it is retried event by
+    event (a re-placed order is found by its client order id)."""
+    from django.db.models import Exists, OuterRef
 
+    from dsta.kernel.outbox import publish_along
+    from dsta.trading import bot_book, bot_execution
+    from dsta.trading.models import BotState, Signal
+
+    exchange, symbol, timeframe = market["exchange"], market["symbol"], market["timeframe"]
     created: list[int] = []
-    if instances and stale is None:
-        stale = bar_is_stale(exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, flagged=False)
     bar_ms = int(bar_time.timestamp() * 1000)
     series = tuple(InputSeries(name, (bar_ms,), (value,)) for name, value in inputs.items())
-    for instance in instances:
-        # the strategy sees the instance's own position, as the backtest shows it its own (a flat instance
-        # that holds no target needs no read)
-        trading = instance.state != BotState.STOPPED and instance.held_target != 0
-        held = bot_book.book_of(instance).position.quantity if trading else Decimal(0)
-        try:
-            signal = data_api.strategy_signal(
+    with transaction.atomic(using=ALIAS, savepoint=False):
+        seen = Signal.objects.using(ALIAS).filter(instance_id=OuterRef("pk"), bar_time=bar_time)
+        instances = [
+            instance
+            for instance in StrategyInstance.objects.using(ALIAS)
+            .select_for_update()
+            .filter(**market)
+            .annotate(seen=Exists(seen))
+            .order_by("pk")  # one lock order for every caller
+            if not instance.seen  # a redelivered event: the bar is decided
+        ]
+        if instances and stale is None:
+            stale = bar_is_stale(
+                exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, flagged=False
+            )
+        for instance in instances:
+            # the strategy sees the instance's own position, as the backtest shows it its own (a flat instance
+            # that holds no target needs no read)
+            trading = instance.state != BotState.STOPPED and instance.held_target != 0
+            book = bot_book.book_of(instance) if trading else None
+            try:
+                decision = data_api.strategy_signal(
+                    strategy=instance.strategy,
+                    params=instance.params,
+                    exchange=exchange,
+                    symbol=symbol,
+                    timeframe=timeframe,
+                    as_of=bar_time,
+                    position=book.position.quantity if book is not None else Decimal(0),
+                    inputs=series,
+                )
+            except StrategyFault as fault:  # a ValueError too: caught first
+                strategy_fault_pause(instance, message=str(fault), bar_time=bar_time)
+                continue
+            except ValueError:
+                continue  # not enough history yet for this strategy's warm-up
+            if decision.bar_time != bar_time:
+                continue  # the bar is not stored (yet): never decide on an older bar in its name
+            signal = Signal(
+                instance=instance,
+                params_version=instance.params_version,
+                strategy_version=decision.version,
+                stale=bool(stale),
+                bar_time=bar_time,
+                close=decision.close,
+                target=decision.target,
+                order_type=decision.order_type,
+                price=decision.price,
+                stop_loss=decision.stop_loss,
+                take_profit=decision.take_profit,
+                inputs=inputs,
+            )
+            writes = bot_execution.signal_decide(signal, book=book)
+            row = [
+                instance.pk,
+                signal.params_version,
+                signal.strategy_version,
+                signal.stale,
+                bar_time,
+                signal.close,
+                signal.target,
+                signal.order_type,
+                signal.price,
+                signal.stop_loss,
+                signal.take_profit,
+                json.dumps(inputs),
+                signal.action,
+                signal.detail,
+                signal.order_side,
+                signal.order_quantity,
+                signal.client_order_id,
+                signal.decided_at,
+            ]
+            event = SignalEmitted(
+                instance_id=instance.pk,
                 strategy=instance.strategy,
-                params=instance.params,
-                exchange=exchange,
                 symbol=symbol,
                 timeframe=timeframe,
-                as_of=bar_time,
-                position=held,
-                inputs=series,
+                bar_time=bar_time,
+                target=decision.target,
             )
-        except StrategyFault as fault:  # a ValueError too: caught first
-            strategy_fault_pause(instance, message=str(fault), bar_time=bar_time)
-            continue
-        except ValueError:
-            continue  # not enough history yet for this strategy's warm-up
-        if signal.bar_time != bar_time:
-            continue  # the bar is not stored (yet): never decide on an older bar in its name
-        row: list[Any] = [
-            instance.pk,
-            instance.params_version,
-            signal.version,
-            stale,
-            bar_time,
-            signal.close,
-            signal.target,
-        ]
-        row += [signal.order_type, signal.price, signal.stop_loss, signal.take_profit, json.dumps(inputs)]
-        with transaction.atomic(using=ALIAS):
-            with connections[ALIAS].cursor() as cursor:
-                cursor.execute(_SIGNAL_INSERT_SQL, row)
-                inserted = cursor.fetchone()
-            if inserted is not None:
-                publish(
-                    SignalEmitted(
-                        instance_id=instance.pk,
-                        strategy=instance.strategy,
-                        symbol=symbol,
-                        timeframe=timeframe,
-                        bar_time=bar_time,
-                        target=signal.target,
-                    ),
-                    using=ALIAS,
-                )
-                created.append(inserted[0])
+            _, (inserted, *_) = publish_along([event], using=ALIAS, along_with=[(_SIGNAL_INSERT_SQL, row), *writes])
+            if not inserted:  # stored by a caller that did not lock the instance: its decision stands
+                continue
+            signal.pk = inserted[0][0]
+            bot_execution.signal_place(signal)
+            created.append(signal.pk)
     return created
 
 

@@ -118,6 +118,58 @@ def test_a_redelivered_event_or_a_restarted_worker_never_places_twice():
     assert (again.side, again.quantity) == (last.order_side, last.order_quantity)
 
 
+def test_a_bar_pass_that_fails_after_the_venue_took_the_order_is_retried_into_exactly_that_order(monkeypatch):
+    """The signal, its decision and its order commit together: an error after the venue accepted the order
+    leaves no signal of that bar, and the retried handler places the same order once (found by its id)."""
+    from dsta.exchange import api as exchange_api
+
+    instance = paper_instance("atomic", fast=5, slow=12, capital="1000")
+    real_place = bot_execution.signal_place
+    failing = {"left": 1}
+
+    def place_then_fail(signal):  # type: ignore[no-untyped-def]
+        order = real_place(signal)
+        if order is not None and failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("the worker died after the venue took the order")
+        return order
+
+    for index, bar in enumerate(demo_bars(120)):
+        data_api_close_and_mark(bar)
+        market = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h", "bar_time": bar.open_time}
+        placed_before = Order.objects.using("trading").count()
+        monkeypatch.setattr(bot_execution, "signal_place", place_then_fail)
+        try:
+            services.signals_record(**market, stale=False)
+        except RuntimeError:
+            assert not Signal.objects.using("trading").filter(instance=instance, bar_time=bar.open_time).exists()
+            assert Order.objects.using("trading").count() == placed_before
+            services.signals_record(**market, stale=False)  # the handler's retry
+            signal = Signal.objects.using("trading").get(instance=instance, bar_time=bar.open_time)
+            assert Order.objects.using("trading").filter(client_order_id=signal.client_order_id).count() == 1
+            taken = exchange_api.fills_list(venue="paper", symbol="BTC/USDT", client_order_id=signal.client_order_id)
+            assert len(taken) == 1  # the venue filled it once, at the close; the retry found it
+            assert index > 12
+            break
+        finally:
+            monkeypatch.setattr(bot_execution, "signal_place", real_place)
+    else:
+        pytest.fail("no bar of the file placed an order")
+    fills = bot_book.instance_fills(instance.pk)
+    assert len({fill.client_order_id for fill in fills}) == len(fills)  # one fill per order, none twice
+    position = Position.objects.using("trading").get(exchange="paper", symbol="BTC/USDT")
+    assert position.quantity == bot_book.book_of(instance).position.quantity
+    venue = {balance.asset: balance.total for balance in exchange_api.balance_get(venue="paper")}
+    assert venue.get("BTC", D(0)) == position.quantity
+
+
+def data_api_close_and_mark(bar: CandleBar) -> None:
+    from dsta.data import api as data_api
+
+    data_api.candle_close(bar=bar)
+    services.mark_price_record(exchange=bar.exchange, symbol=bar.symbol, price=bar.close, as_of=bar.open_time)
+
+
 def test_a_back_filled_bar_is_recorded_and_not_traded():
     from dsta.data import api as data_api
     from dsta.trading.actors import run_strategies_on_candle
