@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.db import transaction
 
@@ -94,8 +95,9 @@ def _decide(
 
 def signal_decide(signal: Signal, *, book: bot_book.InstanceBook | None = None) -> list[Statement]:
     """Decide a new signal of `signal.instance` (locked by the caller) in memory: its action, detail and, for
-    an order, side, quantity and client order id. Returns the writes that must go with the signal's row,
-    before its order (the paper venue's mark at the bar's close), for the caller to send in the same trip."""
+    an order, side, quantity and client order id. Returns the statements to send after the signal's row in
+    the same trip: for an order, the paper venue's mark at the bar's close, then the risk check's read of the
+    limits and the book (last), whose rows `signal_place` takes."""
     instance = signal.instance
     action, detail, side, quantity = _decide(signal, instance, book)
     signal.action, signal.detail, signal.decided_at = action, detail[:300], utc_now()
@@ -103,12 +105,17 @@ def signal_decide(signal: Signal, *, book: bot_book.InstanceBook | None = None) 
         return []
     signal.order_side, signal.order_quantity = side, quantity
     signal.client_order_id = client_order_id_for(instance.pk, int(signal.bar_time.timestamp()))
-    return [_paper_mark(instance, signal)] if instance.venue == PAPER_VENUE else []
+    mark = [_paper_mark(instance, signal)] if instance.venue == PAPER_VENUE else []
+    return [*mark, orders.limits_and_book_statement(exchange=instance.venue)]
 
 
-def signal_place(signal: Signal) -> Order | None:
-    """Place the order of a signal decided (`signal_decide`) and stored in the caller's open transaction."""
-    return _place(signal, signal.instance, decided_now=True) if signal.action == "order" else None
+def signal_place(signal: Signal, *, written: list[list[tuple[Any, ...]]]) -> Order | None:
+    """Place the order of a signal decided (`signal_decide`) and stored in the caller's open transaction;
+    `written`: the rows its statements returned, in their order."""
+    if signal.action != "order":
+        return None
+    snapshot = orders.limits_and_book_read(written[-1][0], exchange=signal.instance.venue)
+    return _place(signal, signal.instance, decided_now=True, risk_snapshot=snapshot)
 
 
 def signal_execute(*, signal_id: int) -> Signal:
@@ -132,7 +139,9 @@ def signal_execute(*, signal_id: int) -> Signal:
     return signal
 
 
-def _place(signal: Signal, instance: StrategyInstance, *, decided_now: bool) -> Order:
+def _place(
+    signal: Signal, instance: StrategyInstance, *, decided_now: bool, risk_snapshot: orders.RiskSnapshot | None = None
+) -> Order:
     """Place the decided order, or take the one placed already (a replay); then move the instance's held
     target with it (idempotent, as is the cooldown a losing exit starts). A decision made in this transaction
     has no order yet: the order is stored in the transaction that stores its decision."""
@@ -153,6 +162,7 @@ def _place(signal: Signal, instance: StrategyInstance, *, decided_now: bool) -> 
                 strategy_version=instance.strategy_version,
             ),
             paper_book=_paper_book_at(instance, signal) if paper else None,
+            risk_snapshot=risk_snapshot,
         )
     if order.status != "rejected" and signal.target is not None and instance.held_target != signal.target:
         instance.held_target = signal.target

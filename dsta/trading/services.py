@@ -391,11 +391,13 @@ def _signals_decide(
                 bar_time=bar_time,
                 target=decision.target,
             )
-            _, (inserted, *_) = publish_along([event], using=ALIAS, along_with=[(_SIGNAL_INSERT_SQL, row), *writes])
+            _, (inserted, *written) = publish_along(
+                [event], using=ALIAS, along_with=[(_SIGNAL_INSERT_SQL, row), *writes]
+            )
             if not inserted:  # stored by a caller that did not lock the instance: its decision stands
                 continue
             signal.pk = inserted[0][0]
-            bot_execution.signal_place(signal)
+            bot_execution.signal_place(signal, written=written)
             created.append(signal.pk)
     return created
 

@@ -21,6 +21,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from dsta.kernel.outbox import publish_many
+from dsta.kernel.sql import Statement
 from dsta.trading import risk, services
 from dsta.trading.models import Order, RiskLimitSet
 from dsta.trading.models import OrderStatus as S
@@ -84,12 +85,25 @@ _SNAPSHOT_SQL = _SNAPSHOT_TEMPLATE.format(
 )
 
 
-def limits_and_book(*, exchange: str, exclude_order_id: int | None = None) -> tuple[risk.RiskLimits, risk.BookSnapshot]:
+RiskSnapshot = tuple[risk.RiskLimits, risk.BookSnapshot]
+
+
+def limits_and_book(*, exchange: str, exclude_order_id: int | None = None) -> RiskSnapshot:
     """The limits in force and the account as the risk check sees it, read in one round trip: positions,
     marks, open orders, order rate in the last minute, breaker."""
     with connections[ALIAS].cursor() as cursor:
-        cursor.execute(_SNAPSHOT_SQL, {"exchange": exchange, "exclude": exclude_order_id or 0})
-        positions, marks, open_orders, last_minute, breaker, limits_row = cursor.fetchone()
+        cursor.execute(*limits_and_book_statement(exchange=exchange, exclude_order_id=exclude_order_id))
+        return limits_and_book_read(cursor.fetchone(), exchange=exchange)
+
+
+def limits_and_book_statement(*, exchange: str, exclude_order_id: int | None = None) -> Statement:
+    """The read of `limits_and_book`, for a caller that sends it in a trip of its own writes (see `admitted`)."""
+    return _SNAPSHOT_SQL, {"exchange": exchange, "exclude": exclude_order_id or 0}
+
+
+def limits_and_book_read(row: Sequence[Any], *, exchange: str) -> RiskSnapshot:
+    """`limits_and_book` of `exchange` from the row its statement returned."""
+    positions, marks, open_orders, last_minute, breaker, limits_row = row
     if limits_row is None:  # none stored yet: the defaults become version 1
         stored = services.risk_limits_current()
         limits_row = [getattr(stored, name) for name in _LIMIT_FIELDS]
@@ -127,9 +141,10 @@ class _Decision:
     limits_version: int
 
 
-def _decide(order: Order) -> _Decision:
-    """The pre-trade check of `order` against the limits and the book (excluding the order itself)."""
-    limits, book = limits_and_book(exchange=order.exchange, exclude_order_id=order.pk)
+def _decide(order: Order, snapshot: RiskSnapshot | None = None) -> _Decision:
+    """The pre-trade check of `order` against the limits and the book (excluding the order itself), or against
+    `snapshot` when the caller read them already."""
+    limits, book = snapshot or limits_and_book(exchange=order.exchange, exclude_order_id=order.pk)
     intent = risk.OrderIntent(order.symbol, order.side, order.quantity, order.order_type, order.price)
     decision = risk.check_order(intent, limits, book)
     if decision.approved:
@@ -287,14 +302,20 @@ def order_admit(new: NewOrder, *, along: Callable[[Order], None] | None = None) 
     return admitted(new, along=along)[0]
 
 
-def admitted(new: NewOrder, *, along: Callable[[Order], None] | None = None) -> tuple[Order, bool]:
-    """`order_admit`, and whether this call stored the order (False: a known client_order_id's order)."""
+def admitted(
+    new: NewOrder, *, along: Callable[[Order], None] | None = None, snapshot: RiskSnapshot | None = None
+) -> tuple[Order, bool]:
+    """`order_admit`, and whether this call stored the order (False: a known client_order_id's order).
+    `snapshot`: the limits and book (`limits_and_book_statement`) as the caller read them in its open
+    transaction, with its own last writes, just before this call: the read's trip saved."""
     _validated(new)
     order = _unsaved(new)
+    if snapshot is not None and not connections[ALIAS].in_atomic_block:
+        raise ValueError("a risk snapshot is only as fresh as the caller's open transaction")
     # Inside the caller's transaction (an event handler's, the bot's) no savepoint: nothing here catches an
     # error to go on, so one would only cost two round trips; an error rolls the caller's transaction back.
     with transaction.atomic(using=ALIAS, savepoint=False):
-        decided = _decide(order)
+        decided = _decide(order, snapshot)
         steps = [(S.NEW, S.PENDING_RISK, "pre-trade risk check"), (S.PENDING_RISK, decided.status, decided.reason)]
         order.status, order.last_error = decided.status, decided.last_error
         if not _insert(order, steps):

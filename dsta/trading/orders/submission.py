@@ -26,7 +26,7 @@ from dsta.kernel.outbox import publish_many
 from dsta.kernel.sql import execute_pipelined
 from dsta.trading.models import Order
 from dsta.trading.models import OrderStatus as S
-from dsta.trading.orders.admission import NewOrder, admitted, order_risk_step
+from dsta.trading.orders.admission import NewOrder, RiskSnapshot, admitted, order_risk_step
 from dsta.trading.orders.state import ALIAS, FINAL, check_transition, lock_order, locked, status_event, transition
 from dsta.trading.positions import FillEvent, PositionState
 
@@ -244,15 +244,17 @@ def _confirm(order: Order, answer: _ExchangeAnswer) -> tuple[str, str] | None:
     return from_status, f"exchange {answer.status.value}"
 
 
-def order_place(new: NewOrder, *, paper_book: OrderBook | None = None) -> Order:
+def order_place(
+    new: NewOrder, *, paper_book: OrderBook | None = None, risk_snapshot: RiskSnapshot | None = None
+) -> Order:
     """The whole saga in one call (the API's path): admitted (steps 1 and 2 at once), then submitted. A known
     client_order_id answers with the stored order, taking it through the steps it has not finished.
 
     Called inside the caller's transaction (the bot's), the saga's steps are that transaction's: an order this
     call stored is not visible to anyone else until it commits, so confirming it needs no second lock.
-    `paper_book`: see `order_submit_step`."""
+    `paper_book`: see `order_submit_step`; `risk_snapshot`: see `admission.admitted`."""
     in_caller_transaction = connections[ALIAS].in_atomic_block
-    order, stored_now = admitted(new)
+    order, stored_now = admitted(new, snapshot=risk_snapshot)
     if order.status == S.NEW:  # stored by step 1 alone (a stop's order, or one a crash left behind)
         order, stored_now = order_risk_step(order.pk), False
     return order_submit_step(order.pk, stored=order, held=stored_now and in_caller_transaction, paper_book=paper_book)

@@ -127,8 +127,8 @@ def test_a_bar_pass_that_fails_after_the_venue_took_the_order_is_retried_into_ex
     real_place = bot_execution.signal_place
     failing = {"left": 1}
 
-    def place_then_fail(signal):  # type: ignore[no-untyped-def]
-        order = real_place(signal)
+    def place_then_fail(signal, **placing):  # type: ignore[no-untyped-def]
+        order = real_place(signal, **placing)
         if order is not None and failing["left"]:
             failing["left"] -= 1
             raise RuntimeError("the worker died after the venue took the order")
