@@ -35,6 +35,18 @@ def test_statements_run_in_order_and_each_returns_its_own_rows():
     assert execute_pipelined(using=ALIAS, statements=[]) == []
 
 
+def test_one_statement_runs_plainly_with_the_same_answer_and_errors():
+    scratch_table()
+    with CaptureQueriesContext(connections[ALIAS]) as captured:
+        assert execute_pipelined(
+            using=ALIAS, statements=[("INSERT INTO pipelined VALUES (%s, %s) RETURNING id", [7, "x"])]
+        ) == [[(7,)]]
+        assert execute_pipelined(using=ALIAS, statements=[("UPDATE pipelined SET label = 'y'", [])]) == [[]]
+    assert len(captured.captured_queries) == 2
+    with pytest.raises(IntegrityError), transaction.atomic(using=ALIAS):
+        execute_pipelined(using=ALIAS, statements=[("INSERT INTO pipelined VALUES (%s, %s)", [7, "duplicate"])])
+
+
 def test_an_error_raises_djangos_error_and_the_transaction_keeps_none_of_it():
     scratch_table()
     with pytest.raises(IntegrityError), transaction.atomic(using=ALIAS):
