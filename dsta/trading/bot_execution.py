@@ -22,7 +22,7 @@ from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 
 from dsta.data.contracts import TIMEFRAME_SECONDS
 from dsta.exchange.contracts import OrderBook, PriceLevel
@@ -165,13 +165,15 @@ def _place(
             risk_snapshot=risk_snapshot,
         )
     if order.status != "rejected" and signal.target is not None and instance.held_target != signal.target:
-        instance.held_target = signal.target
-        instance.save(using=ALIAS, update_fields=["held_target", "updated_at"])
+        instance.held_target, instance.updated_at = signal.target, utc_now()
+        with connections[ALIAS].cursor() as cursor:  # the ORM's save compiles this on every order
+            cursor.execute(_HELD_TARGET_SQL, [instance.held_target, instance.updated_at, instance.pk])
     if order.filled_quantity:
         protections.after_order(instance=instance, signal=signal, order=order)
     return order
 
 
+_HELD_TARGET_SQL = "UPDATE strategy_instance SET held_target = %s, updated_at = %s WHERE id = %s"
 # the paper venue's mark set to the decision bar's close whatever it was (a read and a write in one statement)
 _PAPER_MARK_SQL = """
 INSERT INTO mark_price (exchange, symbol, price, as_of, updated_at) VALUES (%s, %s, %s, %s, now())
