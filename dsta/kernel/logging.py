@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging.config
 import re
+import sys
+from types import ModuleType
 from typing import Any
 
 import orjson
-import structlog
+
+# structlog's own package import loads rich (structlog.dev's pretty tracebacks) and twisted (structlog.twisted)
+# whenever they are installed: ~0.17 s at every process start, for features DSTA does not use (tracebacks are
+# rendered plain below; nothing uses structlog.twisted). When structlog is not loaded yet, it is imported with
+# the two hidden; once it is, they import as usual for whoever needs them (daphne imports twisted itself).
+_HIDDEN_FROM_STRUCTLOG = ("rich", "twisted")
+
+
+def _import_structlog() -> ModuleType:
+    if "structlog" in sys.modules:
+        return sys.modules["structlog"]
+    hidden = [name for name in _HIDDEN_FROM_STRUCTLOG if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import rich` raises ImportError meanwhile
+    try:
+        import structlog as module
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return module
+
+
+structlog = _import_structlog()
 
 _QUERY = re.compile(r"\?[^\s\"']*")
 # uvicorn's access lines and its "WebSocket /path?query" lines carry the full URL, tokens in `?token=` included.
@@ -33,17 +57,12 @@ def configure_logging(*, level: str, json: bool) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    # Rich tracebacks print every frame's local variables by default: the tokens, keys and connection strings a
-    # failing view held would reach the log. Frames and lines, no locals (the local debug page has them, masked).
-    tracebacks = (
-        structlog.dev.RichTracebackFormatter(show_locals=False)
-        if importlib.util.find_spec("rich") is not None
-        else structlog.dev.plain_traceback
-    )
+    # Plain tracebacks: frames and lines, never a frame's local variables (the tokens, keys and connection
+    # strings a failing view held; the local debug page has them, masked), and no rich to import at start-up.
     renderer = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if json
-        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=tracebacks)
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     logging.config.dictConfig(
         {
