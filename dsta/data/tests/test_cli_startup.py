@@ -29,6 +29,7 @@ NOT_FOR_THE_CLI = (
     # structlog's package import loads both when installed (~0.17 s); dsta.kernel.logging imports it without them
     "rich",
     "twisted",
+    "jsonschema",  # core.config imports it where a value with a schema is written
 )
 
 
