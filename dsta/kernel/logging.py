@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import logging.config
 import re
-import sys
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-# structlog's own package import loads rich (structlog.dev's pretty tracebacks) and twisted (structlog.twisted)
-# whenever they are installed: ~0.17 s at every process start, for features DSTA does not use (tracebacks are
-# rendered plain below; nothing uses structlog.twisted). When structlog is not loaded yet, it is imported with
-# the two hidden; once it is, they import as usual for whoever needs them (daphne imports twisted itself).
-_HIDDEN_FROM_STRUCTLOG = ("rich", "twisted")
+from dsta.kernel.imports import import_without
 
-
-def _import_structlog() -> ModuleType:
-    if "structlog" in sys.modules:
-        return sys.modules["structlog"]
-    hidden = [name for name in _HIDDEN_FROM_STRUCTLOG if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # `import rich` raises ImportError meanwhile
-    try:
-        import structlog as module
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-    return module
-
-
-structlog = _import_structlog()
+# Without rich and twisted, which its package import loads when installed (dsta/kernel/imports.py): tracebacks are
+# rendered plain below and nothing uses structlog.twisted.
+if TYPE_CHECKING:
+    import structlog
+else:
+    structlog = import_without("structlog", ("rich", "twisted"))
 
 _QUERY = re.compile(r"\?[^\s\"']*")
 # uvicorn's access lines and its "WebSocket /path?query" lines carry the full URL, tokens in `?token=` included.

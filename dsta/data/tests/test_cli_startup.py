@@ -30,6 +30,7 @@ NOT_FOR_THE_CLI = (
     "rich",
     "twisted",
     "jsonschema",  # core.config imports it where a value with a schema is written
+    "opentelemetry.sdk.metrics",  # redis-py 8 loads it for its opt-in OTel metrics; kernel.broker_redis hides it
 )
 
 
