@@ -191,8 +191,9 @@ def main() -> int:
         f"   {event_seconds / loop_seconds:6.0f}x the loop   targets < 5 s, <= 3x vectorbt"
     )
     print(
-        f"memory: the event backtest allocates {event_peak_mb:,.0f} MB at its peak (tracemalloc: indicators,"
-        f" their lists, equity, trades; the bars not counted); peak RSS of this process {peak_rss_mb:,.0f} MB"
+        f"memory: the event backtest allocates {event_peak_mb:,.0f} MB at its peak (tracemalloc: indicators, the"
+        " per-bar decisions (a bar-local strategy) or indicator lists, equity, trades; the bars not counted);"
+        f" peak RSS of this process {peak_rss_mb:,.0f} MB"
         " (bars, both paths, numba, pandas and vectorbt loaded)"
     )
     same = fast.trades == event.trades  # type: ignore[attr-defined]

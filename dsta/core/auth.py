@@ -11,9 +11,8 @@ import uuid
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import User
@@ -24,6 +23,9 @@ from dsta.core.contracts import AUTHENTICATED, PUBLIC, SESSIONS_ONLY, ApiKeyCrea
 from dsta.core.models import ApiKey, RefreshToken, RevokedToken, Role
 from dsta.kernel import installation_keys
 from dsta.kernel.clock import utc_now
+
+if TYPE_CHECKING:
+    import redis
 
 JWT_ALGORITHM = "HS256"
 API_KEY_PREFIX = "dsta"
@@ -56,6 +58,8 @@ def signing_key() -> str:
 
 @cache
 def _redis(url: str) -> redis.Redis:
+    import redis  # on first use: redis-py's package import loads redis.asyncio (~0.1 s) and admin imports this module
+
     return redis.Redis.from_url(url)
 
 

@@ -8,7 +8,6 @@ import hashlib
 import re
 from typing import Any
 
-import jsonschema
 import structlog
 from django.db import transaction
 
@@ -55,6 +54,8 @@ def config_get(*, key: str) -> ConfigValue | None:
 def _validate(value: Any, schema: dict[str, Any] | None) -> None:
     if schema is None:
         return
+    import jsonschema  # ~0.05 s to import: only where a value with a schema is written, not at every start-up
+
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)

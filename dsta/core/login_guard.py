@@ -14,9 +14,12 @@ Counters live in Redis; account names and addresses are hashed in the key names.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-import redis
 from django.conf import settings
+
+if TYPE_CHECKING:  # the callers pass the client in: redis-py's import (~0.1 s) is not this module's to pay
+    import redis
 
 KNOWN_ADDRESS_DAYS = 90
 PREFIX = "dsta:core:login"

@@ -19,11 +19,17 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
-from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.errors import ConnectionClosed
+from dsta.kernel.imports import import_without
+
+# Without opentelemetry.sdk.metrics, which redis-py 8 loads for its opt-in OTel metrics (dsta/kernel/imports.py).
+if TYPE_CHECKING:
+    import redis
+else:
+    redis = import_without("redis", ("opentelemetry.sdk.metrics",))
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer  # noqa: E402
+from dramatiq.errors import ConnectionClosed  # noqa: E402
 
 DELAY_QUEUE_SUFFIX = ".DQ"
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging.config
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
+
+from dsta.kernel.imports import import_without
+
+# Without rich and twisted, which its package import loads when installed (dsta/kernel/imports.py): tracebacks are
+# rendered plain below and nothing uses structlog.twisted.
+if TYPE_CHECKING:
+    import structlog
+else:
+    structlog = import_without("structlog", ("rich", "twisted"))
 
 _QUERY = re.compile(r"\?[^\s\"']*")
 # uvicorn's access lines and its "WebSocket /path?query" lines carry the full URL, tokens in `?token=` included.
@@ -33,17 +40,12 @@ def configure_logging(*, level: str, json: bool) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    # Rich tracebacks print every frame's local variables by default: the tokens, keys and connection strings a
-    # failing view held would reach the log. Frames and lines, no locals (the local debug page has them, masked).
-    tracebacks = (
-        structlog.dev.RichTracebackFormatter(show_locals=False)
-        if importlib.util.find_spec("rich") is not None
-        else structlog.dev.plain_traceback
-    )
+    # Plain tracebacks: frames and lines, never a frame's local variables (the tokens, keys and connection
+    # strings a failing view held; the local debug page has them, masked), and no rich to import at start-up.
     renderer = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if json
-        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=tracebacks)
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     logging.config.dictConfig(
         {

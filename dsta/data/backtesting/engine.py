@@ -21,11 +21,13 @@ import numpy as np
 
 from dsta.data.backtesting.accounting import Book, Costs, TradeRecord, close_position, rebalance
 from dsta.data.bars import Bars
-from dsta.data.strategies.base import BarContext, Decision, Strategy
+from dsta.data.strategies.base import HOLD, BarContext, Decision, Strategy
 from dsta.data.strategies.guard import (
     StrategyFault,
     bad_decision,
+    check_targets,
     decide_failed,
+    fault,
     guarded_indicators,
     time_limited,
 )
@@ -82,20 +84,30 @@ class _Context(BarContext):
 
 
 def run_event_driven(  # noqa: C901, PLR0912, PLR0915 (the per-bar loop stays in one frame: locals are fast)
-    strategy: Strategy, bars: Bars, config: BacktestConfig, *, on_progress: Callable[[float], None] | None = None
+    strategy: Strategy,
+    bars: Bars,
+    config: BacktestConfig,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    lookup: bool = True,
 ) -> EngineResult:
     """Bar by bar, `decide` called at every bar's close from the warm-up on. The loop does per bar only what
     that bar can change: an order resting or a stop attached is worked (`watch`), and a decision is
     checked and acted on unless it is the very object that was last found to change nothing (`quiet`: a
     strategy that returns the same Decision again while nothing else moved). Equity is marked afterwards
-    from the (cash, quantity) held after each bar that changed them, with the same arithmetic."""
+    from the (cash, quantity) held after each bar that changed them, with the same arithmetic.
+
+    A `bar_local` strategy's decisions are read per bar from its `target_exposures` (`bar_decisions`)
+    instead of calling `decide`; `lookup=False` calls `decide` anyway (the parity check does)."""
     indicators = guarded_indicators(strategy, bars)
+    decisions = bar_decisions(strategy, bars, indicators) if lookup else None
     opens, highs, lows, closes = bars.open, bars.high, bars.low, bars.close
     count = len(closes)
     costs = config.costs
     limit_costs = Costs(costs.commission, 0.0)  # a resting limit fills at its price
     book = Book(cash=config.initial_cash)
-    series = {name: values.tolist() for name, values in indicators.items()}
+    # decide's per-bar view of the indicators; not needed when the decisions are looked up
+    series = {name: values.tolist() for name, values in indicators.items()} if decisions is None else {}
     context = _Context(bars=bars, indicators=indicators, series=series, cash=book.cash)
     context._closes = closes
     marked_from, marked_cash, marked_qty = [0], [book.cash], [0.0]  # the book after each bar that changed it
@@ -151,13 +163,16 @@ def run_event_driven(  # noqa: C901, PLR0912, PLR0915 (the per-bar loop stays in
                     watch = pending is not None or (
                         book.qty != 0 and (stop_loss is not None or take_profit is not None)
                     )
-            context.index = t
-            try:
-                decision = decide(context)
-            except StrategyFault:
-                raise
-            except Exception as exc:
-                raise decide_failed(strategy, bars, t, exc) from exc
+            if decisions is not None:
+                decision = decisions[t]
+            else:
+                context.index = t
+                try:
+                    decision = decide(context)
+                except StrategyFault:
+                    raise
+                except Exception as exc:
+                    raise decide_failed(strategy, bars, t, exc) from exc
             if decision is quiet:
                 continue
             try:
@@ -197,6 +212,32 @@ def run_event_driven(  # noqa: C901, PLR0912, PLR0915 (the per-bar loop stays in
         )
         equity[-1] = book.cash
     return EngineResult(equity=equity, trades=trades, path="event")
+
+
+def bar_decisions(strategy: Strategy, bars: Bars, indicators: dict[str, np.ndarray]) -> list[Decision] | None:
+    """Bar t's decision for every bar of a `bar_local` strategy, from its `target_exposures`: HOLD where
+    NaN, else one market Decision per distinct target (so a repeated target is the very same object, as
+    a strategy returning a kept Decision gives). None when the strategy is not bar-local or not vectorised."""
+    kind = type(strategy)
+    if not getattr(kind, "bar_local", False) or kind.target_exposures is Strategy.target_exposures:
+        return None
+    try:
+        raw = strategy.target_exposures(bars, indicators)
+    except Exception as exc:
+        raise fault(strategy, bars, None, f"target_exposures() raised {type(exc).__name__}: {exc}") from exc
+    if raw is None:
+        return None
+    targets = check_targets(strategy, bars, raw)
+    count = len(targets)
+    if count == 0:
+        return []
+    missing = np.isnan(targets)
+    # Runs of one value (NaN runs included): each run's value coded once, the codes repeated per bar.
+    starts = np.flatnonzero(np.concatenate(([True], (targets[1:] != targets[:-1]) & ~(missing[1:] & missing[:-1]))))
+    values, codes = np.unique(targets[starts], return_inverse=True)
+    table = np.array([HOLD if value != value else Decision(target=value) for value in values.tolist()], dtype=object)
+    decisions: list[Decision] = table[np.repeat(codes.ravel(), np.diff(np.append(starts, count)))].tolist()
+    return decisions
 
 
 def _fill_price(order: Decision, open_: float, high: float, low: float, qty: float, held: float) -> float | None:

@@ -142,7 +142,7 @@ def parity_row(strategy: Strategy, bars: Bars) -> CheckRow:
     if type(strategy).target_exposures is Strategy.target_exposures:
         return CheckRow("fast vs event path", "skip", "no target_exposures (event path only)")
     config = BacktestConfig()
-    event = run_event_driven(strategy, bars, config)
+    event = run_event_driven(strategy, bars, config, lookup=False)  # decide() per bar, even when bar-local
     fast = run_vectorised(strategy, bars, config)
     if event.trades != fast.trades:
         first = next(

@@ -11,6 +11,13 @@ Indicators are computed once by `indicators(bars)` and must be causal: the value
 A strategy may also read per-bar series it does not compute itself (`inputs`, e.g. an ML model's
 "prediction"): whoever runs it provides them by bar time (`provide`), the backtest from history made
 causally, live trading for the bar that just closed; `input_series` aligns them to the bars.
+
+A strategy whose `decide` is bar-local (`bar_local = True`: its decision at bar t depends only on t and its
+indicators, never on the position, cash, equity, state or a clock, and is always a market order without a
+price, stop-loss or take-profit) lets the event engine read bar t's decision from `target_exposures`
+(NaN = HOLD) instead of calling `decide` per bar; orders and fills are still worked bar by bar. Live trading
+and replay call `decide` as always, and `manage.py strategy check` still compares `decide` with
+`target_exposures` (the parity row runs the engine calling `decide`).
 """
 
 from __future__ import annotations
@@ -95,6 +102,7 @@ class Strategy(ABC):
     description: ClassVar[str] = ""
     parameters: ClassVar[tuple[Parameter, ...]] = ()
     inputs: ClassVar[tuple[str, ...]] = ()  # names of per-bar series provided from outside (see `provide`)
+    bar_local: ClassVar[bool] = False  # decide() reads only the bar index and indicators (see the module doc)
 
     def __init__(self, **params: Any) -> None:
         self.params = self.validate(params)

@@ -15,6 +15,7 @@ class SmaCross(Strategy):
     name = "sma_cross"
     version = "1"
     description = "Long when SMA(fast) > SMA(slow), else flat."
+    bar_local = True  # decide() reads the two SMAs at the bar only: the event engine may use target_exposures
     parameters = (
         Parameter("fast", int, 10, 2, 1_000, "fast SMA period (bars)"),
         Parameter("slow", int, 20, 3, 5_000, "slow SMA period (bars)"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsta.data.backtesting.engine import BacktestConfig, run_event_driven
+from dsta.data.backtesting.engine import BacktestConfig, bar_decisions, run_event_driven
 from dsta.data.backtesting.vectorized import NotVectorisable, run_vectorised
 from dsta.data.bars import Bars
 from dsta.data.strategies.base import HOLD, BarContext, Decision, InvalidParameters, Strategy
@@ -143,9 +143,52 @@ def test_fast_path_gives_exactly_the_event_driven_trades_on_real_data(symbol, fa
     config = BacktestConfig(commission=0.001, slippage=0.0002, fill_at=fill_at)
     strategy = SmaCross(fast=fast, slow=slow)
     event, fast_path = run_event_driven(strategy, bars, config), run_vectorised(strategy, bars, config)
+    per_bar = run_event_driven(strategy, bars, config, lookup=False)  # decide() called at every bar
     assert len(event.trades) > 10
-    assert fast_path.trades == event.trades
+    assert fast_path.trades == event.trades == per_bar.trades
     assert np.array_equal(fast_path.equity, event.equity)
+    assert np.array_equal(per_bar.equity, event.equity)
+
+
+class CountingSma(SmaCross):
+    """SmaCross as a user would subclass it, without declaring itself bar-local: decide() must run per bar."""
+
+    name = "counting_sma"
+    bar_local = False
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.calls = 0
+
+    def decide(self, context: BarContext) -> Decision:
+        self.calls += 1
+        return super().decide(context)
+
+
+@pytest.mark.parametrize("fill_at", ["next_open", "close"])
+def test_a_bar_local_strategy_is_read_from_its_targets_with_the_per_bar_decide_trades(fill_at):
+    bars = demo_bars("ETH")
+    config = BacktestConfig(commission=0.001, slippage=0.0002, fill_at=fill_at, trade_from=500, close_at_end=True)
+    looked_up = run_event_driven(SmaCross(fast=7, slow=30, exposure=0.6), bars, config)
+    counting = CountingSma(fast=7, slow=30, exposure=0.6)
+    called = run_event_driven(counting, bars, config)
+    assert counting.calls == len(bars) - 500
+    assert len(called.trades) > 10 and looked_up.trades == called.trades
+    assert np.array_equal(looked_up.equity, called.equity)
+
+
+def test_bar_decisions_are_hold_for_nan_and_one_object_per_target():
+    strategy = SmaCross(fast=5, slow=12, exposure=0.5)
+    bars = demo_bars()
+    decisions = bar_decisions(strategy, bars, strategy.indicators(bars))
+    assert decisions is not None and len(decisions) == len(bars)
+    assert all(decision is HOLD for decision in decisions[:11])
+    assert {id(decision) for decision in decisions[11:]} == {
+        id(next(d for d in decisions if d.target == 0.5)),
+        id(next(d for d in decisions if d.target == 0.0)),
+    }
+    assert bar_decisions(CountingSma(), bars, strategy.indicators(bars)) is None
+    assert bar_decisions(RsiReversion(), bars, {}) is None
 
 
 def test_strategies_without_a_vectorised_form_are_refused_by_the_fast_path():

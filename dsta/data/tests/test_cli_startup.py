@@ -26,6 +26,11 @@ NOT_FOR_THE_CLI = (
     "torch",
     "whitenoise",
     "daphne",
+    # structlog's package import loads both when installed (~0.17 s); dsta.kernel.logging imports it without them
+    "rich",
+    "twisted",
+    "jsonschema",  # core.config imports it where a value with a schema is written
+    "opentelemetry.sdk.metrics",  # redis-py 8 loads it for its opt-in OTel metrics; kernel.broker_redis hides it
 )
 
 
@@ -101,3 +106,25 @@ def test_a_portfolio_report_lists_symbols_and_marks_no_trades_on_the_basket():
     )
     assert 'class="entry"' not in page and "<td>ETH/USDT</td>" in page and "equal-weight basket" in page
     assert page.count('class="series"') == 3
+
+
+def test_rich_and_twisted_still_import_after_structlog_for_whoever_needs_them_and_tracebacks_are_plain():
+    code = (
+        "import sys, logging, django; django.setup()\n"
+        "assert 'rich' not in sys.modules and 'twisted' not in sys.modules\n"
+        "import rich, twisted\n"  # hidden only while structlog itself was imported
+        "from dsta.kernel.logging import configure_logging\n"
+        "configure_logging(level='INFO', json=False)\n"
+        "try:\n"
+        "    secret_local = 'tok-123'\n"
+        "    raise RuntimeError('boom')\n"
+        "except RuntimeError:\n"
+        "    logging.getLogger('probe').exception('failed')\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dsta.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback (most recent call last)" in result.stderr and "RuntimeError: boom" in result.stderr
+    assert "tok-123" not in result.stderr  # no frame's local variables in the log
