@@ -18,9 +18,9 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from dsta.data.backtesting import jobs, trial_batches
-from dsta.data.backtesting.analysis import deflated_sharpe, grid
+from dsta.data.backtesting.analysis import ReturnShape, deflated_sharpe_of, grid, return_shape
 from dsta.data.backtesting.metrics import periods_per_year
-from dsta.data.backtesting.overfitting import trials_overfitting
+from dsta.data.backtesting.overfitting import optimisation_overfitting
 from dsta.data.backtesting.runner import BacktestInputError, run_request, validate
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
 from dsta.data.models import BacktestJob, BacktestResult
@@ -197,10 +197,12 @@ def _objective_value(job_id: str, objective: str) -> float | None:
 def rank_and_close(parent: BacktestJob) -> None:
     objective = parent.options["objective"]
     rows = []
+    results: dict[str, BacktestResult] = {}
     succeeded = BacktestJob.objects.using(ALIAS).filter(parent=parent, status=BacktestJob.Status.SUCCEEDED)
     for trial in succeeded.select_related("result"):
         metrics = trial.result.metrics
         value = float(metrics[objective])
+        results[str(trial.pk)] = trial.result
         rows.append(
             {
                 "job_id": str(trial.pk),
@@ -215,12 +217,19 @@ def rank_and_close(parent: BacktestJob) -> None:
     if not rows:
         _fail(parent, "every trial failed")
         return
+    # PBO by CSCV (overfitting.py) over the trials in the order they were read, before ranking
+    overfitting = optimisation_overfitting([result.analysis.get("block_moments") for result in results.values()])
     rows.sort(key=lambda row: row["objective"] if math.isfinite(row["objective"]) else -math.inf, reverse=True)
-    best_trial = BacktestJob.objects.using(ALIAS).get(pk=rows[0]["job_id"])
-    best = BacktestResult.objects.using(ALIAS).get(job=best_trial)
-    best_equity = run_request(jobs.request_of(best_trial)).result.equity  # trials keep no curve: rebuild one
+    best = results[rows[0]["job_id"]]
+    stored = best.analysis.get("return_shape")
+    if stored:  # kept by the trial's batch
+        shape = ReturnShape(**stored)
+    else:  # a trial stored before batches kept it (or run alone): rebuild its curve
+        best_trial = BacktestJob.objects.using(ALIAS).get(pk=rows[0]["job_id"])
+        best_equity = run_request(jobs.request_of(best_trial)).result.equity
+        shape = return_shape(best_equity[1:] / best_equity[:-1] - 1)
     scale = math.sqrt(periods_per_year(TIMEFRAME_SECONDS[parent.timeframe]))
-    snooping = deflated_sharpe(best_equity[1:] / best_equity[:-1] - 1, [row["sharpe"] / scale for row in rows])
+    snooping = deflated_sharpe_of(shape, [row["sharpe"] / scale for row in rows])
     BacktestResult.objects.using(ALIAS).update_or_create(
         job=parent,
         defaults={
@@ -236,7 +245,7 @@ def rank_and_close(parent: BacktestJob) -> None:
                     "best_sharpe_per_bar": snooping.best_sharpe_per_bar,
                     "warning": snooping.warning,
                 },
-                "overfitting": trials_overfitting(parent),  # PBO by CSCV (overfitting.py)
+                "overfitting": overfitting,
             },
         },
     )

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 import numpy as np
 from django.db import transaction
 
 from dsta.data.backtesting import jobs
+from dsta.data.backtesting.analysis import return_shape
 from dsta.data.backtesting.metrics import Metrics, metrics_from_trade_columns
 from dsta.data.backtesting.overfitting import block_moments
 from dsta.data.backtesting.runner import BacktestInputError, config_for, run_request, uses_fast_path, validate
@@ -83,8 +84,12 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
                 engine_used,
                 "",
             )
-            # the per-block summary the optimisation's overfitting test (PBO) reads of each trial
-            analysis = {"block_moments": block_moments(equity).tolist()}
+            # the per-block summary the optimisation's overfitting test (PBO) reads of each trial, and what its
+            # deflated Sharpe reads of the best trial's returns (so ranking re-runs no trial)
+            analysis = {
+                "block_moments": block_moments(equity).tolist(),
+                "return_shape": asdict(return_shape(equity[1:] / equity[:-1] - 1)),
+            }
             results.append(BacktestResult(job=trial, metrics=jobs.json_safe(metrics.as_dict()), analysis=analysis))
     finished = datetime.now(UTC)
     with transaction.atomic(using=ALIAS):

@@ -109,3 +109,49 @@ def test_every_optimisation_with_enough_trials_reports_its_pbo():
     assert overfitting["computed"] is True and overfitting["trials"] == 12 and overfitting["splits"] == 12_870
     assert 0.0 <= overfitting["pbo"] <= 1.0
     assert (overfitting["warning"] != "") == (overfitting["pbo"] >= 0.5)
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_deflated_sharpe_of_an_optimisation_equals_the_one_of_its_best_trials_own_backtest(monkeypatch):
+    """Ranking reads the best trial's return shape kept by its batch: no re-run, the same figures as the
+    deflated Sharpe computed on the curve of that trial's single backtest."""
+    import math
+
+    from dsta.data.backtesting import jobs, optimisation, trial_batches
+    from dsta.data.backtesting.analysis import deflated_sharpe, return_shape
+    from dsta.data.backtesting.metrics import periods_per_year
+    from dsta.data.backtesting.runner import run_request
+    from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
+    from dsta.data.management.commands.load_demo_data import DEMO_DIR
+    from dsta.data.models import BacktestJob, BacktestResult
+    from dsta.data.services import candles_import_file
+
+    candles_import_file(path=DEMO_DIR / "BTC_USDT-1h.csv.gz", exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    base = BacktestRequest(strategy="sma_cross", params={}, exchange="binance", symbol="BTC/USDT", timeframe="1h")
+    parent = optimisation.optimisation_create(base, method="grid", space={"fast": [5, 10, 15], "slow": [30, 50]})
+
+    def run_batch(trial_ids: list[str]) -> None:
+        trial_batches.batch_execute(trial_ids)
+        optimisation.trials_progress(str(parent.pk))
+
+    def no_rerun(request):  # type: ignore[no-untyped-def]
+        raise AssertionError("ranking re-ran a trial")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(optimisation, "run_request", no_rerun)
+        optimisation.grid_start(str(parent.pk), send_batch=run_batch)
+    analysis = BacktestResult.objects.using("data").get(job=parent).analysis
+    for trial in BacktestJob.objects.using("data").filter(parent=parent).select_related("result"):
+        equity = run_request(jobs.request_of(trial)).result.equity
+        assert trial.result.analysis["return_shape"] == vars(return_shape(equity[1:] / equity[:-1] - 1))
+    best = BacktestJob.objects.using("data").get(pk=analysis["trials"][0]["job_id"])
+    equity = run_request(jobs.request_of(best)).result.equity
+    scale = math.sqrt(periods_per_year(TIMEFRAME_SECONDS["1h"]))
+    expected = deflated_sharpe(equity[1:] / equity[:-1] - 1, [row["sharpe"] / scale for row in analysis["trials"]])
+    assert analysis["data_snooping"] == {
+        "trials": expected.trials,
+        "deflated_sharpe": expected.deflated_sharpe,
+        "expected_max_sharpe_per_bar": expected.expected_max_sharpe_per_bar,
+        "best_sharpe_per_bar": expected.best_sharpe_per_bar,
+        "warning": expected.warning,
+    }
