@@ -68,12 +68,19 @@ def _sharpe(count: np.ndarray, total: np.ndarray, squares: np.ndarray) -> np.nda
 
 
 @functools.cache
-def _halves(blocks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every choice of blocks / 2 in-sample blocks as a 0/1 mask (splits, blocks), and its complement."""
-    chosen = np.array(list(itertools.combinations(range(blocks), blocks // 2)))
-    in_sample = np.zeros((len(chosen), blocks))
-    np.put_along_axis(in_sample, chosen, 1.0, axis=1)
-    return in_sample, 1.0 - in_sample
+def _halves(blocks: int) -> np.ndarray:
+    """The in-sample blocks of every split, (splits, blocks / 2), in lexicographic order: the out-of-sample
+    half of split i (the complement, in block order) is the in-sample half of split splits - 1 - i."""
+    return np.array(list(itertools.combinations(range(blocks), blocks // 2)))
+
+
+def _half_sums(stat: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """(splits, trials): each split's sum of `stat` (blocks, trials) over its chosen blocks, added in block
+    order (defined here: a 0/1 matrix product, the previous form, leaves the order to the BLAS)."""
+    total = stat[chosen[:, 0]]
+    for column in range(1, chosen.shape[1]):
+        total += stat[chosen[:, column]]
+    return total
 
 
 def pbo_from_moments(moments: np.ndarray) -> OverfittingReport:
@@ -83,12 +90,14 @@ def pbo_from_moments(moments: np.ndarray) -> OverfittingReport:
         raise ValueError("CSCV needs an even number of blocks")
     if trials < 2:
         raise ValueError("CSCV needs at least two trials")
-    in_sample, out_of_sample = _halves(blocks)
-    chosen = in_sample  # one row per split
-    # each (blocks, trials), contiguous: a strided operand sends matmul to its slow generic loop
+    chosen = _halves(blocks)  # one row per split
+    # each (blocks, trials), contiguous; the bar counts per block are the same for every trial of an
+    # optimisation (same bars): one column then, broadcast (the same numbers, a third less work)
     per_stat = [np.ascontiguousarray(moments[:, :, k].T) for k in range(3)]
-    is_sharpe = _sharpe(*(in_sample @ stat for stat in per_stat))  # (splits, trials)
-    oos_sharpe = _sharpe(*(out_of_sample @ stat for stat in per_stat))
+    if (per_stat[0] == per_stat[0][:, :1]).all():
+        per_stat[0] = per_stat[0][:, :1]
+    is_sharpe = _sharpe(*(_half_sums(stat, chosen) for stat in per_stat))  # (splits, trials)
+    oos_sharpe = is_sharpe[::-1]  # the complement of split i is split splits - 1 - i
     winner = is_sharpe.argmax(axis=1)
     rows = np.arange(len(chosen))
     winner_oos = oos_sharpe[rows, winner]
