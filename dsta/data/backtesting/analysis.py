@@ -120,36 +120,11 @@ class SnoopingCheck:
     warning: str
 
 
-@dataclass(frozen=True)
-class ReturnShape:
-    """What the deflated Sharpe reads of the best trial's per-bar returns: an optimisation's batch keeps it for
-    every trial (a few numbers), so ranking needs neither the best trial's curve nor a re-run of it."""
-
-    sharpe_per_bar: float
-    observations: int
-    skew: float
-    kurtosis: float
-
-
-def return_shape(returns: np.ndarray) -> ReturnShape:
-    best = per_bar_sharpe(np.concatenate(([1.0], np.cumprod(1 + returns))))
-    centred = returns - returns.mean()
-    std = returns.std()
-    skew = float((centred**3).mean() / std**3) if std > 0 else 0.0
-    kurtosis = float((centred**4).mean() / std**4) if std > 0 else 3.0
-    return ReturnShape(best, len(returns), skew, kurtosis)
-
-
 def deflated_sharpe(best_returns: np.ndarray, trial_sharpes: Sequence[float]) -> SnoopingCheck:
     """Bailey & Lopez de Prado's deflated Sharpe ratio for the best of several trials (per-bar units)."""
-    return deflated_sharpe_of(return_shape(best_returns), trial_sharpes)
-
-
-def deflated_sharpe_of(shape: ReturnShape, trial_sharpes: Sequence[float]) -> SnoopingCheck:
-    """`deflated_sharpe` from the best trial's `return_shape`."""
     trials = len(trial_sharpes)
     normal = NormalDist()
-    best, skew, kurtosis = shape.sharpe_per_bar, shape.skew, shape.kurtosis
+    best = per_bar_sharpe(np.concatenate(([1.0], np.cumprod(1 + best_returns))))
     variance = float(np.var(trial_sharpes, ddof=1)) if trials > 1 else 0.0
     expected_max = (
         math.sqrt(variance)
@@ -157,8 +132,13 @@ def deflated_sharpe_of(shape: ReturnShape, trial_sharpes: Sequence[float]) -> Sn
         if trials > 1
         else 0.0
     )
+    observations = len(best_returns)
+    centred = best_returns - best_returns.mean()
+    std = best_returns.std()
+    skew = float((centred**3).mean() / std**3) if std > 0 else 0.0
+    kurtosis = float((centred**4).mean() / std**4) if std > 0 else 3.0
     denominator = math.sqrt(max(1e-12, 1 - skew * best + (kurtosis - 1) / 4 * best**2))
-    probability = normal.cdf((best - expected_max) * math.sqrt(max(shape.observations - 1, 1)) / denominator)
+    probability = normal.cdf((best - expected_max) * math.sqrt(max(observations - 1, 1)) / denominator)
     warning = (
         ""
         if probability >= 0.95

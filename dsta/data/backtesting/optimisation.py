@@ -18,10 +18,11 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from dsta.data.backtesting import jobs, trial_batches
-from dsta.data.backtesting.analysis import ReturnShape, deflated_sharpe_of, grid, return_shape
+from dsta.data.backtesting.analysis import deflated_sharpe, grid
 from dsta.data.backtesting.metrics import periods_per_year
 from dsta.data.backtesting.overfitting import optimisation_overfitting
-from dsta.data.backtesting.runner import BacktestInputError, run_request, validate
+from dsta.data.backtesting.runner import BacktestInputError, validate
+from dsta.data.bars import Bars
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
 from dsta.data.models import BacktestJob, BacktestResult
 
@@ -120,9 +121,10 @@ def trial_finished(trial_id: str) -> None:
     trials_progress(str(trial.parent_id))
 
 
-def trials_progress(parent_id: str) -> None:
+def trials_progress(parent_id: str, *, series: dict[tuple[object, ...], Bars] | None = None) -> None:
     """Called after each grid trial or batch of trials: the parent's progress; the last to finish ranks the
-    trials and closes the parent (under a row lock on it, so exactly one does)."""
+    trials and closes the parent (under a row lock on it, so exactly one does). `series`: the bars the
+    caller's batches read (see trial_batches.batch_execute), which ranking's re-run of the best trial reuses."""
     with transaction.atomic(using=ALIAS):
         parent = BacktestJob.objects.using(ALIAS).select_for_update().get(pk=parent_id)
         if parent.status in FINISHED or parent.options.get("method") != "grid":
@@ -136,7 +138,7 @@ def trials_progress(parent_id: str) -> None:
         parent.progress = done / total
         parent.save(using=ALIAS, update_fields=["progress"])
         if done == total:
-            rank_and_close(parent)
+            rank_and_close(parent, series=series)
 
 
 def optuna_run(parent_id: str, *, send: Callable[[str], None], poll_seconds: float = 0.1) -> None:
@@ -194,7 +196,7 @@ def _objective_value(job_id: str, objective: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def rank_and_close(parent: BacktestJob) -> None:
+def rank_and_close(parent: BacktestJob, *, series: dict[tuple[object, ...], Bars] | None = None) -> None:
     objective = parent.options["objective"]
     rows = []
     results: dict[str, BacktestResult] = {}
@@ -221,15 +223,12 @@ def rank_and_close(parent: BacktestJob) -> None:
     overfitting = optimisation_overfitting([result.analysis.get("block_moments") for result in results.values()])
     rows.sort(key=lambda row: row["objective"] if math.isfinite(row["objective"]) else -math.inf, reverse=True)
     best = results[rows[0]["job_id"]]
-    stored = best.analysis.get("return_shape")
-    if stored:  # kept by the trial's batch
-        shape = ReturnShape(**stored)
-    else:  # a trial stored before batches kept it (or run alone): rebuild its curve
-        best_trial = BacktestJob.objects.using(ALIAS).get(pk=rows[0]["job_id"])
-        best_equity = run_request(jobs.request_of(best_trial)).result.equity
-        shape = return_shape(best_equity[1:] / best_equity[:-1] - 1)
+    # Trials keep no curve: the best one's again, through the batches' own run, on the bars they read
+    # when this is the worker that ran them (the same bars as a fresh read: one snapshot per optimisation).
+    best_trial = BacktestJob.objects.using(ALIAS).get(pk=rows[0]["job_id"])
+    _, _, best_equity = trial_batches.trial_run(jobs.request_of(best_trial), {} if series is None else series)
     scale = math.sqrt(periods_per_year(TIMEFRAME_SECONDS[parent.timeframe]))
-    snooping = deflated_sharpe_of(shape, [row["sharpe"] / scale for row in rows])
+    snooping = deflated_sharpe(best_equity[1:] / best_equity[:-1] - 1, [row["sharpe"] / scale for row in rows])
     BacktestResult.objects.using(ALIAS).update_or_create(
         job=parent,
         defaults={

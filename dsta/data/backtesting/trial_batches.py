@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 from django.db import transaction
 
 from dsta.data.backtesting import jobs
-from dsta.data.backtesting.analysis import return_shape
 from dsta.data.backtesting.metrics import Metrics, metrics_from_trade_columns
 from dsta.data.backtesting.overfitting import block_moments
 from dsta.data.backtesting.runner import BacktestInputError, config_for, run_request, uses_fast_path, validate
@@ -74,7 +73,7 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
     for trial in trials:
         trial.started_at, trial.finished_at = started, None
         try:
-            metrics, engine_used, equity = _run(jobs.request_of(trial), series)
+            metrics, engine_used, equity = trial_run(jobs.request_of(trial), series)
         except Exception as exc:  # stored on the trial, as job_execute does
             trial.status, trial.error = BacktestJob.Status.FAILED, str(exc)[:4000]
         else:
@@ -84,12 +83,8 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
                 engine_used,
                 "",
             )
-            # the per-block summary the optimisation's overfitting test (PBO) reads of each trial, and what its
-            # deflated Sharpe reads of the best trial's returns (so ranking re-runs no trial)
-            analysis = {
-                "block_moments": block_moments(equity).tolist(),
-                "return_shape": asdict(return_shape(equity[1:] / equity[:-1] - 1)),
-            }
+            # the per-block summary the optimisation's overfitting test (PBO) reads of each trial
+            analysis = {"block_moments": block_moments(equity).tolist()}
             results.append(BacktestResult(job=trial, metrics=jobs.json_safe(metrics.as_dict()), analysis=analysis))
     finished = datetime.now(UTC)
     with transaction.atomic(using=ALIAS):
@@ -113,9 +108,10 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
     return len(results)
 
 
-def _run(request: BacktestRequest, series: dict[tuple[object, ...], Bars]) -> tuple[Metrics, str, np.ndarray]:
+def trial_run(request: BacktestRequest, series: dict[tuple[object, ...], Bars]) -> tuple[Metrics, str, np.ndarray]:
     """What `run_request` computes for this request, without trade objects on the fast path. `series`
-    holds the bars this batch has read: even load_bars' cache check counts the rows of the series."""
+    holds the bars this batch has read: even load_bars' cache check counts the rows of the series.
+    Ranking re-runs the best trial through here for its curve (the deflated Sharpe), on the same bars."""
     strategy = validate(request)
     if request.symbols or not uses_fast_path(strategy, request.engine):
         outcome = run_request(request)

@@ -205,10 +205,10 @@ def test_every_optimisation_with_enough_trials_reports_its_pbo():
 
 @pytest.mark.django_db(databases=ALL)
 def test_the_deflated_sharpe_of_an_optimisation_equals_the_one_of_its_best_trials_own_backtest(monkeypatch):
-    """Ranking reads the best trial's return shape kept by its batch: no re-run, the same figures as the
-    deflated Sharpe computed on the curve of that trial's single backtest."""
+    """Ranking re-runs the best trial through the batches' own run on the bars they read (no second read):
+    the same figures as the deflated Sharpe on the curve of that trial's single backtest."""
     from dsta.data.backtesting import jobs, optimisation, trial_batches
-    from dsta.data.backtesting.analysis import deflated_sharpe, return_shape
+    from dsta.data.backtesting.analysis import deflated_sharpe
     from dsta.data.backtesting.metrics import periods_per_year
     from dsta.data.backtesting.runner import run_request
     from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
@@ -219,21 +219,19 @@ def test_the_deflated_sharpe_of_an_optimisation_equals_the_one_of_its_best_trial
     candles_import_file(path=DEMO_DIR / "BTC_USDT-1h.csv.gz", exchange="binance", symbol="BTC/USDT", timeframe="1h")
     base = BacktestRequest(strategy="sma_cross", params={}, exchange="binance", symbol="BTC/USDT", timeframe="1h")
     parent = optimisation.optimisation_create(base, method="grid", space={"fast": [5, 10, 15], "slow": [30, 50]})
+    series: dict[tuple[object, ...], object] = {}  # a worker's bars of this optimisation (actors._series_of)
+    reads = []
+    read = trial_batches.load_bars
+    monkeypatch.setattr(trial_batches, "load_bars", lambda **where: reads.append(where) or read(**where))
 
     def run_batch(trial_ids: list[str]) -> None:
-        trial_batches.batch_execute(trial_ids)
-        optimisation.trials_progress(str(parent.pk))
+        trial_batches.batch_execute(trial_ids, series=series)  # type: ignore[arg-type]
+        optimisation.trials_progress(str(parent.pk), series=series)  # type: ignore[arg-type]
 
-    def no_rerun(request):  # type: ignore[no-untyped-def]
-        raise AssertionError("ranking re-ran a trial")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(optimisation, "run_request", no_rerun)
-        optimisation.grid_start(str(parent.pk), send_batch=run_batch)
+    monkeypatch.setattr(trial_batches, "split", lambda ids: [list(ids[:3]), list(ids[3:])])
+    optimisation.grid_start(str(parent.pk), send_batch=run_batch)
+    assert len(reads) == 1  # the first batch's; the second batch and the ranking reuse them
     analysis = BacktestResult.objects.using("data").get(job=parent).analysis
-    for trial in BacktestJob.objects.using("data").filter(parent=parent).select_related("result"):
-        equity = run_request(jobs.request_of(trial)).result.equity
-        assert trial.result.analysis["return_shape"] == vars(return_shape(equity[1:] / equity[:-1] - 1))
     best = BacktestJob.objects.using("data").get(pk=analysis["trials"][0]["job_id"])
     equity = run_request(jobs.request_of(best)).result.equity
     scale = math.sqrt(periods_per_year(TIMEFRAME_SECONDS["1h"]))
