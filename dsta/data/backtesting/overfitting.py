@@ -74,12 +74,28 @@ def _halves(blocks: int) -> np.ndarray:
     return np.array(list(itertools.combinations(range(blocks), blocks // 2)))
 
 
-def _half_sums(stat: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """(splits, trials): each split's sum of `stat` (blocks, trials) over its chosen blocks, added in block
-    order (defined here: a 0/1 matrix product, the previous form, leaves the order to the BLAS)."""
-    total = stat[chosen[:, 0]]
-    for column in range(1, chosen.shape[1]):
-        total += stat[chosen[:, column]]
+@functools.cache
+def _prefix_steps(blocks: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """How to build every split's in-sample sum block by block, sharing the partial sums of splits whose
+    first chosen blocks agree: per depth, each distinct prefix's parent prefix (one depth up) and its last
+    block; the last depth's prefixes are the splits themselves, in order."""
+    chosen = _halves(blocks)
+    steps = []
+    parents = np.zeros(len(chosen), dtype=np.int64)  # depth 0: the one empty prefix
+    for depth in range(1, chosen.shape[1] + 1):
+        prefixes, first, split_prefix = np.unique(chosen[:, :depth], axis=0, return_index=True, return_inverse=True)
+        steps.append((parents[first], prefixes[:, -1]))
+        parents = split_prefix.reshape(-1)
+    return tuple(steps)
+
+
+def _half_sums(stat: np.ndarray, blocks: int) -> np.ndarray:
+    """(splits, trials): each split's sum of `stat` (blocks, trials) over its in-sample blocks, added one
+    block at a time in block order (defined here: a 0/1 matrix product, the previous form, leaves the order
+    to the BLAS); splits with the same first blocks share those partial sums (a quarter of the additions)."""
+    total = np.zeros((1, stat.shape[1]))
+    for parent, block in _prefix_steps(blocks):
+        total = total[parent] + stat[block]
     return total
 
 
@@ -96,7 +112,7 @@ def pbo_from_moments(moments: np.ndarray) -> OverfittingReport:
     per_stat = [np.ascontiguousarray(moments[:, :, k].T) for k in range(3)]
     if (per_stat[0] == per_stat[0][:, :1]).all():
         per_stat[0] = per_stat[0][:, :1]
-    is_sharpe = _sharpe(*(_half_sums(stat, chosen) for stat in per_stat))  # (splits, trials)
+    is_sharpe = _sharpe(*(_half_sums(stat, blocks) for stat in per_stat))  # (splits, trials)
     oos_sharpe = is_sharpe[::-1]  # the complement of split i is split splits - 1 - i
     winner = is_sharpe.argmax(axis=1)
     rows = np.arange(len(chosen))
