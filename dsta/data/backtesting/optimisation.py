@@ -199,16 +199,18 @@ def _objective_value(job_id: str, objective: str) -> float | None:
 def rank_and_close(parent: BacktestJob, *, series: dict[tuple[object, ...], Bars] | None = None) -> None:
     objective = parent.options["objective"]
     rows = []
-    results: dict[str, BacktestResult] = {}
+    metrics_of: dict[str, dict[str, object]] = {}
+    moments = []  # each trial's block moments, for the PBO, in the order the trials were read
     succeeded = BacktestJob.objects.using(ALIAS).filter(parent=parent, status=BacktestJob.Status.SUCCEEDED)
-    for trial in succeeded.select_related("result"):
-        metrics = trial.result.metrics
+    # the four fields ranking reads, as values: no model instances for a grid of thousands of trials
+    for pk, params, metrics, analysis in succeeded.values_list("pk", "params", "result__metrics", "result__analysis"):
         value = float(metrics[objective])
-        results[str(trial.pk)] = trial.result
+        metrics_of[str(pk)] = metrics
+        moments.append(analysis.get("block_moments"))
         rows.append(
             {
-                "job_id": str(trial.pk),
-                "params": trial.params,
+                "job_id": str(pk),
+                "params": params,
                 "objective": value,
                 "sharpe": float(metrics["sharpe"]),
                 "total_return_pct": float(metrics["total_return_pct"]),
@@ -219,10 +221,8 @@ def rank_and_close(parent: BacktestJob, *, series: dict[tuple[object, ...], Bars
     if not rows:
         _fail(parent, "every trial failed")
         return
-    # PBO by CSCV (overfitting.py) over the trials in the order they were read, before ranking
-    overfitting = optimisation_overfitting([result.analysis.get("block_moments") for result in results.values()])
+    overfitting = optimisation_overfitting(moments)  # PBO by CSCV (overfitting.py)
     rows.sort(key=lambda row: row["objective"] if math.isfinite(row["objective"]) else -math.inf, reverse=True)
-    best = results[rows[0]["job_id"]]
     # Trials keep no curve: the best one's again, through the batches' own run, on the bars they read
     # when this is the worker that ran them (the same bars as a fresh read: one snapshot per optimisation).
     best_trial = BacktestJob.objects.using(ALIAS).get(pk=rows[0]["job_id"])
@@ -232,7 +232,7 @@ def rank_and_close(parent: BacktestJob, *, series: dict[tuple[object, ...], Bars
     BacktestResult.objects.using(ALIAS).update_or_create(
         job=parent,
         defaults={
-            "metrics": best.metrics,
+            "metrics": metrics_of[rows[0]["job_id"]],
             "analysis": {
                 "objective": objective,
                 "best_params": rows[0]["params"],
