@@ -2,15 +2,19 @@
 vectorbt broadcasting the grid in one process (the reference, same run) against DSTA's grid optimisation,
 in process (the batch engine alone) and end to end over the dramatiq worker pool with one and two workers.
 
-Run: `uv run python bench/optimisation_pool.py [--repeat 3]` (uses DATABASE_URL / REDIS_URL, or the embedded
-services of `./dev services`; creates its own database `<name>_bench`). Figures:
+Run: `uv run python bench/optimisation_pool.py [--repeat 3] [--pool-only]` (uses DATABASE_URL / REDIS_URL, or the
+embedded services of `./dev services`; creates its own database `<name>_bench`). Figures:
 - vectorbt: MA.run for both windows of every combination, long-or-flat signals filled at the next open,
   Portfolio.from_signals with the same cash and fee, then the Sharpe ratio and total return of every column;
 - DSTA in process: the optimisation batches' own code path (strategy, compiled fills, full metrics per
   trial, no database), checked trade for trade against vectorbt and metric for metric against the single
   backtest of every combination;
 - DSTA pool: wall time from submitting the optimisation to its ranked result (trials stored, ranked, best
-  re-run for the deflated Sharpe), after one untimed run that boots the workers' compiler and bar cache.
+  re-run on the bars its worker holds, for the deflated Sharpe), after one untimed run that boots the workers'
+  compiler and bar cache; then where that time went, from the jobs' own timestamps: dispatch (submitted to the
+  parent running), create (trial rows and batches sent, to the first batch started), trials (first batch
+  started to last stored; "last batch alone": how long the last one ran after the one before it finished),
+  tail (ranking, PBO, the best's re-run, the result stored) and collect (until the bench's poll sees it).
 Targets (issue 19): one worker <= 1.0x vectorbt's time; two workers >= 1.6x one (2 cores here: <= 2x).
 Each figure is the median of `--repeat` runs, with the spread (min-max).
 """
