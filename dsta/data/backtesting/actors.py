@@ -52,10 +52,11 @@ def _series_of(parent_id: str) -> dict[tuple[object, ...], Any]:
 
 @dramatiq.actor(queue_name=BACKTEST_QUEUE, max_retries=0, time_limit=6 * 3_600_000)
 def run_trial_batch(trial_ids: list[str], parent_id: str) -> None:
+    series = _series_of(parent_id)
     try:
-        trial_batches.batch_execute(trial_ids, series=_series_of(parent_id))
+        trial_batches.batch_execute(trial_ids, series=series)
     finally:
-        optimisation.trials_progress(parent_id)
+        optimisation.trials_progress(parent_id, series=series)
 
 
 def _send_batch(parent_id: str) -> Callable[[list[str]], None]:

@@ -20,8 +20,9 @@ from django.db.models import Count, Q
 from dsta.data.backtesting import jobs, trial_batches
 from dsta.data.backtesting.analysis import deflated_sharpe, grid
 from dsta.data.backtesting.metrics import periods_per_year
-from dsta.data.backtesting.overfitting import trials_overfitting
-from dsta.data.backtesting.runner import BacktestInputError, run_request, validate
+from dsta.data.backtesting.overfitting import optimisation_overfitting
+from dsta.data.backtesting.runner import BacktestInputError, validate
+from dsta.data.bars import Bars
 from dsta.data.contracts import TIMEFRAME_SECONDS, BacktestRequest
 from dsta.data.models import BacktestJob, BacktestResult
 
@@ -120,9 +121,10 @@ def trial_finished(trial_id: str) -> None:
     trials_progress(str(trial.parent_id))
 
 
-def trials_progress(parent_id: str) -> None:
+def trials_progress(parent_id: str, *, series: dict[tuple[object, ...], Bars] | None = None) -> None:
     """Called after each grid trial or batch of trials: the parent's progress; the last to finish ranks the
-    trials and closes the parent (under a row lock on it, so exactly one does)."""
+    trials and closes the parent (under a row lock on it, so exactly one does). `series`: the bars the
+    caller's batches read (see trial_batches.batch_execute), which ranking's re-run of the best trial reuses."""
     with transaction.atomic(using=ALIAS):
         parent = BacktestJob.objects.using(ALIAS).select_for_update().get(pk=parent_id)
         if parent.status in FINISHED or parent.options.get("method") != "grid":
@@ -136,7 +138,7 @@ def trials_progress(parent_id: str) -> None:
         parent.progress = done / total
         parent.save(using=ALIAS, update_fields=["progress"])
         if done == total:
-            rank_and_close(parent)
+            rank_and_close(parent, series=series)
 
 
 def optuna_run(parent_id: str, *, send: Callable[[str], None], poll_seconds: float = 0.1) -> None:
@@ -194,17 +196,21 @@ def _objective_value(job_id: str, objective: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def rank_and_close(parent: BacktestJob) -> None:
+def rank_and_close(parent: BacktestJob, *, series: dict[tuple[object, ...], Bars] | None = None) -> None:
     objective = parent.options["objective"]
     rows = []
+    metrics_of: dict[str, dict[str, object]] = {}
+    moments = []  # each trial's block moments, for the PBO, in the order the trials were read
     succeeded = BacktestJob.objects.using(ALIAS).filter(parent=parent, status=BacktestJob.Status.SUCCEEDED)
-    for trial in succeeded.select_related("result"):
-        metrics = trial.result.metrics
+    # the four fields ranking reads, as values: no model instances for a grid of thousands of trials
+    for pk, params, metrics, analysis in succeeded.values_list("pk", "params", "result__metrics", "result__analysis"):
         value = float(metrics[objective])
+        metrics_of[str(pk)] = metrics
+        moments.append(analysis.get("block_moments"))
         rows.append(
             {
-                "job_id": str(trial.pk),
-                "params": trial.params,
+                "job_id": str(pk),
+                "params": params,
                 "objective": value,
                 "sharpe": float(metrics["sharpe"]),
                 "total_return_pct": float(metrics["total_return_pct"]),
@@ -215,16 +221,18 @@ def rank_and_close(parent: BacktestJob) -> None:
     if not rows:
         _fail(parent, "every trial failed")
         return
+    overfitting = optimisation_overfitting(moments)  # PBO by CSCV (overfitting.py)
     rows.sort(key=lambda row: row["objective"] if math.isfinite(row["objective"]) else -math.inf, reverse=True)
+    # Trials keep no curve: the best one's again, through the batches' own run, on the bars they read
+    # when this is the worker that ran them (the same bars as a fresh read: one snapshot per optimisation).
     best_trial = BacktestJob.objects.using(ALIAS).get(pk=rows[0]["job_id"])
-    best = BacktestResult.objects.using(ALIAS).get(job=best_trial)
-    best_equity = run_request(jobs.request_of(best_trial)).result.equity  # trials keep no curve: rebuild one
+    _, _, best_equity = trial_batches.trial_run(jobs.request_of(best_trial), {} if series is None else series)
     scale = math.sqrt(periods_per_year(TIMEFRAME_SECONDS[parent.timeframe]))
     snooping = deflated_sharpe(best_equity[1:] / best_equity[:-1] - 1, [row["sharpe"] / scale for row in rows])
     BacktestResult.objects.using(ALIAS).update_or_create(
         job=parent,
         defaults={
-            "metrics": best.metrics,
+            "metrics": metrics_of[rows[0]["job_id"]],
             "analysis": {
                 "objective": objective,
                 "best_params": rows[0]["params"],
@@ -236,7 +244,7 @@ def rank_and_close(parent: BacktestJob) -> None:
                     "best_sharpe_per_bar": snooping.best_sharpe_per_bar,
                     "warning": snooping.warning,
                 },
-                "overfitting": trials_overfitting(parent),  # PBO by CSCV (overfitting.py)
+                "overfitting": overfitting,
             },
         },
     )

@@ -73,7 +73,7 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
     for trial in trials:
         trial.started_at, trial.finished_at = started, None
         try:
-            metrics, engine_used, equity = _run(jobs.request_of(trial), series)
+            metrics, engine_used, equity = trial_run(jobs.request_of(trial), series)
         except Exception as exc:  # stored on the trial, as job_execute does
             trial.status, trial.error = BacktestJob.Status.FAILED, str(exc)[:4000]
         else:
@@ -108,9 +108,10 @@ def batch_execute(trial_ids: Sequence[str], *, series: dict[tuple[object, ...], 
     return len(results)
 
 
-def _run(request: BacktestRequest, series: dict[tuple[object, ...], Bars]) -> tuple[Metrics, str, np.ndarray]:
+def trial_run(request: BacktestRequest, series: dict[tuple[object, ...], Bars]) -> tuple[Metrics, str, np.ndarray]:
     """What `run_request` computes for this request, without trade objects on the fast path. `series`
-    holds the bars this batch has read: even load_bars' cache check counts the rows of the series."""
+    holds the bars this batch has read: even load_bars' cache check counts the rows of the series.
+    Ranking re-runs the best trial through here for its curve (the deflated Sharpe), on the same bars."""
     strategy = validate(request)
     if request.symbols or not uses_fast_path(strategy, request.engine):
         outcome = run_request(request)
