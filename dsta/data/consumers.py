@@ -40,8 +40,9 @@ def candle_message(bar: CandleBar) -> dict[str, Any]:
 
 
 def candle_broadcast(bar: CandleBar) -> None:
-    """Push a committed bar to the symbol's subscribers (called on commit; best effort, not a record)."""
-    group_send(stream_group(bar.symbol), candle_message(bar))
+    """Push a committed bar to the symbol's subscribers (called on commit; best effort, not a record: the bar
+    pass does not wait for Redis)."""
+    group_send(stream_group(bar.symbol), candle_message(bar), wait=False)
 
 
 class CandleStreamConsumer(AsyncJsonWebsocketConsumer):

@@ -27,7 +27,8 @@ from dsta.data.live import candle_closed_event
 from dsta.data.models import CandleGap, IngestionJob, OrderBookSnapshot, Report, Ticker
 from dsta.data.sources import CandleSource
 from dsta.kernel.clock import utc_now
-from dsta.kernel.outbox import publish, publish_many
+from dsta.kernel.outbox import publish_many
+from dsta.kernel.sql import Statement
 
 ALIAS = "data"
 EXPECTED_HEADER = "timestamp,open,high,low,close,volume"
@@ -229,39 +230,42 @@ def candles_upsert(*, bars: Sequence[CandleBar], synthetic: bool = False) -> int
     """
     if not bars:
         return 0
-    sql = _UPSERT_BARS_SQL
-    if synthetic:
-        sql = sql.replace("WHERE (candle.open", "WHERE candle.is_synthetic AND (candle.open", 1)
     with connections[ALIAS].cursor() as cursor:
-        first = min(bar.open_time for bar in bars)
-        last = max(bar.open_time for bar in bars)
-        cursor.execute("SELECT candle_partitions_ensure(%s, %s)", [first, last])
-        cursor.execute(
-            sql,
-            [
-                [bar.exchange for bar in bars],
-                [bar.symbol for bar in bars],
-                [bar.timeframe for bar in bars],
-                [bar.open_time for bar in bars],
-                [bar.open for bar in bars],
-                [bar.high for bar in bars],
-                [bar.low for bar in bars],
-                [bar.close for bar in bars],
-                [bar.volume for bar in bars],
-                [synthetic] * len(bars),
-            ],
-        )
+        for statement in _upsert_statements(bars, synthetic=synthetic):
+            cursor.execute(*statement)
         return int(cursor.rowcount)
 
 
+def _upsert_statements(bars: Sequence[CandleBar], *, synthetic: bool) -> list[Statement]:
+    """The partitions the bars need, then the bars (see `candles_upsert`)."""
+    sql = _UPSERT_BARS_SQL
+    if synthetic:
+        sql = sql.replace("WHERE (candle.open", "WHERE candle.is_synthetic AND (candle.open", 1)
+    first = min(bar.open_time for bar in bars)
+    last = max(bar.open_time for bar in bars)
+    columns = [
+        [bar.exchange for bar in bars],
+        [bar.symbol for bar in bars],
+        [bar.timeframe for bar in bars],
+        [bar.open_time for bar in bars],
+        [bar.open for bar in bars],
+        [bar.high for bar in bars],
+        [bar.low for bar in bars],
+        [bar.close for bar in bars],
+        [bar.volume for bar in bars],
+        [synthetic] * len(bars),
+    ]
+    return [("SELECT candle_partitions_ensure(%s, %s)", [first, last]), (sql, columns)]
+
+
 def candle_close(*, bar: CandleBar) -> None:
-    """Store a closed bar and publish `data.candle_closed` in the same transaction; stream it after commit."""
+    """Store a closed bar and publish `data.candle_closed` in the same transaction, in one trip; stream it after
+    commit."""
     from dsta.data import consumers  # here: channels (the ASGI stack) stays out of commands that stream nothing
 
     with transaction.atomic(using=ALIAS):
-        candles_upsert(bars=[bar])
         transaction.on_commit(lambda: consumers.candle_broadcast(bar), using=ALIAS, robust=True)
-        publish(candle_closed_event(bar), using=ALIAS)
+        publish_many([candle_closed_event(bar)], using=ALIAS, along_with=_upsert_statements([bar], synthetic=False))
 
 
 # --- gaps --------------------------------------------------------------------------------------------------

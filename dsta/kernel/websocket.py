@@ -13,6 +13,8 @@ import asyncio
 import os
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -50,11 +52,24 @@ def _sending_loop() -> asyncio.AbstractEventLoop:
         return _loop[1]
 
 
-def group_send(group: str, message: dict[str, Any], *, timeout: float = 5.0) -> None:
-    """Send `message` to a Channels group from sync code and wait until the layer took it (no layer: nothing)."""
+def group_send(group: str, message: dict[str, Any], *, timeout: float = 5.0, wait: bool = True) -> None:
+    """Send `message` to a Channels group from sync code and wait until the layer took it (no layer: nothing).
+    `wait=False`: a best-effort push the caller does not wait for (a closed bar's stream message: the bar pass
+    goes on while the sending loop talks to Redis); a failure is logged."""
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     if layer is None:
         return
-    asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _sending_loop()).result(timeout)
+    sent = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _sending_loop())
+    if wait:
+        sent.result(timeout)
+    else:
+        sent.add_done_callback(partial(_log_failure, group))
+
+
+def _log_failure(group: str, sent: Future[None]) -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        import structlog
+
+        structlog.get_logger(__name__).warning("group_send_failed", group=group, error=repr(sent.exception()))
