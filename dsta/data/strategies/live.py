@@ -11,7 +11,7 @@ from dsta.data.bars import load_bars
 from dsta.data.contracts import TIMEFRAME_SECONDS, InputSeries, StrategySignal
 from dsta.data.strategies.base import BarContext, InvalidParameters
 from dsta.data.strategies.guard import StrategyFault, bad_decision, decide_failed, guarded_indicators
-from dsta.data.strategies.registry import strategy_build, strategy_version
+from dsta.data.strategies.registry import strategy_entry
 
 HISTORY_FACTOR = 3  # bars loaded per bar of warm-up, so recursive indicators (EMA, RSI) settle
 
@@ -33,7 +33,8 @@ def signal_at(
 ) -> StrategySignal:
     """Raises InvalidParameters (unknown strategy, bad parameters, missing input), ValueError (too few bars)
     and StrategyFault (the strategy raised or returned a target outside [-1, 1])."""
-    built = strategy_build(strategy, dict(params))
+    entry = strategy_entry(strategy)  # once per decision: each registry lookup checks the strategy files
+    built = entry.cls(**dict(params))
     for series in inputs:
         built.provide(series.name, np.array(series.times_ms, dtype=np.int64), np.array(series.values))
     missing = [name for name in built.inputs if name not in {series.name for series in inputs}]
@@ -68,7 +69,7 @@ def signal_at(
         raise bad_decision(built, bars, last, decision)
     return StrategySignal(
         strategy=built.name,
-        version=strategy_version(built),
+        version=entry.version,
         params=dict(built.params),
         exchange=exchange,
         symbol=symbol,
