@@ -93,8 +93,9 @@ def close_all(markets: list[str], index: int) -> float:
 
 
 def deal_with(markets: list[str], index: int) -> int:
-    """What the worker does with those events for the bot (trading.mark_prices, trading.strategies, trading.bot
-    handlers' functions, as `bot replay-file`'s bar_feed calls them): returns the orders placed."""
+    """What the worker does with those events for the bot (the trading.mark_prices and trading.strategies
+    handlers' functions: mark, then signal, decision and order, as `bot replay-file`'s bar_feed calls them):
+    returns the orders placed."""
     from dsta.trading import services
     from dsta.trading.models import Order
 
