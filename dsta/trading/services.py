@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, transaction
 
@@ -21,7 +21,10 @@ from dsta.trading.events import (
     RiskViolationRaised,
     SignalEmitted,
 )
-from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, StrategyInstance
+from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, Signal, StrategyInstance
+
+if TYPE_CHECKING:
+    from dsta.trading.bot_book import InstanceBook
 
 ALIAS = "trading"
 PREDICTION_INPUT = "prediction"  # ml_signal's input: the model's p(next close higher) at the bar
@@ -245,14 +248,34 @@ def signals_on_candle(
 
 
 # A signal is stored decided (see bot_execution): its row, the decision's own writes and its event in one trip.
+_SIGNAL_STORED = (
+    "instance_id",
+    "params_version",
+    "strategy_version",
+    "stale",
+    "bar_time",
+    "close",
+    "target",
+    "order_type",
+    "price",
+    "stop_loss",
+    "take_profit",
+    "inputs",
+    "action",
+    "detail",
+    "order_side",
+    "order_quantity",
+    "client_order_id",
+    "decided_at",
+)
 _SIGNAL_INSERT_SQL = """
-INSERT INTO signal (instance_id, params_version, strategy_version, stale, bar_time, close, target, order_type,
-                    price, stop_loss, take_profit, inputs, action, detail, order_side, order_quantity,
-                    client_order_id, decided_at, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, now())
+INSERT INTO signal ({columns}, created_at) VALUES ({values}, now())
 ON CONFLICT (instance_id, bar_time) DO NOTHING
 RETURNING id
-"""
+""".format(  # nosec B608: the constant column names above
+    columns=", ".join(_SIGNAL_STORED),
+    values=", ".join("%s::jsonb" if name == "inputs" else "%s" for name in _SIGNAL_STORED),
+)
 
 
 def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool | None) -> list[int]:
@@ -300,9 +323,8 @@ def _signals_decide(
     decided once per instance and its signal, decision and order commit together. Inside an event handler's
     transaction there is no savepoint: an error rolls the handler's batch back and it is retried event by
     event (a re-placed order is found by its client order id)."""
-    from dsta.kernel.outbox import publish_along
-    from dsta.trading import bot_book, bot_execution
-    from dsta.trading.models import BotState, Signal
+    from dsta.trading import bot_book
+    from dsta.trading.models import BotState
 
     exchange, symbol, timeframe = market["exchange"], market["symbol"], market["timeframe"]
     created: list[int] = []
@@ -351,44 +373,34 @@ def _signals_decide(
                 take_profit=decision.take_profit,
                 inputs=inputs,
             )
-            writes = bot_execution.signal_decide(signal, book=book)
-            row = [
-                instance.pk,
-                signal.params_version,
-                signal.strategy_version,
-                signal.stale,
-                bar_time,
-                signal.close,
-                signal.target,
-                signal.order_type,
-                signal.price,
-                signal.stop_loss,
-                signal.take_profit,
-                json.dumps(inputs),
-                signal.action,
-                signal.detail,
-                signal.order_side,
-                signal.order_quantity,
-                signal.client_order_id,
-                signal.decided_at,
-            ]
-            event = SignalEmitted(
-                instance_id=instance.pk,
-                strategy=instance.strategy,
-                symbol=symbol,
-                timeframe=timeframe,
-                bar_time=bar_time,
-                target=decision.target,
-            )
-            _, (inserted, *written) = publish_along(
-                [event], using=ALIAS, along_with=[(_SIGNAL_INSERT_SQL, row), *writes]
-            )
-            if not inserted:  # stored by a caller that did not lock the instance: its decision stands
-                continue
-            signal.pk = inserted[0][0]
-            bot_execution.signal_place(signal, written=written)
-            created.append(signal.pk)
+            if _signal_store_and_place(signal, book=book):
+                created.append(signal.pk)
     return created
+
+
+def _signal_store_and_place(signal: Signal, *, book: InstanceBook | None) -> bool:
+    """Decide `signal`, store it with its event (and the decision's own writes) in one trip, and place its
+    order; False when the bar was stored already (its decision stands)."""
+    from dsta.kernel.outbox import publish_along
+    from dsta.trading import bot_execution
+
+    writes = bot_execution.signal_decide(signal, book=book)
+    row = [json.dumps(signal.inputs) if name == "inputs" else getattr(signal, name) for name in _SIGNAL_STORED]
+    instance = signal.instance
+    event = SignalEmitted(
+        instance_id=instance.pk,
+        strategy=instance.strategy,
+        symbol=instance.symbol,
+        timeframe=instance.timeframe,
+        bar_time=signal.bar_time,
+        target=signal.target,
+    )
+    _, (inserted, *written) = publish_along([event], using=ALIAS, along_with=[(_SIGNAL_INSERT_SQL, row), *writes])
+    if not inserted:  # stored by a caller that did not lock the instance
+        return False
+    signal.pk = inserted[0][0]
+    bot_execution.signal_place(signal, written=written)
+    return True
 
 
 _INSTANCE_FIELDS = StrategyInstance._meta.concrete_fields
