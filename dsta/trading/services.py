@@ -248,33 +248,15 @@ def signals_on_candle(
 
 
 # A signal is stored decided (see bot_execution): its row, the decision's own writes and its event in one trip.
-_SIGNAL_STORED = (
-    "instance_id",
-    "params_version",
-    "strategy_version",
-    "stale",
-    "bar_time",
-    "close",
-    "target",
-    "order_type",
-    "price",
-    "stop_loss",
-    "take_profit",
-    "inputs",
-    "action",
-    "detail",
-    "order_side",
-    "order_quantity",
-    "client_order_id",
-    "decided_at",
-)
+# every column but the id and created_at, from the model
+_SIGNAL_STORED = [field for field in Signal._meta.concrete_fields if field.attname not in ("id", "created_at")]
 _SIGNAL_INSERT_SQL = """
 INSERT INTO signal ({columns}, created_at) VALUES ({values}, now())
 ON CONFLICT (instance_id, bar_time) DO NOTHING
 RETURNING id
-""".format(  # nosec B608: the constant column names above
-    columns=", ".join(_SIGNAL_STORED),
-    values=", ".join("%s::jsonb" if name == "inputs" else "%s" for name in _SIGNAL_STORED),
+""".format(  # nosec B608: the model's own columns
+    columns=", ".join(f'"{field.column}"' for field in _SIGNAL_STORED),
+    values=", ".join("%s::jsonb" if field.attname == "inputs" else "%s" for field in _SIGNAL_STORED),
 )
 
 
@@ -385,7 +367,10 @@ def _signal_store_and_place(signal: Signal, *, book: InstanceBook | None) -> boo
     from dsta.trading import bot_execution
 
     writes = bot_execution.signal_decide(signal, book=book)
-    row = [json.dumps(signal.inputs) if name == "inputs" else getattr(signal, name) for name in _SIGNAL_STORED]
+    row = [
+        json.dumps(signal.inputs) if field.attname == "inputs" else getattr(signal, field.attname)
+        for field in _SIGNAL_STORED
+    ]
     instance = signal.instance
     event = SignalEmitted(
         instance_id=instance.pk,
