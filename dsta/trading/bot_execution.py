@@ -68,9 +68,8 @@ def _decide(
         return "stopped", "the instance is stopped", "", ZERO
     if instance.mode == BotMode.LIVE and instance.armed_at is None:
         return "not_armed", "live trading is not armed", "", ZERO
-    if book is None and protections.watching(instance):
-        book = bot_book.book_of(instance)
-    if book is not None and protections.watching(instance):
+    if protections.watching(instance):
+        book = book or bot_book.book_of(instance)
         stopped = protections.bar_check(instance=instance, bar_time=signal.bar_time, book=book, price=signal.close)
         if stopped:
             return "protected", stopped, "", ZERO
@@ -125,17 +124,17 @@ def signal_execute(*, signal_id: int) -> Signal:
         # the signal and its instance locked in one statement: one decision at a time per instance
         signal = Signal.objects.using(ALIAS).select_related("instance").select_for_update().get(pk=signal_id)
         instance = signal.instance
-        decided_now = not signal.action
-        if decided_now:
-            execute_pipelined(using=ALIAS, statements=signal_decide(signal))
+        if not signal.action:
+            written = execute_pipelined(using=ALIAS, statements=signal_decide(signal))
             signal.save(
                 using=ALIAS,
                 update_fields=["action", "detail", "decided_at", "order_side", "order_quantity", "client_order_id"],
             )
-        elif signal.action == "order" and instance.venue == PAPER_VENUE:
-            execute_pipelined(using=ALIAS, statements=[_paper_mark(instance, signal)])
-        if signal.action == "order":
-            _place(signal, instance, decided_now=decided_now)
+            signal_place(signal, written=written)
+        elif signal.action == "order":
+            if instance.venue == PAPER_VENUE:
+                execute_pipelined(using=ALIAS, statements=[_paper_mark(instance, signal)])
+            _place(signal, instance, decided_now=False)
     return signal
 
 

@@ -170,6 +170,37 @@ def data_api_close_and_mark(bar: CandleBar) -> None:
     services.mark_price_record(exchange=bar.exchange, symbol=bar.symbol, price=bar.close, as_of=bar.open_time)
 
 
+def test_a_signal_stored_undecided_by_an_earlier_version_is_traded_once_by_the_bot_handler():
+    instance = paper_instance("legacy", fast=5, slow=12, capital="1000")
+    bars = demo_bars(40)
+    for bar in bars:
+        data_api_close_and_mark(bar)  # the bars stored, no strategy pass
+    last = bars[-1]
+    signal = Signal.objects.using("trading").create(
+        instance=instance,
+        params_version=instance.params_version,
+        bar_time=last.open_time,
+        close=last.close,
+        target=D(1),
+        order_type="market",
+    )
+    payload = {
+        "instance_id": instance.pk,
+        "strategy": "sma_cross",
+        "symbol": "BTC/USDT",
+        "timeframe": "1h",
+        "bar_time": last.open_time.isoformat(),
+        "target": "1",
+    }
+    for event_id in ("00000000-0000-0000-0000-0000000000b1", "00000000-0000-0000-0000-0000000000b2"):
+        handlers.deliver([envelope("trading", "trading.signal", payload, event_id)])
+    signal.refresh_from_db(using="trading")
+    assert signal.action == "order" and signal.client_order_id == f"bot-{instance.pk}-{int(last.open_time.timestamp())}"
+    placed = Order.objects.using("trading").filter(strategy_instance_id=instance.pk)
+    assert [(o.client_order_id, o.status, o.side) for o in placed] == [(signal.client_order_id, "filled", "buy")]
+    assert placed[0].price == last.close  # a limit at the decision bar's close on paper, as the backtest fills
+
+
 def test_a_back_filled_bar_is_recorded_and_not_traded():
     from dsta.data import api as data_api
     from dsta.trading.actors import run_strategies_on_candle
