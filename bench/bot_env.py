@@ -96,12 +96,12 @@ def deal_with(markets: list[str], index: int) -> int:
     """What the worker does with those events for the bot (the trading.mark_prices and trading.strategies
     handlers' functions: mark, then signal, decision and order, as `bot replay-file`'s bar_feed calls them):
     returns the orders placed."""
-    from dsta.trading import services
+    from dsta.trading import bot_signals, services
     from dsta.trading.models import Order
 
     bar_time = T0 + STEP * index
     for symbol in markets:
         market = {"exchange": EXCHANGE, "symbol": symbol, "timeframe": "1h"}
         services.mark_price_record(exchange=EXCHANGE, symbol=symbol, price=close_at(index), as_of=bar_time)
-        services.signals_record(**market, bar_time=bar_time, stale=False)  # decides and places each signal's order
+        bot_signals.signals_record(**market, bar_time=bar_time, stale=False)  # decides and places each signal's order
     return Order.objects.using("trading").filter(client_order_id__endswith=f"-{int(bar_time.timestamp())}").count()

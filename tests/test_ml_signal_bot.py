@@ -30,7 +30,7 @@ from dsta.kernel.events import EventEnvelope
 from dsta.kernel.relay import Relay
 from dsta.ml import api as ml_api
 from dsta.ml.models import MLModel, Prediction
-from dsta.trading import bot, bot_replay, parity, services
+from dsta.trading import bot, bot_replay, bot_signals, parity, services
 from dsta.trading.models import Order, Signal, StrategyInstance
 
 pytestmark = pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS], transaction=True)
@@ -258,7 +258,7 @@ def test_a_redelivered_prediction_places_nothing_twice_and_a_back_filled_one_is_
     market.drain()
     for envelope in predictions:
         event = envelope.decode(PredictionMade)
-        again = services.signals_on_prediction(
+        again = bot_signals.signals_on_prediction(
             model_name=event.model_name, bar_time=event.bar_time, output=event.output, backfill=False, **SERIES
         )
         assert again == []

@@ -14,7 +14,7 @@ from dsta.exchange.contracts import OrderStatus as ExchangeStatus
 from dsta.exchange.events import FillRecorded, OrderUpdated
 from dsta.kernel.events import EventEnvelope
 from dsta.kernel.handlers import event_handler
-from dsta.trading import orders, services
+from dsta.trading import bot_signals, orders, services
 from dsta.trading.events import SignalEmitted
 
 # ccxt (seconds to import) is loaded by exchange's ccxt venue on a live venue's first call, not by importing the
@@ -51,7 +51,7 @@ def run_strategies_on_candle(envelope: EventEnvelope) -> None:
     market = {"exchange": candle.exchange, "symbol": candle.symbol, "timeframe": candle.timeframe}
     # a bar caught up after downtime (or history) is flagged by market data; a newer stored bar says the same:
     # recorded with its decision, never traded (strategies trade the newest closed bar only)
-    services.signals_on_candle(**market, bar_time=candle.open_time, stale=True if candle.backfill else None)
+    bot_signals.signals_on_candle(**market, bar_time=candle.open_time, stale=True if candle.backfill else None)
 
 
 @event_handler(consumer="trading.ml_predictions", events=[PredictionMade], using="trading")
@@ -59,7 +59,7 @@ def run_strategies_on_prediction(envelope: EventEnvelope) -> None:
     """Instances that trade a model's predictions (ml_signal) decide their bar when its prediction arrives;
     the signal then goes the candle path's way (`trading.bot`). Trading never imports ml: only its event."""
     prediction = envelope.decode(PredictionMade)
-    services.signals_on_prediction(
+    bot_signals.signals_on_prediction(
         model_name=prediction.model_name,
         exchange=prediction.exchange,
         symbol=prediction.symbol,

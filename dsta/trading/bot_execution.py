@@ -6,7 +6,7 @@ target the difference at the close, a target of 0 the whole position; then round
 size, and no order when the result is under the venue's minimum amount or notional. Like the backtest, an
 unchanged target places nothing (the position is not rebalanced as the price moves).
 
-Once per bar, in the transaction that records the signal (`services.signals_record`, with the instance row
+Once per bar, in the transaction that records the signal (`bot_signals.signals_record`, with the instance row
 locked): the decision (side, quantity, client order id `bot-<instance>-<bar epoch>`) is stored with the
 signal and the order placed, so a bar's signal, decision and order commit together or not at all. A
 retried handler decides the bar again only when nothing of it committed, and re-places the same order under

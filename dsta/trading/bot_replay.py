@@ -25,7 +25,7 @@ from django.db import connections
 from dsta.data import api as data_api
 from dsta.data.contracts import TIMEFRAME_SECONDS, CandleBar
 from dsta.exchange import api as exchange_api
-from dsta.trading import bot, parity, services
+from dsta.trading import bot, bot_signals, parity, services
 from dsta.trading.models import StrategyInstance
 
 ALIAS = "trading"
@@ -76,7 +76,7 @@ def bar_feed(bar: CandleBar) -> int:
     data_api.candle_close(bar=bar)
     services.mark_price_record(exchange=bar.exchange, symbol=bar.symbol, price=bar.close, as_of=bar.open_time)
     market = {"exchange": bar.exchange, "symbol": bar.symbol, "timeframe": bar.timeframe}
-    return len(services.signals_record(**market, bar_time=bar.open_time, stale=False))
+    return len(bot_signals.signals_record(**market, bar_time=bar.open_time, stale=False))
 
 
 # The domains' connections the replay writes through: their commits need not wait for the WAL to reach the disk

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 
 from dsta.core import api as core_api
 from dsta.data import api as data_api
-from dsta.data.contracts import InputSeries, InvalidStrategyParameters, StrategyFault
+from dsta.data.contracts import InvalidStrategyParameters
 from dsta.kernel.errors import InputError
 from dsta.kernel.outbox import publish
 from dsta.trading.events import (
@@ -19,12 +18,8 @@ from dsta.trading.events import (
     CircuitBreakerChanged,
     RiskLimitsChanged,
     RiskViolationRaised,
-    SignalEmitted,
 )
-from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, Signal, StrategyInstance
-
-if TYPE_CHECKING:
-    from dsta.trading.bot_book import InstanceBook
+from dsta.trading.models import CircuitBreaker, RiskLimitSet, RiskViolation, StrategyInstance
 
 ALIAS = "trading"
 PREDICTION_INPUT = "prediction"  # ml_signal's input: the model's p(next close higher) at the bar
@@ -236,190 +231,6 @@ def _validated_params(strategy: str, params: dict[str, float]) -> dict[str, floa
         return data_api.strategy_params_validate(strategy=strategy, params=params).values
     except InvalidStrategyParameters as exc:
         raise TradingInputError({f"params.{key}": value for key, value in exc.errors.items()}) from None
-
-
-def signals_on_candle(
-    *, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool | None = False
-) -> int:
-    """Ask every enabled strategy on this market for its decision at this bar; store and publish each once.
-    A `stale` (back-filled) bar is recorded with its decision, and the bot does not trade it; None: find out
-    (`bar_is_stale`, asked only when an instance trades the market)."""
-    return len(signals_record(exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, stale=stale))
-
-
-# A signal is stored decided (see bot_execution): its row, the decision's own writes and its event in one trip.
-# every column but the id and created_at, from the model
-_SIGNAL_STORED = [field for field in Signal._meta.concrete_fields if field.attname not in ("id", "created_at")]
-_SIGNAL_INSERT_SQL = """
-INSERT INTO signal ({columns}, created_at) VALUES ({values}, now())
-ON CONFLICT (instance_id, bar_time) DO NOTHING
-RETURNING id
-""".format(  # nosec B608: the model's own columns
-    columns=", ".join(f'"{field.column}"' for field in _SIGNAL_STORED),
-    values=", ".join("%s::jsonb" if field.attname == "inputs" else "%s" for field in _SIGNAL_STORED),
-)
-
-
-def signals_record(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, stale: bool | None) -> list[int]:
-    """`signals_on_candle`, returning the ids of the signals it created. Instances fed by a model's
-    predictions decide on the prediction instead (`signals_on_prediction`)."""
-    return _signals_decide(
-        {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "enabled": True, "model_name": ""},
-        bar_time=bar_time,
-        stale=stale,
-        inputs={},
-    )
-
-
-def signals_on_prediction(
-    *,
-    model_name: str,
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    bar_time: datetime,
-    output: dict[str, Any],
-    backfill: bool,
-) -> list[int]:
-    """A model's live prediction for a closed bar (`ml.prediction`): every enabled instance on this market
-    that names the model decides the bar now, with the prediction as its input series, through the same
-    `data.api.strategy_signal` (the same class the backtest runs on the same values). The candle path's
-    policies hold: once per instance and bar, a back-filled or no longer latest bar recorded, not traded. A
-    prediction without `p_up` (not a direction model) decides nothing. Returns the ids of the new signals."""
-    p_up = output.get("p_up")
-    if not model_name or not isinstance(p_up, int | float) or isinstance(p_up, bool):
-        return []
-    return _signals_decide(
-        {"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "enabled": True, "model_name": model_name},
-        bar_time=bar_time,
-        stale=True if backfill else None,
-        inputs={PREDICTION_INPUT: float(p_up)},
-    )
-
-
-def _signals_decide(
-    market: dict[str, Any], *, bar_time: datetime, stale: bool | None, inputs: dict[str, float]
-) -> list[int]:
-    """Each instance of `market` without a signal at this bar decides it: the strategy's target, then the bot's
-    decision and order (bot_execution), all in one transaction with the instances locked, so that a bar is
-    decided once per instance and its signal, decision and order commit together. Inside an event handler's
-    transaction there is no savepoint: an error rolls the handler's batch back and it is retried event by
-    event (a re-placed order is found by its client order id)."""
-    from dsta.trading import bot_book
-    from dsta.trading.models import BotState
-
-    exchange, symbol, timeframe = market["exchange"], market["symbol"], market["timeframe"]
-    created: list[int] = []
-    bar_ms = int(bar_time.timestamp() * 1000)
-    series = tuple(InputSeries(name, (bar_ms,), (value,)) for name, value in inputs.items())
-    with transaction.atomic(using=ALIAS, savepoint=False):
-        instances = _instances_locked(market, bar_time=bar_time)
-        if instances and stale is None:
-            stale = bar_is_stale(
-                exchange=exchange, symbol=symbol, timeframe=timeframe, bar_time=bar_time, flagged=False
-            )
-        for instance in instances:
-            # the strategy sees the instance's own position, as the backtest shows it its own (a flat instance
-            # that holds no target needs no read)
-            trading = instance.state != BotState.STOPPED and instance.held_target != 0
-            book = bot_book.book_of(instance) if trading else None
-            try:
-                decision = data_api.strategy_signal(
-                    strategy=instance.strategy,
-                    params=instance.params,
-                    exchange=exchange,
-                    symbol=symbol,
-                    timeframe=timeframe,
-                    as_of=bar_time,
-                    position=book.position.quantity if book is not None else Decimal(0),
-                    inputs=series,
-                )
-            except StrategyFault as fault:  # a ValueError too: caught first
-                strategy_fault_pause(instance, message=str(fault), bar_time=bar_time)
-                continue
-            except ValueError:
-                continue  # not enough history yet for this strategy's warm-up
-            if decision.bar_time != bar_time:
-                continue  # the bar is not stored (yet): never decide on an older bar in its name
-            signal = Signal(
-                instance=instance,
-                params_version=instance.params_version,
-                strategy_version=decision.version,
-                stale=bool(stale),
-                bar_time=bar_time,
-                close=decision.close,
-                target=decision.target,
-                order_type=decision.order_type,
-                price=decision.price,
-                stop_loss=decision.stop_loss,
-                take_profit=decision.take_profit,
-                inputs=inputs,
-            )
-            if _signal_store_and_place(signal, book=book):
-                created.append(signal.pk)
-    return created
-
-
-def _signal_store_and_place(signal: Signal, *, book: InstanceBook | None) -> bool:
-    """Decide `signal`, store it with its event (and the decision's own writes) in one trip, and place its
-    order; False when the bar was stored already (its decision stands)."""
-    from dsta.kernel.outbox import publish_along
-    from dsta.trading import bot_execution
-
-    writes = bot_execution.signal_decide(signal, book=book)
-    row = [
-        json.dumps(signal.inputs) if field.attname == "inputs" else getattr(signal, field.attname)
-        for field in _SIGNAL_STORED
-    ]
-    instance = signal.instance
-    event = SignalEmitted(
-        instance_id=instance.pk,
-        strategy=instance.strategy,
-        symbol=instance.symbol,
-        timeframe=instance.timeframe,
-        bar_time=signal.bar_time,
-        target=signal.target,
-    )
-    _, (inserted, *written) = publish_along([event], using=ALIAS, along_with=[(_SIGNAL_INSERT_SQL, row), *writes])
-    if not inserted:  # stored by a caller that did not lock the instance
-        return False
-    signal.pk = inserted[0][0]
-    bot_execution.signal_place(signal, written=written)
-    return True
-
-
-_INSTANCE_FIELDS = StrategyInstance._meta.concrete_fields
-# The market's instances locked, in one lock order for every caller, with whether each decided this bar already
-# (a redelivered event): plain SQL from the model's own columns, as the ORM's compilation of this query cost
-# three times its trip on every bar of every market.
-_INSTANCES_LOCKED_SQL = """
-SELECT {columns}, EXISTS (SELECT 1 FROM signal WHERE signal.instance_id = strategy_instance.id
-                          AND signal.bar_time = %(bar_time)s)
-FROM strategy_instance
-WHERE exchange = %(exchange)s AND symbol = %(symbol)s AND timeframe = %(timeframe)s AND enabled = %(enabled)s
-  AND model_name = %(model_name)s
-ORDER BY id
-FOR UPDATE
-""".format(columns=", ".join(f'"{field.column}"' for field in _INSTANCE_FIELDS))  # nosec B608: model columns
-_INSTANCE_NAMES = [field.attname for field in _INSTANCE_FIELDS]
-_INSTANCE_CONVERTED = [(i, field) for i, field in enumerate(_INSTANCE_FIELDS) if hasattr(field, "from_db_value")]
-
-
-def _instances_locked(market: dict[str, Any], *, bar_time: datetime) -> list[StrategyInstance]:
-    """The instances of `market` (exchange, symbol, timeframe, enabled, model_name) that have not decided the
-    bar, locked for the caller's transaction."""
-    connection = connections[ALIAS]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSTANCES_LOCKED_SQL, {**market, "bar_time": bar_time})
-        rows = cursor.fetchall()
-    instances = []
-    for *values, decided in rows:
-        if decided:
-            continue
-        for index, field in _INSTANCE_CONVERTED:
-            values[index] = field.from_db_value(values[index], None, connection)
-        instances.append(StrategyInstance.from_db(ALIAS, _INSTANCE_NAMES, values))
-    return instances
 
 
 def bar_is_stale(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, flagged: bool) -> bool:

@@ -16,7 +16,7 @@ from dsta.data.contracts import CandleBar
 from dsta.domains import DOMAINS
 from dsta.kernel import handlers
 from dsta.kernel.events import EventEnvelope
-from dsta.trading import bot, bot_book, bot_execution, bot_replay, parity, services
+from dsta.trading import bot, bot_book, bot_execution, bot_replay, bot_signals, parity, services
 from dsta.trading.models import Order, Position, Signal, StrategyInstance
 
 pytestmark = pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS], transaction=True)
@@ -106,9 +106,8 @@ def test_a_redelivered_event_or_a_restarted_worker_never_places_twice():
     handlers.deliver([envelope("trading", "trading.signal", payload, "00000000-0000-0000-0000-0000000000aa")])
     bot_execution.signal_execute(signal_id=signal.pk)
     bar = demo_bars(80)[-1]
-    assert (
-        services.signals_on_candle(exchange="binance", symbol="BTC/USDT", timeframe="1h", bar_time=bar.open_time) == 0
-    )
+    market = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h"}
+    assert bot_signals.signals_on_candle(**market, bar_time=bar.open_time) == 0
     assert Order.objects.using("trading").count() == before
     # a decision stored but its order lost (a crash between the two): executing again places exactly that order
     last = ordered.last()
@@ -140,11 +139,11 @@ def test_a_bar_pass_that_fails_after_the_venue_took_the_order_is_retried_into_ex
         placed_before = Order.objects.using("trading").count()
         monkeypatch.setattr(bot_execution, "signal_place", place_then_fail)
         try:
-            services.signals_record(**market, stale=False)
+            bot_signals.signals_record(**market, stale=False)
         except RuntimeError:
             assert not Signal.objects.using("trading").filter(instance=instance, bar_time=bar.open_time).exists()
             assert Order.objects.using("trading").count() == placed_before
-            services.signals_record(**market, stale=False)  # the handler's retry
+            bot_signals.signals_record(**market, stale=False)  # the handler's retry
             signal = Signal.objects.using("trading").get(instance=instance, bar_time=bar.open_time)
             assert Order.objects.using("trading").filter(client_order_id=signal.client_order_id).count() == 1
             taken = exchange_api.fills_list(venue="paper", symbol="BTC/USDT", client_order_id=signal.client_order_id)

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connections
 
 from dsta.domains import DOMAINS
-from dsta.trading import services
+from dsta.trading import bot_signals
 from dsta.trading.models import Signal
 
 pytestmark = pytest.mark.django_db(databases=[domain.alias for domain in DOMAINS])
@@ -108,8 +108,8 @@ def test_a_closed_candle_yields_one_signal_per_strategy_and_bar(api):
     instance_id = api.post("/api/v1/strategies", STRATEGY, content_type="application/json").json()["id"]
     bar_time = datetime(2025, 6, 1, 12, tzinfo=UTC)
     kwargs = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h", "bar_time": bar_time}
-    assert services.signals_on_candle(**kwargs) == 1
-    assert services.signals_on_candle(**kwargs) == 0  # redelivered event: no second signal
+    assert bot_signals.signals_on_candle(**kwargs) == 1
+    assert bot_signals.signals_on_candle(**kwargs) == 0  # redelivered event: no second signal
     signal = Signal.objects.using("trading").get(instance_id=instance_id)
     assert signal.target in (Decimal("0"), Decimal("1")) and signal.bar_time == bar_time
     assert outbox_names().count("trading.signal") == 1
