@@ -1,7 +1,8 @@
 """A closed bar (or a model's prediction for it) through every instance of its market: the strategy's target,
 then the bot's decision and order, in one transaction with the instances locked, so that a bar is decided once
 per instance and its signal, decision and order commit together (`trading.strategies` and
-`trading.ml_predictions` call this; the order itself is `bot_execution`'s)."""
+`trading.ml_predictions` call this; the order itself is `bot_execution`'s). A start, pause or stop of an
+instance (its row lock) waits for a bar pass in progress on its market, so it takes effect from the next bar."""
 
 from __future__ import annotations
 
