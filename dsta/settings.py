@@ -230,6 +230,10 @@ OUTBOX_BATCH_SIZE = int(os.environ.get("DSTA_OUTBOX_BATCH_SIZE", "500"))
 OUTBOX_LEASE_SECONDS = float(os.environ.get("DSTA_OUTBOX_LEASE_SECONDS", "30"))
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("DSTA_OUTBOX_MAX_ATTEMPTS", "10"))
 OUTBOX_POLL_SECONDS = float(os.environ.get("DSTA_OUTBOX_POLL_SECONDS", "1.0"))
+# A relay batch goes to each consuming domain as up to this many messages, split by aggregate key, so that as
+# many worker processes can work on one batch at once (a candle close of many markets); keep it at least the
+# number of worker processes that take a domain's queue. 1: one message per batch (per 250 events).
+OUTBOX_PARTITIONS = int(os.environ.get("DSTA_OUTBOX_PARTITIONS", "4"))
 
 # Periodic jobs `manage.py run_scheduler` sends: (dramatiq actor name, every N seconds). Any number of
 # schedulers may run; a Redis key per job and tick lets exactly one of them send it.

@@ -345,7 +345,8 @@ def _run_app() -> int:
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     children = {
         "web": web_server_argv(WEB_PORT),
-        "worker": [sys.executable, "manage.py", "run_worker", "--processes", "1", "--threads", "8"],
+        # two processes, as in docker/compose.yaml: a close of many markets is shared by both (the relay splits it)
+        "worker": [sys.executable, "manage.py", "run_worker", "--processes", "2", "--threads", "8"],
         "relay": [sys.executable, "manage.py", "run_relay"],
         "scheduler": [sys.executable, "manage.py", "run_scheduler"],
     }

@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,22 +81,35 @@ WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s
 """
 
 
-def send_to_broker(messages: list[dict[str, Any]]) -> None:
-    """Each event to the queue of every domain that consumes it, in outbox order; an event nobody consumes is
-    delivered to no one (and marked delivered)."""
-    from dsta.kernel.actors import DELIVERY_ACTORS
+def delivery_batches(messages: Sequence[dict[str, Any]], *, partitions: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The broker messages that carry one relay batch: (consuming domain, events). Per domain the events are
+    split by aggregate key into at most `partitions` parts, each cut into chunks of MESSAGE_CHUNK, so several
+    workers can handle one batch at once. A key always falls in the same part (a stable hash, the same in
+    every relay process) and a part keeps outbox order, so one aggregate's events stay in commit order within
+    a batch; an event nobody consumes is in no message (and is marked delivered)."""
     from dsta.kernel.handlers import consumer_domains
 
-    by_domain: dict[str, list[dict[str, Any]]] = {}
+    parts: dict[tuple[str, int], list[dict[str, Any]]] = {}
     routes: dict[str, set[str]] = {}
     for message in messages:
         if message["name"] not in routes:
             routes[message["name"]] = consumer_domains(message["name"])
-        for domain in routes[message["name"]]:
-            by_domain.setdefault(domain, []).append(message)
-    for domain, batch in by_domain.items():
-        for start in range(0, len(batch), MESSAGE_CHUNK):
-            DELIVERY_ACTORS[domain].send(batch[start : start + MESSAGE_CHUNK])
+        part = zlib.crc32(message["aggregate_key"].encode()) % partitions if partitions > 1 else 0
+        for domain in sorted(routes[message["name"]]):
+            parts.setdefault((domain, part), []).append(message)
+    return [
+        (domain, batch[start : start + MESSAGE_CHUNK])
+        for (domain, _), batch in parts.items()
+        for start in range(0, len(batch), MESSAGE_CHUNK)
+    ]
+
+
+def send_to_broker(messages: list[dict[str, Any]]) -> None:
+    """Each event to the queue of every domain that consumes it (see `delivery_batches`)."""
+    from dsta.kernel.actors import DELIVERY_ACTORS
+
+    for domain, batch in delivery_batches(messages, partitions=settings.OUTBOX_PARTITIONS):
+        DELIVERY_ACTORS[domain].send(batch)
 
 
 @dataclass

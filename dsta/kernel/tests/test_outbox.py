@@ -210,3 +210,54 @@ def test_publish_many_is_atomic_with_the_callers_transaction():
         publish_many([ProbePing(aggregate="a", seq=n, sent_at="") for n in range(3)], using=PUBLISH_ALIAS)
         raise RuntimeError("state change failed")
     assert outbox_rows() == []
+
+
+def candle_messages(keys: int, per_key: int) -> list[dict]:
+    """A relay batch as the relay hands it over: `keys` markets' candle events, interleaved, in outbox order."""
+    from dsta.kernel.events import EventEnvelope
+
+    return [
+        EventEnvelope(
+            event_id=f"00000000-0000-0000-0000-{sequence:012d}",
+            name="data.candle_closed",
+            version=1,
+            source="data",
+            aggregate_key=f"candles:bench:M{sequence % keys:03d}/USDT:1h",
+            occurred_at="2025-01-01T00:00:00+00:00",
+            payload={},
+            sequence=sequence,
+        ).as_message()
+        for sequence in range(keys * per_key)
+    ]
+
+
+def test_a_batch_is_split_by_aggregate_key_so_several_workers_share_it_and_each_key_keeps_its_order():
+    from dsta.kernel.relay import delivery_batches
+
+    messages = candle_messages(keys=40, per_key=10)
+    batches = delivery_batches(messages, partitions=4)
+    for domain in ("trading", "ml"):  # both consume candle closes; each gets every event once
+        own = [batch for name, batch in batches if name == domain]
+        assert 2 <= len(own) <= 4
+        assert sorted(m["sequence"] for batch in own for m in batch) == list(range(400))
+        home = {}
+        for index, batch in enumerate(own):
+            assert [m["sequence"] for m in batch] == sorted(m["sequence"] for m in batch)  # outbox order
+            for message in batch:
+                assert home.setdefault(message["aggregate_key"], index) == index  # a key lives in one message
+    assert {name for name, _ in batches} == {"trading", "ml"}
+    # the split is the same in every relay process (a stable hash, not Python's salted one)
+    assert delivery_batches(messages, partitions=4) == batches
+
+
+def test_one_partition_sends_a_batch_as_one_message_per_domain_and_chunk_and_nothing_nobody_consumes():
+    from dsta.kernel.relay import MESSAGE_CHUNK, delivery_batches
+
+    messages = candle_messages(keys=7, per_key=100)
+    batches = delivery_batches(messages, partitions=1)
+    trading = [batch for name, batch in batches if name == "trading"]
+    assert [len(batch) for batch in trading] == [MESSAGE_CHUNK, MESSAGE_CHUNK, 700 - 2 * MESSAGE_CHUNK]
+    assert [m["sequence"] for batch in trading for m in batch] == list(range(700))
+    unheard = [{**messages[0], "name": "nobody.listens"}]
+    assert delivery_batches(unheard, partitions=4) == []
+
