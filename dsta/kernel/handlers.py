@@ -5,6 +5,9 @@ A domain registers a handler in its `actors.py`:
     @event_handler(consumer="trading.candles", events=[CandleClosed], using="trading")
     def on_candle(envelope: EventEnvelope) -> None: ...
 
+A handler whose work is cheaper once per delivered batch than once per event (a portfolio revalued after
+a close's marks) takes the batch's new events at once: `@event_batch_handler(...)`, same arguments.
+
 Delivery is at-least-once (the relay may hand an event over twice); the inbox row, written in the same
 transaction as the handler's effect, makes the effect happen once.
 """
@@ -24,6 +27,7 @@ from dsta.kernel.events import DomainEvent, EventEnvelope
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[EventEnvelope], None]
+BatchHandler = Callable[[Sequence[EventEnvelope]], None]
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,8 @@ class Subscription:
     consumer: str
     event_names: frozenset[str]
     using: str
-    handler: Handler
+    handler: Handler | BatchHandler
+    batch: bool = False  # the handler takes a delivered batch's new events at once, in outbox order
 
 
 _subscriptions: dict[str, Subscription] = {}
@@ -40,6 +45,30 @@ _subscriptions: dict[str, Subscription] = {}
 def event_handler(*, consumer: str, events: Iterable[type[DomainEvent]], using: str) -> Callable[[Handler], Handler]:
     """Subscribe by event class, never by name: a misspelt class fails at import, a misspelt name would
     silently never match. A domain below the publisher imports the class from `dsta.events.<domain>`."""
+    names = _subscribed_names(consumer, events, using)
+
+    def register(handler: Handler) -> Handler:
+        _register(Subscription(consumer, names, using, handler))
+        return handler
+
+    return register
+
+
+def event_batch_handler(
+    *, consumer: str, events: Iterable[type[DomainEvent]], using: str
+) -> Callable[[BatchHandler], BatchHandler]:
+    """`event_handler` for a handler called once per delivered batch with its new events (never an empty list),
+    in outbox order, in the transaction that records them in the inbox."""
+    names = _subscribed_names(consumer, events, using)
+
+    def register(handler: BatchHandler) -> BatchHandler:
+        _register(Subscription(consumer, names, using, handler, batch=True))
+        return handler
+
+    return register
+
+
+def _subscribed_names(consumer: str, events: Iterable[type[DomainEvent]], using: str) -> frozenset[str]:
     if using not in DOMAIN_BY_ALIAS:
         raise ValueError(f"{using!r} is not a domain database alias")
     events = list(events)
@@ -48,16 +77,14 @@ def event_handler(*, consumer: str, events: Iterable[type[DomainEvent]], using: 
         raise TypeError(f"subscribe to DomainEvent classes, not {refused!r} (import them from dsta.events)")
     if not events:
         raise ValueError(f"consumer {consumer!r} subscribes to no event")
-    names = frozenset(event.event_name for event in events)
+    return frozenset(event.event_name for event in events)
 
-    def register(handler: Handler) -> Handler:
-        existing = _subscriptions.get(consumer)
-        if existing is not None and existing.handler.__qualname__ != handler.__qualname__:
-            raise ValueError(f"consumer {consumer!r} is already registered")
-        _subscriptions[consumer] = Subscription(consumer, names, using, handler)
-        return handler
 
-    return register
+def _register(subscription: Subscription) -> None:
+    existing = _subscriptions.get(subscription.consumer)
+    if existing is not None and existing.handler.__qualname__ != subscription.handler.__qualname__:
+        raise ValueError(f"consumer {subscription.consumer!r} is already registered")
+    _subscriptions[subscription.consumer] = subscription
 
 
 def subscriptions() -> list[Subscription]:
@@ -131,15 +158,25 @@ def _apply_batch(subscription: Subscription, envelopes: Sequence[EventEnvelope])
                 ],
             )
             fresh = {str(row[0]) for row in cursor.fetchall()}
-        for envelope in envelopes:  # in outbox order, so per-aggregate order holds within a batch
-            if envelope.event_id in fresh:
+        new = [envelope for envelope in envelopes if envelope.event_id in fresh]  # in outbox order
+        if subscription.batch:
+            if not new:
+                return 0
+            with telemetry.inbound_context(
+                new[0].context,
+                span_name=f"handle {len(new)} x {new[0].name}",
+                attributes={"consumer": subscription.consumer, "event_id": new[0].event_id, "events": len(new)},
+            ):
+                subscription.handler(new)  # type: ignore[arg-type]
+        else:
+            for envelope in new:  # so per-aggregate order holds within a batch
                 # The publisher's request id / user id / trace parent: the handler's logs and span join them.
                 with telemetry.inbound_context(
                     envelope.context,
                     span_name=f"handle {envelope.name}",
                     attributes={"consumer": subscription.consumer, "event_id": envelope.event_id},
                 ):
-                    subscription.handler(envelope)
+                    subscription.handler(envelope)  # type: ignore[arg-type]
     for envelope in envelopes:
         if envelope.event_id in fresh:
             metrics.EVENTS_HANDLED.labels(subscription.consumer, envelope.name).inc()

@@ -261,3 +261,42 @@ def test_one_partition_sends_a_batch_as_one_message_per_domain_and_chunk_and_not
     unheard = [{**messages[0], "name": "nobody.listens"}]
     assert delivery_batches(unheard, partitions=4) == []
 
+
+def test_a_batch_handler_gets_each_new_event_once_in_order_and_a_failure_is_retried_one_by_one(monkeypatch):
+    from dsta.kernel import handlers
+    from dsta.kernel.events import EventEnvelope
+    from dsta.kernel.tests import probe
+
+    reset_effects()
+    publish_pings(aggregate="b", start=0, count=6)
+    recorder = Recorder()
+    Relay(domains=[DATA], sender=recorder).drain()
+    envelopes = [EventEnvelope.from_message(m) for m in recorder.messages]
+    calls: list[list[int]] = []
+    poisoned_seq: list[int] = []
+
+    def batch(new):
+        calls.append([envelope.payload["seq"] for envelope in new])
+        if any(envelope.payload["seq"] in poisoned_seq for envelope in new):
+            raise ValueError("cannot apply")
+        for envelope in new:
+            probe.apply_probe(envelope)
+
+    subscription = handlers._subscriptions["probe.effects"]
+    monkeypatch.setitem(
+        handlers._subscriptions,
+        "probe.effects",
+        handlers.Subscription(subscription.consumer, subscription.event_names, subscription.using, batch, batch=True),
+    )
+    assert deliver(envelopes[:2]) == 2
+    assert deliver(envelopes) == 4, "the redelivered two are not handed over again"
+    assert calls == [[0, 1], [2, 3, 4, 5]]
+    assert deliver(envelopes) == 0 and len(calls) == 2, "a batch with nothing new never reaches the handler"
+
+    reset_effects()
+    calls.clear()
+    poisoned_seq.append(3)
+    with pytest.raises(handlers.DeliveryFailed, match="cannot apply"):
+        deliver(envelopes)
+    assert calls == [[0, 1, 2, 3, 4, 5], [0], [1], [2], [3], [4], [5]]
+    assert effect_counts() == (5, 5), "only the poisoned event is left for the broker's retry"
