@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
@@ -10,7 +11,7 @@ from django.db import transaction
 from dsta.data.events import CandleClosed
 from dsta.events.trading import BotStateChanged  # trading's event class; ml never imports trading itself
 from dsta.kernel.events import EventEnvelope
-from dsta.kernel.handlers import event_handler
+from dsta.kernel.handlers import event_batch_handler, event_handler
 from dsta.ml import services
 from dsta.ml.contracts import TrainingJobInfo
 
@@ -34,16 +35,21 @@ def training_request(*, wait: bool, **job: Any) -> TrainingJobInfo:
     return info
 
 
-@event_handler(consumer="ml.live_predictions", events=[CandleClosed], using="ml")
-def predict_on_candle(envelope: EventEnvelope) -> None:
-    candle = envelope.decode(CandleClosed)
-    services.predictions_on_candle(
-        exchange=candle.exchange,
-        symbol=candle.symbol,
-        timeframe=candle.timeframe,
-        bar_time=candle.open_time,
-        backfill=candle.backfill,
-    )
+@event_batch_handler(consumer="ml.live_predictions", events=[CandleClosed], using="ml")
+def predict_on_candles(envelopes: Sequence[EventEnvelope]) -> None:
+    candles = [envelope.decode(CandleClosed) for envelope in envelopes]
+    # one read per batch: a close of many markets mostly meets series no model predicts
+    predicted = services.live_series(series={(c.exchange, c.symbol, c.timeframe) for c in candles})
+    for candle in candles:  # in outbox order
+        if (candle.exchange, candle.symbol, candle.timeframe) not in predicted:
+            continue
+        services.predictions_on_candle(
+            exchange=candle.exchange,
+            symbol=candle.symbol,
+            timeframe=candle.timeframe,
+            bar_time=candle.open_time,
+            backfill=candle.backfill,
+        )
 
 
 @event_handler(consumer="ml.live_markets", events=[BotStateChanged], using="ml")

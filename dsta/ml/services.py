@@ -424,6 +424,18 @@ def live_market_follow(
     )
 
 
+def live_series(*, series: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Which of the (exchange, symbol, timeframe) `series` have live predictions to make
+    (`predictions_on_candle`): a production model trained on the series, or a model followed on it."""
+    if not series:
+        return set()
+    exchanges, symbols = {s[0] for s in series}, {s[1] for s in series}
+    near = {"exchange__in": exchanges, "symbol__in": symbols}
+    followed = set(LiveMarket.objects.using(ALIAS).filter(**near).values_list("exchange", "symbol", "timeframe"))
+    trained = MLModel.objects.using(ALIAS).filter(**near, status=MLModel.Status.PRODUCTION)
+    return (followed | set(trained.values_list("exchange", "symbol", "timeframe"))) & series
+
+
 def predictions_on_candle(
     *, exchange: str, symbol: str, timeframe: str, bar_time: datetime, backfill: bool = False
 ) -> int:

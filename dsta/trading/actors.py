@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import dramatiq
@@ -13,7 +14,7 @@ from dsta.exchange.contracts import FillView, OrderSide
 from dsta.exchange.contracts import OrderStatus as ExchangeStatus
 from dsta.exchange.events import FillRecorded, OrderUpdated
 from dsta.kernel.events import EventEnvelope
-from dsta.kernel.handlers import event_handler
+from dsta.kernel.handlers import event_batch_handler, event_handler
 from dsta.trading import bot_signals, orders, services
 from dsta.trading.events import SignalEmitted
 
@@ -21,28 +22,34 @@ from dsta.trading.events import SignalEmitted
 # exchange facade, so the order path is imported here like any module.
 
 
-@event_handler(consumer="trading.mark_prices", events=[CandleClosed], using="trading")
-def on_candle_closed(envelope: EventEnvelope) -> None:
-    candle = envelope.decode(CandleClosed)
-    services.mark_price_record(
-        exchange=candle.exchange, symbol=candle.symbol, price=candle.close, as_of=candle.open_time
+@event_batch_handler(consumer="trading.mark_prices", events=[CandleClosed], using="trading")
+def on_candles_closed(envelopes: Sequence[EventEnvelope]) -> None:
+    candles = [envelope.decode(CandleClosed) for envelope in envelopes]
+    services.mark_prices_record(
+        marks=[services.Mark(candle.exchange, candle.symbol, candle.close, candle.open_time) for candle in candles]
     )
     from dsta.trading import drawdown
 
-    drawdown.drawdown_check()  # the mark moved the portfolio's equity
+    # The marks moved the portfolio's equity: valued once for the batch (a close of 100 markets is one batch),
+    # before the strategies' handler runs on the same batch, so a breach halts their orders.
+    drawdown.drawdown_check()
 
 
-@event_handler(consumer="trading.stops", events=[CandleClosed], using="trading")
-def run_stops_on_candle(envelope: EventEnvelope) -> None:
+@event_batch_handler(consumer="trading.stops", events=[CandleClosed], using="trading")
+def run_stops_on_candles(envelopes: Sequence[EventEnvelope]) -> None:
     from dsta.trading import stops
 
-    candle = envelope.decode(CandleClosed)
-    created = stops.stops_on_price(
-        exchange=candle.exchange, symbol=candle.symbol, price=candle.close, at=candle.open_time
-    )
-    for order_id in created:
-        # after the trigger commits; a lost message leaves the order `new` for `resume_orders`
-        transaction.on_commit(partial(place_stop_order.send, order_id), using="trading")
+    candles = [envelope.decode(CandleClosed) for envelope in envelopes]
+    guarded = stops.symbols_with_active_stops(symbols={candle.symbol for candle in candles})  # one read per batch
+    for candle in candles:  # in outbox order: a market's bars one after the other
+        if candle.symbol not in guarded:
+            continue
+        created = stops.stops_on_price(
+            exchange=candle.exchange, symbol=candle.symbol, price=candle.close, at=candle.open_time
+        )
+        for order_id in created:
+            # after the trigger commits; a lost message leaves the order `new` for `resume_orders`
+            transaction.on_commit(partial(place_stop_order.send, order_id), using="trading")
 
 
 @event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")

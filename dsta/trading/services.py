@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connections, transaction
 
@@ -48,17 +49,39 @@ def audit(
 
 
 _MARK_UPSERT_SQL = """
-INSERT INTO mark_price (exchange, symbol, price, as_of, updated_at) VALUES (%s, %s, %s, %s, now())
+INSERT INTO mark_price (exchange, symbol, price, as_of, updated_at)
+SELECT exchange, symbol, price, as_of, now()
+FROM unnest(%s::varchar[], %s::varchar[], %s::numeric[], %s::timestamptz[]) AS mark(exchange, symbol, price, as_of)
 ON CONFLICT (exchange, symbol) DO UPDATE SET price = EXCLUDED.price, as_of = EXCLUDED.as_of, updated_at = now()
 WHERE mark_price.as_of <= EXCLUDED.as_of
 """
 
 
+class Mark(NamedTuple):
+    exchange: str
+    symbol: str
+    price: Decimal
+    as_of: datetime
+
+
 def mark_price_record(*, exchange: str, symbol: str, price: Decimal, as_of: datetime) -> None:
-    """Keep the newest price per market; an older bar arriving late never overwrites a newer one (one
-    statement: the row lock of the upsert orders concurrent writers)."""
+    """Keep the newest price per market; an older bar arriving late never overwrites a newer one."""
+    mark_prices_record(marks=[Mark(exchange, symbol, price, as_of)])
+
+
+def mark_prices_record(*, marks: Sequence[Mark]) -> None:
+    """`mark_price_record` for many markets in one statement (the row locks of the upsert order concurrent
+    writers; sorted, so two writers never deadlock); of one market's marks the newest counts."""
+    newest: dict[tuple[str, str], Mark] = {}
+    for mark in marks:
+        known = newest.get((mark.exchange, mark.symbol))
+        if known is None or known.as_of <= mark.as_of:
+            newest[(mark.exchange, mark.symbol)] = mark
+    if not newest:
+        return
+    rows = [newest[key] for key in sorted(newest)]
     with connections[ALIAS].cursor() as cursor:
-        cursor.execute(_MARK_UPSERT_SQL, [exchange, symbol, price, as_of])
+        cursor.execute(_MARK_UPSERT_SQL, [list(column) for column in zip(*rows, strict=True)])
 
 
 def risk_limits_update(

@@ -118,6 +118,12 @@ def stop_cancel(
     return stop
 
 
+def symbols_with_active_stops(*, symbols: set[str]) -> set[str]:
+    """Which of `symbols` have an active stop (on any venue): the only markets a new price can trigger."""
+    active = PositionStop.objects.using(ALIAS).filter(symbol__in=symbols, status=StopStatus.ACTIVE)
+    return set(active.values_list("symbol", flat=True).distinct())
+
+
 def stops_on_price(*, exchange: str, symbol: str, price: Decimal, at: datetime) -> list[int]:
     """Evaluate the active stops of the market at a new price; returns the ids of the closing orders created
     (in the caller's transaction; run them with `stop_order_run` once it commits). A venue without its own
