@@ -13,17 +13,29 @@ from dsta.trading.orders.state import ALIAS, ZERO
 from dsta.trading.positions import PositionState
 
 
-def _mark(exchange: str, symbol: str) -> Decimal | None:
-    rows = dict(MarkPrice.objects.using(ALIAS).filter(symbol=symbol).values_list("exchange", "price"))
-    return rows.get(exchange) or next(iter(rows.values()), None)
+def _marks() -> dict[str, dict[str, Decimal]]:
+    """Every stored mark, by symbol and venue (one read, however many positions), newest first."""
+    marks: dict[str, dict[str, Decimal]] = {}
+    for exchange, symbol, price in (
+        MarkPrice.objects.using(ALIAS).order_by("-as_of").values_list("exchange", "symbol", "price")
+    ):
+        marks.setdefault(symbol, {})[exchange] = price
+    return marks
+
+
+def _mark(marks: dict[str, dict[str, Decimal]], exchange: str, symbol: str) -> Decimal | None:
+    """The venue's own mark; else another venue's for the symbol (the paper venue trades at real prices)."""
+    venues = marks.get(symbol, {})
+    return venues.get(exchange) or next(iter(venues.values()), None)
 
 
 def pnl_compute(*, at: datetime | None = None) -> list[PnlSnapshot]:
     """P&L per market (realised, unrealised at the mark, fees) and a total row (symbol ""), unsaved."""
     moment = at or utc_now()
     rows: list[PnlSnapshot] = []
+    marks = _marks()
     for position in Position.objects.using(ALIAS).order_by("exchange", "symbol"):
-        mark = _mark(position.exchange, position.symbol)
+        mark = _mark(marks, position.exchange, position.symbol)
         state = PositionState(
             position.symbol, position.quantity, position.average_price, position.realised_pnl, position.fees
         )
