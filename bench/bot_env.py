@@ -40,13 +40,16 @@ def prepare(markets: int) -> list[int]:
     with connections["trading"].cursor() as cursor:
         cursor.execute(
             'TRUNCATE "order", order_transition, fill, position, risk_violation, outbox, signal,'
-            " strategy_instance, mark_price CASCADE"
+            " strategy_instance, mark_price, drawdown_state, circuit_breaker CASCADE"
         )
     with connections["data"].cursor() as cursor:
         cursor.execute("DELETE FROM candle WHERE exchange = %s", [EXCHANGE])
         cursor.execute("TRUNCATE outbox")
     with connections["exchange"].cursor() as cursor:
         cursor.execute("TRUNCATE outbox")
+    for alias in ("trading", "ml"):  # the consumers of the candle events: their inboxes start empty
+        with connections[alias].cursor() as cursor:
+            cursor.execute("TRUNCATE inbox")
     exchange_api.paper_reset(seed=7)
     services.risk_limits_update(
         values={
@@ -55,6 +58,8 @@ def prepare(markets: int) -> list[int]:
             "max_order_notional": Decimal(10**12),
             "max_position_notional": Decimal(10**12),
             "max_total_exposure": Decimal(10**12),
+            # the portfolio's drawdown is still valued on every batch of marks; it must not halt the orders
+            "max_drawdown_pct": Decimal(100),
         },
         actor_id=None,
         reason="bot benchmark",
@@ -97,11 +102,31 @@ def deal_with(markets: list[str], index: int) -> int:
     handlers' functions: mark, then signal, decision and order, as `bot replay-file`'s bar_feed calls them):
     returns the orders placed."""
     from dsta.trading import bot_signals, services
-    from dsta.trading.models import Order
 
     bar_time = T0 + STEP * index
     for symbol in markets:
         market = {"exchange": EXCHANGE, "symbol": symbol, "timeframe": "1h"}
         services.mark_price_record(exchange=EXCHANGE, symbol=symbol, price=close_at(index), as_of=bar_time)
         bot_signals.signals_record(**market, bar_time=bar_time, stale=False)  # decides and places each signal's order
+    return orders_at(index)
+
+
+def relay_close() -> list[tuple[str, list[dict]]]:  # type: ignore[type-arg]
+    """What the relay does with a close's committed candle events: claim them from the data outbox and cut them
+    into the broker messages it would send (`kernel.relay.delivery_batches`, DSTA_OUTBOX_PARTITIONS): returns
+    (consuming domain, events) pairs, each for one worker to `deliver`."""
+    from django.conf import settings
+
+    from dsta.domains import DOMAIN_BY_NAME
+    from dsta.kernel.relay import Relay, delivery_batches
+
+    claimed: list[dict] = []  # type: ignore[type-arg]
+    Relay(domains=[DOMAIN_BY_NAME["data"]], sender=claimed.extend).drain()
+    return delivery_batches(claimed, partitions=settings.OUTBOX_PARTITIONS)
+
+
+def orders_at(index: int) -> int:
+    from dsta.trading.models import Order
+
+    bar_time = T0 + STEP * index
     return Order.objects.using("trading").filter(client_order_id__endswith=f"-{int(bar_time.timestamp())}").count()
