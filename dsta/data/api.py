@@ -51,6 +51,12 @@ def candles_get(
     )
 
 
+def newest_bar_times(*, markets: list[MarketKey]) -> list[datetime | None]:
+    """For each market, the open time of its newest stored bar (None: none), in the order given; one read
+    however many markets (a close of many markets asks once whether each of its bars is still the newest)."""
+    return selectors.newest_bar_times(markets=markets)
+
+
 def candles_frame(
     *, exchange: str, symbol: str, timeframe: str, start: datetime | None = None, end: datetime | None = None
 ) -> CandleFrame:

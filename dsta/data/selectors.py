@@ -21,6 +21,7 @@ from dsta.data.contracts import (
     EquityPoint,
     GapSpan,
     IngestionJobInfo,
+    MarketKey,
     OrderBookLevel,
     PerformanceMetrics,
     QualityExample,
@@ -78,6 +79,26 @@ def candles_list(
         CandleBar(exchange, symbol, timeframe, open_time, open_, high, low, close, volume)
         for open_time, open_, high, low, close, volume in rows
     ]
+
+
+_NEWEST_BAR_SQL = """
+SELECT (SELECT max(open_time) FROM candle
+        WHERE candle.exchange = market.exchange COLLATE "C" AND candle.symbol = market.symbol COLLATE "C"
+          AND candle.timeframe = market.timeframe COLLATE "C")
+FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS market(exchange, symbol, timeframe, position)
+ORDER BY market.position
+"""
+
+
+def newest_bar_times(*, markets: list[MarketKey]) -> list[datetime | None]:
+    """The open time of each market's newest stored bar (None: none stored), in one read (the key's index
+    answers each max from its last entry)."""
+    if not markets:
+        return []
+    columns = [[market.exchange for market in markets], [market.symbol for market in markets]]
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(_NEWEST_BAR_SQL, [*columns, [market.timeframe for market in markets]])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def candle_before(*, exchange: str, symbol: str, timeframe: str, before: datetime) -> CandleBar | None:

@@ -52,13 +52,14 @@ def run_stops_on_candles(envelopes: Sequence[EventEnvelope]) -> None:
             transaction.on_commit(partial(place_stop_order.send, order_id), using="trading")
 
 
-@event_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")
-def run_strategies_on_candle(envelope: EventEnvelope) -> None:
-    candle = envelope.decode(CandleClosed)
-    market = {"exchange": candle.exchange, "symbol": candle.symbol, "timeframe": candle.timeframe}
+@event_batch_handler(consumer="trading.strategies", events=[CandleClosed], using="trading")
+def run_strategies_on_candles(envelopes: Sequence[EventEnvelope]) -> None:
+    candles = [envelope.decode(CandleClosed) for envelope in envelopes]
     # a bar caught up after downtime (or history) is flagged by market data; a newer stored bar says the same:
     # recorded with its decision, never traded (strategies trade the newest closed bar only)
-    bot_signals.signals_on_candle(**market, bar_time=candle.open_time, stale=True if candle.backfill else None)
+    bot_signals.signals_on_candles(
+        bars=[bot_signals.ClosedBar(c.exchange, c.symbol, c.timeframe, c.open_time, bool(c.backfill)) for c in candles]
+    )
 
 
 @event_handler(consumer="trading.ml_predictions", events=[PredictionMade], using="trading")

@@ -91,6 +91,28 @@ def test_empty_series_gives_an_empty_frame():
     assert len(frame) == 0 and frame.close.dtype == np.float64
 
 
+def test_newest_bar_times_answer_each_market_in_the_order_asked_across_month_partitions():
+    from dsta.data.contracts import MarketKey
+
+    candles_upsert(
+        bars=[bar(datetime(2024, 1, 31, 23, tzinfo=UTC), "100"), bar(datetime(2024, 2, 1, 5, tzinfo=UTC), "101")]
+    )
+    candles_upsert(bars=[bar(datetime(2024, 1, 3, tzinfo=UTC), "50", symbol="ETH/USDT")])
+    asked = [
+        MarketKey("binance", "ETH/USDT", "1h"),
+        MarketKey("binance", "XRP/USDT", "1h"),  # nothing stored
+        MarketKey("binance", "BTC/USDT", "1h"),
+        MarketKey("binance", "BTC/USDT", "4h"),  # another timeframe of a stored symbol
+    ]
+    assert data.newest_bar_times(markets=asked) == [
+        datetime(2024, 1, 3, tzinfo=UTC),
+        None,
+        datetime(2024, 2, 1, 5, tzinfo=UTC),
+        None,
+    ]
+    assert data.newest_bar_times(markets=[]) == []
+
+
 def test_a_synthetic_bar_never_replaces_a_real_one_but_a_real_one_replaces_a_synthetic():
     when = datetime(2025, 5, 1, tzinfo=UTC)
     candles_upsert(bars=[bar(when, "10")])

@@ -202,7 +202,7 @@ def test_a_signal_stored_undecided_by_an_earlier_version_is_traded_once_by_the_b
 
 def test_a_back_filled_bar_is_recorded_and_not_traded():
     from dsta.data import api as data_api
-    from dsta.trading.actors import run_strategies_on_candle
+    from dsta.trading.actors import run_strategies_on_candles
 
     instance = paper_instance("backfill", fast=5, slow=12, capital="1000")
     bars = demo_bars(60)
@@ -211,16 +211,66 @@ def test_a_back_filled_bar_is_recorded_and_not_traded():
     for bar in bars[40:]:  # the worker was down: the bars arrive together, the newest last
         data_api.candle_close(bar=bar)
     before = Order.objects.using("trading").count()
-    for bar in bars[40:-1]:
-        run_strategies_on_candle(_candle_envelope(bar))
+    run_strategies_on_candles([_candle_envelope(bar) for bar in bars[40:-1]])  # one batch, as delivered
     stale = Signal.objects.using("trading").filter(instance=instance, bar_time__gte=bars[40].open_time)
     assert stale.count() == 19 and all(signal.stale for signal in stale)
     for signal in stale:
         assert bot_execution.signal_execute(signal_id=signal.pk).action == "stale"
     assert Order.objects.using("trading").count() == before
-    run_strategies_on_candle(_candle_envelope(bars[-1]))  # the latest bar is traded as usual
+    run_strategies_on_candles([_candle_envelope(bars[-1])])  # the latest bar is traded as usual
     latest = Signal.objects.using("trading").get(instance=instance, bar_time=bars[-1].open_time)
     assert not latest.stale
+
+
+def test_a_close_of_several_markets_is_decided_as_one_batch_each_market_in_bar_order():
+    """The strategies' handler takes a delivered message's bars at once (one lock read and one newest-bar read
+    per round): every instance decides each of its market's bars once, an older bar of a market in the same
+    batch is recorded stale, the newest one is traded, and a redelivery decides nothing."""
+    from dsta.data import api as data_api
+
+    fast = paper_instance("batch-fast", fast=5, slow=12, capital="1000")
+    slow = paper_instance("batch-slow", fast=8, slow=26, capital="1000")
+    gate = bot.bot_start(
+        instance_id=bot.instance_create(
+            name="batch-gate",
+            strategy="sma_cross",
+            params={"fast": 5, "slow": 12},
+            exchange="gateio",
+            symbol="BTC/USDT",
+            timeframe="1h",
+            actor_id=None,
+            settings=bot.BotSettings(capital=D("1000"), candles_supplied=True),
+        ).pk,
+        actor_id=None,
+    )
+    binance, gateio = demo_bars(90), demo_bars(90, exchange="gateio")
+    for bar in binance + gateio:
+        data_api.candle_close(bar=bar)
+    closing = [binance[88], gateio[88], binance[89], gateio[89]]  # two closes of two markets, in outbox order
+    batch = [
+        envelope("data", "data.candle_closed", _candle_envelope(bar).payload, f"00000000-0000-0000-0000-{n:012d}")
+        for n, bar in enumerate(closing, start=900)
+    ]
+    assert handlers.deliver(batch, domain="trading") > 0
+    signals = (
+        Signal.objects.using("trading").filter(instance__in=[fast, slow, gate]).order_by("instance_id", "bar_time")
+    )
+    assert [(s.instance_id, s.bar_time, s.stale) for s in signals] == [
+        (instance.pk, bar_time, bar_time == binance[88].open_time)
+        for instance in (fast, slow, gate)
+        for bar_time in (binance[88].open_time, binance[89].open_time)
+    ]
+    assert {s.action for s in signals if s.stale} == {"stale"}
+    placed = Order.objects.using("trading").filter(strategy_instance_id__in=[fast.pk, slow.pk, gate.pk])
+    traded = {s.client_order_id for s in signals if s.action == "order"}
+    assert {o.client_order_id for o in placed} == traded
+    assert all(o.client_order_id.endswith(f"-{int(binance[89].open_time.timestamp())}") for o in placed)
+    redelivered = [
+        envelope("data", "data.candle_closed", e.payload, f"00000000-0000-0000-0001-{n:012d}")
+        for n, e in enumerate(batch)
+    ]
+    handlers.deliver(redelivered, domain="trading")  # the same bars under new event ids: decided already
+    assert Signal.objects.using("trading").filter(instance__in=[fast, slow, gate]).count() == 6
 
 
 def envelope(source: str, name: str, payload: dict, event_id: str) -> EventEnvelope:
