@@ -97,20 +97,6 @@ def close_all(markets: list[str], index: int) -> float:
     return time.perf_counter()
 
 
-def deal_with(markets: list[str], index: int) -> int:
-    """What the worker does with those events for the bot (the trading.mark_prices and trading.strategies
-    handlers' functions: mark, then signal, decision and order, as `bot replay-file`'s bar_feed calls them):
-    returns the orders placed."""
-    from dsta.trading import bot_signals, services
-
-    bar_time = T0 + STEP * index
-    for symbol in markets:
-        market = {"exchange": EXCHANGE, "symbol": symbol, "timeframe": "1h"}
-        services.mark_price_record(exchange=EXCHANGE, symbol=symbol, price=close_at(index), as_of=bar_time)
-        bot_signals.signals_record(**market, bar_time=bar_time, stale=False)  # decides and places each signal's order
-    return orders_at(index)
-
-
 def relay_close() -> list[tuple[str, list[dict]]]:  # type: ignore[type-arg]
     """What the relay does with a close's committed candle events: claim them from the data outbox and cut them
     into the broker messages it would send (`kernel.relay.delivery_batches`, DSTA_OUTBOX_PARTITIONS): returns

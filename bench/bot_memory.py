@@ -1,8 +1,10 @@
-"""Worker memory under the bot (issue 14, Performance): the RSS of a process doing the worker's bot work (marks,
-strategies, the order saga on the paper venue; see bot_env.deal_with) over many closes of many markets, each
-instance ordering at every bar. Figure: RSS growth from the end of the warm-up (the first fifth of the bars) to
-the end; target < 10%. Reference in the same run: the RSS after the warm-up itself, and its growth over the same
-number of bare paper submits in a loop (what the venue alone keeps).
+"""Worker memory under the bot (issue 14, Performance): the RSS of a process doing the worker's bot work over
+many closes of many markets, each instance ordering at every bar: each close's candle events claimed from the
+data outbox and cut into the relay's messages (bot_env.relay_close), each message run through
+`kernel.handlers.deliver` as the worker's delivery actor runs it (inbox, marks, stops, strategies with the
+order saga on the paper venue, ml's live predictions). Figure: RSS growth from the end of the warm-up (the
+first fifth of the bars) to the end; target < 10%. Reference in the same run: the RSS after the warm-up
+itself, and its growth over the same number of bare paper submits in a loop (what the venue alone keeps).
 
 The issue's size is 1,000 bars x 100 markets (200,000 orders here, where every instance trades every bar); on this
 shared 2-core machine a bar of 100 markets takes seconds, so the default is scaled down (--bars, --markets):
@@ -46,6 +48,8 @@ def main() -> int:
 
     from dsta.exchange import api as exchange_api
     from dsta.exchange.contracts import OrderBook, OrderRequest, OrderSide, OrderType, PriceLevel
+    from dsta.kernel.events import EventEnvelope
+    from dsta.kernel.handlers import deliver
 
     bot_env.prepare(args.markets)
     markets = bot_env.symbols(args.markets)
@@ -55,10 +59,14 @@ def main() -> int:
     orders = 0
     for index in range(args.bars):
         bot_env.close_all(markets, index)
-        orders += bot_env.deal_with(markets, index)
+        for domain, batch in bot_env.relay_close():
+            deliver([EventEnvelope.from_message(message) for message in batch], domain=domain)
+        orders += bot_env.orders_at(index)
         if index + 1 == warmup or (index + 1) % max(args.bars // 10, 1) == 0:
             gc.collect()
             samples.append((index + 1, rss_mib()))
+            seconds = time.perf_counter() - started
+            print(f"after {index + 1} bars: {orders} orders, {seconds:.0f} s, RSS {samples[-1][1]:.1f} MiB", flush=True)
     elapsed = time.perf_counter() - started
     after_warmup = next(rss for bars, rss in samples if bars == warmup)
     final = samples[-1][1]
