@@ -146,14 +146,19 @@ def test_a_lease_held_by_a_dead_relay_is_taken_over_after_it_expires():
     assert [row[1] for row in outbox_rows()] == [2] * 10
 
 
-def test_inbox_applies_each_event_once_however_often_it_is_delivered():
-    reset_effects()
-    publish_pings(aggregate="dup", start=0, count=25)
-    recorder = Recorder()
-    Relay(domains=[DATA], sender=recorder).drain()
+def relayed_pings(*, aggregate: str, count: int):
+    """Fresh effects, then `count` pings published and relayed: the envelopes a worker would be handed."""
     from dsta.kernel.events import EventEnvelope
 
-    envelopes = [EventEnvelope.from_message(m) for m in recorder.messages]
+    reset_effects()
+    publish_pings(aggregate=aggregate, start=0, count=count)
+    recorder = Recorder()
+    Relay(domains=[DATA], sender=recorder).drain()
+    return [EventEnvelope.from_message(m) for m in recorder.messages]
+
+
+def test_inbox_applies_each_event_once_however_often_it_is_delivered():
+    envelopes = relayed_pings(aggregate="dup", count=25)
     assert deliver(envelopes) == 25
     assert deliver(envelopes) == 0
     assert deliver(envelopes[5:10] + envelopes[:3]) == 0
@@ -162,14 +167,9 @@ def test_inbox_applies_each_event_once_however_often_it_is_delivered():
 
 def test_a_failing_handler_rolls_back_its_own_effect_only(monkeypatch):
     from dsta.kernel import handlers
-    from dsta.kernel.events import EventEnvelope
     from dsta.kernel.tests import probe
 
-    reset_effects()
-    publish_pings(aggregate="p", start=0, count=5)
-    recorder = Recorder()
-    Relay(domains=[DATA], sender=recorder).drain()
-    envelopes = [EventEnvelope.from_message(m) for m in recorder.messages]
+    envelopes = relayed_pings(aggregate="p", count=5)
     original = probe.apply_probe
 
     def poisoned(envelope):
@@ -264,14 +264,9 @@ def test_one_partition_sends_a_batch_as_one_message_per_domain_and_chunk_and_not
 
 def test_a_batch_handler_gets_each_new_event_once_in_order_and_a_failure_is_retried_one_by_one(monkeypatch):
     from dsta.kernel import handlers
-    from dsta.kernel.events import EventEnvelope
     from dsta.kernel.tests import probe
 
-    reset_effects()
-    publish_pings(aggregate="b", start=0, count=6)
-    recorder = Recorder()
-    Relay(domains=[DATA], sender=recorder).drain()
-    envelopes = [EventEnvelope.from_message(m) for m in recorder.messages]
+    envelopes = relayed_pings(aggregate="b", count=6)
     calls: list[list[int]] = []
     poisoned_seq: list[int] = []
 

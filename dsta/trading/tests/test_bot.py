@@ -44,12 +44,14 @@ def write_file(path: Path, count: int) -> Path:
     return path
 
 
-def paper_instance(name: str, *, fast: int, slow: int, capital: str, **settings: object) -> StrategyInstance:
+def paper_instance(
+    name: str, *, fast: int, slow: int, capital: str, exchange: str = "binance", **settings: object
+) -> StrategyInstance:
     instance = bot.instance_create(
         name=name,
         strategy="sma_cross",
         params={"fast": fast, "slow": slow},
-        exchange="binance",
+        exchange=exchange,
         symbol="BTC/USDT",
         timeframe="1h",
         actor_id=None,
@@ -230,19 +232,7 @@ def test_a_close_of_several_markets_is_decided_as_one_batch_each_market_in_bar_o
 
     fast = paper_instance("batch-fast", fast=5, slow=12, capital="1000")
     slow = paper_instance("batch-slow", fast=8, slow=26, capital="1000")
-    gate = bot.bot_start(
-        instance_id=bot.instance_create(
-            name="batch-gate",
-            strategy="sma_cross",
-            params={"fast": 5, "slow": 12},
-            exchange="gateio",
-            symbol="BTC/USDT",
-            timeframe="1h",
-            actor_id=None,
-            settings=bot.BotSettings(capital=D("1000"), candles_supplied=True),
-        ).pk,
-        actor_id=None,
-    )
+    gate = paper_instance("batch-gate", fast=5, slow=12, capital="1000", exchange="gateio")
     binance, gateio = demo_bars(90), demo_bars(90, exchange="gateio")
     for bar in binance + gateio:
         data_api.candle_close(bar=bar)
