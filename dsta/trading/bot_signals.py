@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connections, transaction
 
 from dsta.data import api as data_api
-from dsta.data.contracts import TIMEFRAME_SECONDS, InputSeries, MarketKey, StrategyFault
+from dsta.data.contracts import InputSeries, MarketKey, StrategyFault
 from dsta.kernel.outbox import publish_along
 from dsta.trading import bot_book, bot_execution, services
 from dsta.trading.events import SignalEmitted
@@ -57,11 +57,10 @@ def signals_on_candles(*, bars: Sequence[ClosedBar]) -> int:
             traded = [bar for bar in round_bars if by_market.get(_market_of(bar)) and not bar.backfill]
             markets = [MarketKey(bar.exchange, bar.symbol, bar.timeframe) for bar in traded]
             newest = data_api.newest_bar_times(markets=markets) if markets else []
-            step = {bar.timeframe: timedelta(seconds=TIMEFRAME_SECONDS[bar.timeframe]) for bar in traded}
             superseded = {
                 _market_of(bar)
                 for bar, last in zip(traded, newest, strict=True)
-                if last is not None and last >= bar.bar_time + step[bar.timeframe]
+                if services.superseded(bar_time=bar.bar_time, timeframe=bar.timeframe, newest=last)
             }
             for bar in round_bars:
                 stale = bar.backfill or _market_of(bar) in superseded

@@ -259,16 +259,21 @@ def _validated_params(strategy: str, params: dict[str, float]) -> dict[str, floa
 def bar_is_stale(*, exchange: str, symbol: str, timeframe: str, bar_time: datetime, flagged: bool) -> bool:
     """A bar is back-fill (recorded, not traded) when its event says so or a newer bar of the series is stored
     already: strategies trade the latest closed bar only."""
+    from dsta.data.contracts import MarketKey
+
+    if flagged:
+        return True
+    (newest,) = data_api.newest_bar_times(markets=[MarketKey(exchange, symbol, timeframe)])
+    return superseded(bar_time=bar_time, timeframe=timeframe, newest=newest)
+
+
+def superseded(*, bar_time: datetime, timeframe: str, newest: datetime | None) -> bool:
+    """A newer bar of the series than the one opened at `bar_time` is stored (`newest`: the newest's open)."""
     from datetime import timedelta
 
     from dsta.data.contracts import TIMEFRAME_SECONDS
 
-    if flagged:
-        return True
-    step = timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
-    return bool(
-        data_api.candles_get(exchange=exchange, symbol=symbol, timeframe=timeframe, start=bar_time + step, limit=1)
-    )
+    return newest is not None and newest >= bar_time + timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
 
 
 def protection_trip_record(
