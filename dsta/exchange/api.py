@@ -9,6 +9,7 @@ from dsta.exchange import services, venues
 from dsta.exchange.contracts import (
     DEFAULT_COSTS,
     AssetBalance,
+    BusinessError,
     CostModel,
     FillView,
     InvalidOrder,
@@ -19,6 +20,7 @@ from dsta.exchange.contracts import (
     OrderView,
     PaperMarketFill,
     PublicTrade,
+    SubmitOutcome,
     Ticker,
     Venue,
     VenueHealth,
@@ -81,6 +83,36 @@ def order_submit(*, venue: str, request: OrderRequest, paper_book: OrderBook | N
     if venue != venues.PAPER_VENUE or paper_book.symbol != request.symbol:
         raise InvalidOrder("paper_book is the paper venue's input, for the order's own symbol")
     return services.paper_order_submit(request=request, book=paper_book)
+
+
+def orders_submit(
+    *, venue: str, requests: list[OrderRequest], paper_books: list[OrderBook | None] | None = None
+) -> list[SubmitOutcome]:
+    """Place several orders (each as `order_submit` would), answered in the given order: an order the venue
+    refuses on its merits (a business error) is answered with the refusal's message and the others stand. The
+    paper venue takes them in one operation (one transaction, `paper_books` fed as in `order_submit`); a live
+    venue in turn. A transient error fails the call: orders it had placed are found again by their
+    client_order_id (a repeat returns the first order)."""
+    books = paper_books if paper_books is not None else [None] * len(requests)
+    if len(books) != len(requests):
+        raise InvalidOrder("paper_books: one book (or None) per request")
+    if any(not request.client_order_id for request in requests):
+        raise InvalidOrder("client_order_id is required")
+    if venue == venues.PAPER_VENUE:
+        pairs = zip(requests, books, strict=True)
+        if any(book is not None and book.symbol != request.symbol for request, book in pairs):
+            raise InvalidOrder("paper_book is the paper venue's input, for the order's own symbol")
+        return services.paper_orders_submit(requests=requests, books=books) if requests else []
+    if any(book is not None for book in books):
+        raise InvalidOrder("paper_book is the paper venue's input, for the order's own symbol")
+    chosen = venues.venue_for(venue)
+    outcomes = []
+    for request in requests:
+        try:
+            outcomes.append(SubmitOutcome(request.client_order_id, chosen.submit(request)))
+        except BusinessError as refusal:
+            outcomes.append(SubmitOutcome(request.client_order_id, None, str(refusal)))
+    return outcomes
 
 
 def order_get(*, venue: str, client_order_id: str) -> OrderView:

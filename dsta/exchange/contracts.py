@@ -170,6 +170,16 @@ class OrderView:
 
 
 @dataclass(frozen=True)
+class SubmitOutcome:
+    """One order of `orders_submit`: the venue's answer, or, when the venue refused that order on its merits
+    (a business error), the refusal's message; the batch's other orders stand."""
+
+    client_order_id: str
+    view: OrderView | None
+    refusal: str = ""
+
+
+@dataclass(frozen=True)
 class FillView:
     venue: str
     fill_id: str

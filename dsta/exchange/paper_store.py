@@ -4,7 +4,7 @@ applies the operation and writes back what changed with its events, all in one t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -15,6 +15,7 @@ from django.db import transaction
 
 from dsta.exchange import models
 from dsta.exchange.contracts import (
+    BusinessError,
     FillView,
     OrderBook,
     OrderSide,
@@ -139,16 +140,17 @@ _ORDER_COLUMNS = (
 _OPEN = "status IN ('open', 'partially_filled')"
 
 
-def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> list[Statement]:
+def _load_sql(*, symbols: tuple[str, ...] | None, client_order_ids: tuple[str, ...]) -> list[Statement]:
     """The engine's state in one round trip: several statements, each (read committed) with its own snapshot
-    taken after the one before it, so the reads that follow the account lock see every committed change."""
+    taken after the one before it, so the reads that follow the account lock see every committed change.
+    `symbols`: the markets (and their open orders) the operation touches; None: all of them."""
     orders = f"SELECT {_ORDER_COLUMNS} FROM paper_order WHERE {_OPEN}" + (  # nosec B608: only module constants are interpolated; values travel as parameters
-        " AND symbol = %(symbol)s" if symbol is not None else ""
+        " AND symbol = ANY(%(symbols)s)" if symbols is not None else ""
     )
     if client_order_ids:
         orders += f" UNION SELECT {_ORDER_COLUMNS} FROM paper_order WHERE client_order_id = ANY(%(ids)s)"  # nosec B608: only module constants are interpolated; values travel as parameters
     markets = "SELECT symbol, last_price, book::text, last_bar_time FROM paper_market" + (  # nosec B608: only module constants are interpolated; values travel as parameters
-        " WHERE symbol = %(symbol)s" if symbol is not None else ""
+        " WHERE symbol = ANY(%(symbols)s)" if symbols is not None else ""
     )
     statements = [
         "SELECT maker_fee, taker_fee, slippage_bps, slippage_jitter_bps, participation, seed, next_sequence, "
@@ -157,7 +159,7 @@ def _load_sql(*, symbol: str | None, client_order_ids: tuple[str, ...]) -> list[
         orders,
         markets,
     ]
-    params = {"symbol": symbol, "ids": list(client_order_ids)}
+    params = {"symbols": list(symbols or ()), "ids": list(client_order_ids)}
     return [(statement, params) for statement in statements]
 
 
@@ -207,13 +209,14 @@ def _order_from_tuple(row: tuple) -> PaperOrder:  # type: ignore[type-arg]
 
 @contextmanager
 def _engine(
-    *, symbol: str | None = None, client_order_ids: tuple[str, ...] = (), feeds_market: bool = False
+    *, symbols: tuple[str, ...] | None = None, client_order_ids: tuple[str, ...] = (), feeds_market: bool = False
 ) -> Iterator[PaperEngine]:
-    """Locked engine with the balances, the open orders (of `symbol`, or all), named orders and market state."""
+    """Locked engine with the balances, the open orders (of `symbols`, or all), named orders and market state;
+    `feeds_market`: the operation fed those markets (a book), so their state is written back."""
     with transaction.atomic(using=ALIAS):
-        engine, next_sequence = _load(_load_sql(symbol=symbol, client_order_ids=client_order_ids))
+        engine, next_sequence = _load(_load_sql(symbols=symbols, client_order_ids=client_order_ids))
         yield engine
-        touched = (symbol,) if symbol and feeds_market else ()
+        touched = symbols if symbols and feeds_market else ()
         _persist(engine, engine.take_changes(), touched_markets=touched, next_sequence=next_sequence)
 
 
@@ -303,10 +306,45 @@ def submit(
 ) -> OrderView:
     """The order as the venue holds it, with the fills this submit made (a repeat submit makes none).
     `feeds_market`: the operation feeds the symbol's market too (a book), so its state is written back."""
-    with _engine(symbol=request_symbol, client_order_ids=(client_order_id,), feeds_market=feeds_market) as engine:
-        order = operation(engine)
-        fills = tuple(fill_view(fill) for fill in engine.changes.fills if fill.client_order_id == client_order_id)
-    return replace(order_view(order), fills=fills)
+    outcome = submit_each(
+        symbols=(request_symbol,),
+        client_order_ids=(client_order_id,),
+        operations=[operation],
+        feeds_market=feeds_market,
+        refusals=(),
+    )[0]
+    assert isinstance(outcome, OrderView)  # nosec B101: no refusal is caught, so none is returned
+    return outcome
+
+
+def submit_each(
+    *,
+    symbols: tuple[str, ...],
+    client_order_ids: tuple[str, ...],
+    operations: Sequence[Callable[[PaperEngine], PaperOrder]],
+    feeds_market: bool = False,
+    refusals: tuple[type[BusinessError], ...] = (BusinessError,),
+) -> list[OrderView | BusinessError]:
+    """Several submits in one operation of the venue (one lock, one read, one write): each operation's order
+    as `submit` answers it, in the given order, or the refusal (one of `refusals`) that it raised, which leaves
+    the others standing. `client_order_ids`: the orders the operations name (a repeat finds its first order)."""
+    taken: list[PaperOrder | BusinessError] = []
+    with _engine(symbols=symbols, client_order_ids=client_order_ids, feeds_market=feeds_market) as engine:
+        for operation in operations:
+            try:
+                taken.append(operation(engine))
+            except refusals as refusal:
+                taken.append(refusal)
+        fills: dict[str, list[FillView]] = {}
+        for fill in engine.changes.fills:
+            fills.setdefault(fill.client_order_id, []).append(fill_view(fill))
+    # the views once every operation ran: a later one's book may have filled an earlier one's resting order
+    return [
+        outcome
+        if isinstance(outcome, BusinessError)
+        else replace(order_view(outcome), fills=tuple(fills.get(outcome.client_order_id, ())))
+        for outcome in taken
+    ]
 
 
 def cancel(*, client_order_id: str, now: datetime | None = None) -> OrderView:
@@ -317,7 +355,7 @@ def cancel(*, client_order_id: str, now: datetime | None = None) -> OrderView:
 
 
 def feed_bar_or_book(*, symbol: str, operation: Callable[[PaperEngine], None]) -> None:
-    _run(operation, symbol=symbol, feeds_market=True)
+    _run(operation, symbols=(symbol,), feeds_market=True)
 
 
 def deposit(*, asset: str, amount: Decimal) -> None:

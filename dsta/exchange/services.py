@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -11,12 +12,14 @@ from django.db import IntegrityError, transaction
 from dsta.exchange import models, paper_store, selectors
 from dsta.exchange.ccxt_venue import CcxtVenue
 from dsta.exchange.contracts import (
+    BusinessError,
     InvalidOrder,
     OhlcvBar,
     OrderBook,
     OrderNotFound,
     OrderRequest,
     OrderView,
+    SubmitOutcome,
 )
 from dsta.exchange.mapping import fill_event, order_event
 from dsta.exchange.paper_engine import PaperConfig, PaperEngine, PaperOrder
@@ -156,6 +159,38 @@ def paper_order_submit(
         return view
     fills = selectors.paper_fills(symbol=None, since=None, client_order_id=request.client_order_id)
     return replace(view, fills=tuple(fills))
+
+
+def paper_orders_submit(*, requests: Sequence[OrderRequest], books: Sequence[OrderBook | None]) -> list[SubmitOutcome]:
+    """`paper_order_submit` of each request (with its book, fed first) in one operation of the venue: one lock,
+    one read, one write for all of them. A refused order (a business error) is answered as such; the others
+    stand."""
+    moment = utc_now()
+
+    def operation(request: OrderRequest, book: OrderBook | None) -> Callable[[PaperEngine], PaperOrder]:
+        def run(engine: PaperEngine) -> PaperOrder:
+            if book is not None:
+                engine.on_book(book, now=book.timestamp)
+            return engine.submit(request, now=moment)
+
+        return run
+
+    answers = paper_store.submit_each(
+        symbols=tuple(dict.fromkeys(request.symbol for request in requests)),
+        client_order_ids=tuple(request.client_order_id for request in requests),
+        operations=[operation(request, book) for request, book in zip(requests, books, strict=True)],
+        feeds_market=any(book is not None for book in books),
+    )
+    outcomes = []
+    for request, answer in zip(requests, answers, strict=True):
+        if isinstance(answer, BusinessError):
+            outcomes.append(SubmitOutcome(request.client_order_id, None, str(answer)))
+            continue
+        if not answer.fills_complete:  # a repeated submit: the fills it made before
+            fills = selectors.paper_fills(symbol=None, since=None, client_order_id=request.client_order_id)
+            answer = replace(answer, fills=tuple(fills))
+        outcomes.append(SubmitOutcome(request.client_order_id, answer))
+    return outcomes
 
 
 def paper_order_cancel(*, client_order_id: str, now: datetime | None = None) -> OrderView:

@@ -191,6 +191,42 @@ def test_submit_is_idempotent_per_client_order_id(paper):
         api.order_submit(venue="paper", request=order("same", "buy", "market", "0.2"))
 
 
+def test_orders_submitted_together_fill_as_one_by_one_and_a_refused_one_leaves_the_others_standing(paper):
+    eth = book(bids=[("1999", "50")], asks=[("2000", "50")], symbol="ETH/USDT")
+    btc = book(bids=[("99", "50")], asks=[("100", "50")])
+    requests = [
+        order("t1", "buy", "limit", "2", "2000", symbol="ETH/USDT"),
+        order("t2", "buy", "limit", "1", "100"),
+        order("t3", "buy", "limit", "100", "2000", symbol="ETH/USDT"),  # 200,000 USDT: more than the account holds
+        order("t4", "sell", "limit", "0.5", "99"),
+    ]
+    outcomes = api.orders_submit(venue="paper", requests=requests, paper_books=[eth, btc, eth, btc])
+    assert [outcome.client_order_id for outcome in outcomes] == ["t1", "t2", "t3", "t4"]
+    refused = outcomes[2]
+    assert refused.view is None and "USDT" in refused.refusal
+    filled = [outcomes[i].view for i in (0, 1, 3)]
+    assert all(view is not None and view.status is OrderStatus.FILLED and view.fills_complete for view in filled)
+    assert [(f.symbol, f.amount, f.price) for view in filled for f in view.fills] == [
+        ("ETH/USDT", D(2), D(2000)),
+        ("BTC/USDT", D(1), D(100)),
+        ("BTC/USDT", D("0.5"), D(99)),
+    ]
+    # what the venue holds is what three single submits leave: fees in the quote, nothing reserved
+    fee = D("0.001")  # the paper reset's taker fee
+    usdt = D(10000) - D(4000) * (1 + fee) - D(100) * (1 + fee) + D("49.5") * (1 - fee)
+    assert balances() == {"USDT": (usdt, D(0)), "BTC": (D("1.5"), D(0)), "ETH": (D(2), D(0))}
+    with pytest.raises(OrderNotFound):
+        api.order_get(venue="paper", client_order_id="t3")
+    # a repeat answers the first orders with their fills and makes none
+    again = api.orders_submit(venue="paper", requests=requests[:2], paper_books=[eth, btc])
+    assert [outcome.view for outcome in again] == [outcomes[0].view, outcomes[1].view]
+    assert len(api.fills_list(venue="paper")) == 3
+    with pytest.raises(InvalidOrder):  # one book per request
+        api.orders_submit(venue="paper", requests=requests, paper_books=[eth])
+    with pytest.raises(InvalidOrder):  # a book is for its own order's symbol
+        api.orders_submit(venue="paper", requests=requests[:1], paper_books=[btc])
+
+
 def test_state_survives_a_fresh_engine_and_events_are_published(paper):
     api.paper_price_feed(symbol="BTC/USDT", bar=bar(0, "100", "101", "99", "100", v="100"))
     api.order_submit(venue="paper", request=order("r1", "buy", "limit", "1", "90"))
