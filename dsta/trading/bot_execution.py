@@ -18,6 +18,7 @@ at the close with the venue's taker fee, the backtest's `fill_at=close`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -108,13 +109,57 @@ def signal_decide(signal: Signal, *, book: bot_book.InstanceBook | None = None) 
     return [*mark, orders.limits_and_book_statement(exchange=instance.venue)]
 
 
-def signal_place(signal: Signal, *, written: list[list[tuple[Any, ...]]]) -> Order | None:
-    """Place the order of a signal decided (`signal_decide`) and stored in the caller's open transaction;
-    `written`: the rows its statements returned, in their order."""
+@dataclass
+class OrderRound:
+    """The orders of one bar pass (every instance of its markets deciding the bar in one transaction), each
+    admitted as its instance decides and all sent once every instance has: one venue operation per venue
+    instead of one per order (`orders.orders_submit_held`). Each admission sees the round's approved orders
+    before it as the venue is about to answer them (the paper venue fills them at once, at the close): in the
+    positions, not among the open orders, which is how it saw them when each order went out on its own."""
+
+    deferred: list[tuple[Order, OrderBook | None]] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+
+    def seen(self, snapshot: orders.RiskSnapshot, *, venue: str) -> orders.RiskSnapshot:
+        """`snapshot` (read after this round's orders were stored) with the round's orders on `venue` filled."""
+        pending = [order for order, _ in self.deferred if order.exchange == venue]
+        if not pending:
+            return snapshot
+        limits, book = snapshot
+        positions = dict(book.positions)
+        for order in pending:
+            signed = order.quantity if order.side == "buy" else -order.quantity
+            positions[order.symbol] = positions.get(order.symbol, ZERO) + signed
+        return limits, replace(book, positions=positions, open_orders=max(book.open_orders - len(pending), 0))
+
+
+def signal_place(signal: Signal, *, written: list[list[tuple[Any, ...]]], batch: OrderRound) -> Order | None:
+    """Admit the order of a signal decided (`signal_decide`) and stored in the caller's open transaction, to
+    be sent with the rest of `batch` (`round_submit`); `written`: the rows its statements returned, in their
+    order. An order already known (a replay) is taken through its steps now."""
     if signal.action != "order":
         return None
-    snapshot = orders.limits_and_book_read(written[-1][0], exchange=signal.instance.venue)
-    return _place(signal, signal.instance, decided_now=True, risk_snapshot=snapshot)
+    instance = signal.instance
+    snapshot = orders.limits_and_book_read(written[-1][0], exchange=instance.venue)
+    before = len(batch.deferred)
+    order = _order_placed(
+        signal, instance, decided_now=True, risk_snapshot=batch.seen(snapshot, venue=instance.venue), batch=batch
+    )
+    if len(batch.deferred) > before:
+        batch.signals.append(signal)
+    else:
+        _after_placed(signal, instance, order)
+    return order
+
+
+def round_submit(batch: OrderRound) -> list[Order]:
+    """Send the round's admitted orders (`orders.orders_submit_held`), then move each instance with its answer."""
+    placed = orders.orders_submit_held(batch.deferred)
+    for signal, order in zip(batch.signals, placed, strict=True):
+        _after_placed(signal, signal.instance, order)
+    batch.deferred.clear()
+    batch.signals.clear()
+    return placed
 
 
 def signal_execute(*, signal_id: int) -> Signal:
@@ -130,46 +175,59 @@ def signal_execute(*, signal_id: int) -> Signal:
                 using=ALIAS,
                 update_fields=["action", "detail", "decided_at", "order_side", "order_quantity", "client_order_id"],
             )
-            signal_place(signal, written=written)
+            batch = OrderRound()
+            signal_place(signal, written=written, batch=batch)
+            round_submit(batch)
         elif signal.action == "order":
             if instance.venue == PAPER_VENUE:
                 execute_pipelined(using=ALIAS, statements=[_paper_mark(instance, signal)])
-            _place(signal, instance, decided_now=False)
+            _after_placed(signal, instance, _order_placed(signal, instance, decided_now=False))
     return signal
 
 
-def _place(
-    signal: Signal, instance: StrategyInstance, *, decided_now: bool, risk_snapshot: orders.RiskSnapshot | None = None
+def _order_placed(
+    signal: Signal,
+    instance: StrategyInstance,
+    *,
+    decided_now: bool,
+    risk_snapshot: orders.RiskSnapshot | None = None,
+    batch: OrderRound | None = None,
 ) -> Order:
-    """Place the decided order, or take the one placed already (a replay); then move the instance's held
-    target with it (idempotent, as is the cooldown a losing exit starts). A decision made in this transaction
-    has no order yet: the order is stored in the transaction that stores its decision."""
+    """Place the decided order (into `batch`, to be sent with it, when given), or take the one placed already
+    (a replay). A decision made in this transaction has no order yet: the order is stored in the transaction
+    that stores its decision."""
     order = None if decided_now else Order.objects.using(ALIAS).filter(client_order_id=signal.client_order_id).first()
-    if order is None or order.status not in FINAL:
-        assert signal.order_quantity is not None
-        paper = instance.venue == PAPER_VENUE
-        order = orders.order_place(
-            orders.NewOrder(
-                exchange=instance.venue,
-                symbol=instance.symbol,
-                side=signal.order_side,
-                order_type="limit" if paper else "market",
-                quantity=signal.order_quantity,
-                price=signal.close if paper else None,
-                client_order_id=signal.client_order_id,
-                strategy_instance_id=instance.pk,
-                strategy_version=instance.strategy_version,
-            ),
-            paper_book=_paper_book_at(instance, signal) if paper else None,
-            risk_snapshot=risk_snapshot,
-        )
+    if order is not None and order.status in FINAL:
+        return order
+    assert signal.order_quantity is not None  # nosec B101: an "order" decision has its quantity
+    paper = instance.venue == PAPER_VENUE
+    return orders.order_place(
+        orders.NewOrder(
+            exchange=instance.venue,
+            symbol=instance.symbol,
+            side=signal.order_side,
+            order_type="limit" if paper else "market",
+            quantity=signal.order_quantity,
+            price=signal.close if paper else None,
+            client_order_id=signal.client_order_id,
+            strategy_instance_id=instance.pk,
+            strategy_version=instance.strategy_version,
+        ),
+        paper_book=_paper_book_at(instance, signal) if paper else None,
+        risk_snapshot=risk_snapshot,
+        deferred=batch.deferred if batch is not None else None,
+    )
+
+
+def _after_placed(signal: Signal, instance: StrategyInstance, order: Order) -> None:
+    """Move the instance's held target with its answered order (idempotent, as is the cooldown a losing exit
+    starts)."""
     if order.status != "rejected" and signal.target is not None and instance.held_target != signal.target:
         instance.held_target, instance.updated_at = signal.target, utc_now()
         with connections[ALIAS].cursor() as cursor:  # the ORM's save compiles this on every order
             cursor.execute(_HELD_TARGET_SQL, [instance.held_target, instance.updated_at, instance.pk])
     if order.filled_quantity:
         protections.after_order(instance=instance, signal=signal, order=order)
-    return order
 
 
 _HELD_TARGET_SQL = "UPDATE strategy_instance SET held_target = %s, updated_at = %s WHERE id = %s"

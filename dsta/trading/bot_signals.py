@@ -62,10 +62,13 @@ def signals_on_candles(*, bars: Sequence[ClosedBar]) -> int:
                 for bar, last in zip(traded, newest, strict=True)
                 if services.superseded(bar_time=bar.bar_time, timeframe=bar.timeframe, newest=last)
             }
+            batch = bot_execution.OrderRound()
             for bar in round_bars:
                 stale = bar.backfill or _market_of(bar) in superseded
                 for instance in by_market.get(_market_of(bar), []):
-                    created += _instance_decide(instance, bar_time=bar.bar_time, stale=stale, inputs={}) is not None
+                    decided = _instance_decide(instance, bar_time=bar.bar_time, stale=stale, inputs={}, batch=batch)
+                    created += decided is not None
+            bot_execution.round_submit(batch)
     return created
 
 
@@ -155,18 +158,26 @@ def _signals_decide(
                 bar_time=bar_time,
                 flagged=False,
             )
+        batch = bot_execution.OrderRound()
         for instance in instances:
-            signal_id = _instance_decide(instance, bar_time=bar_time, stale=bool(stale), inputs=inputs)
+            signal_id = _instance_decide(instance, bar_time=bar_time, stale=bool(stale), inputs=inputs, batch=batch)
             if signal_id is not None:
                 created.append(signal_id)
+        bot_execution.round_submit(batch)
     return created
 
 
 def _instance_decide(
-    instance: StrategyInstance, *, bar_time: datetime, stale: bool, inputs: dict[str, float]
+    instance: StrategyInstance,
+    *,
+    bar_time: datetime,
+    stale: bool,
+    inputs: dict[str, float],
+    batch: bot_execution.OrderRound,
 ) -> int | None:
-    """One locked instance decides the bar: its strategy's target, then the bot's decision and order; the new
-    signal's id, or None (not enough history, the bar not stored, a strategy fault, decided already)."""
+    """One locked instance decides the bar: its strategy's target, then the bot's decision and order (admitted
+    into `batch`, sent with the pass's others); the new signal's id, or None (not enough history, the bar not
+    stored, a strategy fault, decided already)."""
     bar_ms = int(bar_time.timestamp() * 1000)
     series = tuple(InputSeries(name, (bar_ms,), (value,)) for name, value in inputs.items())
     # the strategy sees the instance's own position, as the backtest shows it its own (a flat instance that
@@ -205,12 +216,14 @@ def _instance_decide(
         take_profit=decision.take_profit,
         inputs=inputs,
     )
-    return signal.pk if _signal_store_and_place(signal, book=book) else None
+    return signal.pk if _signal_store_and_place(signal, book=book, batch=batch) else None
 
 
-def _signal_store_and_place(signal: Signal, *, book: bot_book.InstanceBook | None) -> bool:
-    """Decide `signal`, store it with its event (and the decision's own writes) in one trip, and place its
-    order; False when the bar was stored already (its decision stands)."""
+def _signal_store_and_place(
+    signal: Signal, *, book: bot_book.InstanceBook | None, batch: bot_execution.OrderRound
+) -> bool:
+    """Decide `signal`, store it with its event (and the decision's own writes) in one trip, and admit its
+    order into `batch`; False when the bar was stored already (its decision stands)."""
     writes = bot_execution.signal_decide(signal, book=book)
     row = [
         json.dumps(signal.inputs) if field.attname == "inputs" else getattr(signal, field.attname)
@@ -229,7 +242,7 @@ def _signal_store_and_place(signal: Signal, *, book: bot_book.InstanceBook | Non
     if not inserted:  # stored by a caller that did not lock the instance
         return False
     signal.pk = inserted[0][0]
-    bot_execution.signal_place(signal, written=written)
+    bot_execution.signal_place(signal, written=written, batch=batch)
     return True
 
 

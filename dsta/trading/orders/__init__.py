@@ -60,6 +60,7 @@ from dsta.trading.orders.submission import (
     order_place,
     order_record_exchange_view,
     order_submit_step,
+    orders_submit_held,
 )
 
 twap_roll_up = algo_roll_up  # the name TWAP's callers know; VWAP parents roll up the same way
@@ -96,6 +97,7 @@ __all__ = [
     "order_submit_step",
     "order_sync",
     "orders_resume",
+    "orders_submit_held",
     "pnl_compute",
     "pnl_snapshot_take",
     "positions_reconcile",

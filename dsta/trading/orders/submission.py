@@ -3,6 +3,7 @@ and its fills moved into positions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -52,7 +53,47 @@ def order_submit_step(
     held = held and order is stored
     if order.status != S.SUBMITTED or order.algo:
         return order  # an algo parent is worked through its children
-    request = OrderRequest(
+    try:
+        view = exchange_api.order_submit(venue=order.exchange, request=_request_of(order), paper_book=paper_book)
+    except BusinessError as exc:
+        return _refused(order_id, str(exc))
+    except TransientError as exc:
+        return _unanswered(order, str(exc))
+    return order_record_exchange_view(order_id, view, held=order if held else None)
+
+
+def orders_submit_held(placed: Sequence[tuple[Order, OrderBook | None]]) -> list[Order]:
+    """Step 3 and 4 for several `submitted` orders the caller's open transaction just inserted (a bar pass of
+    the bot): one venue call per venue for all of them (`exchange.api.orders_submit`), then each answer
+    recorded as `order_submit_step` records it; in the given order. Each pair: the order and its paper book."""
+    answered: dict[int, Order] = {}
+    by_venue: dict[str, list[tuple[Order, OrderBook | None]]] = {}
+    for order, book in placed:
+        if order.status != S.SUBMITTED or order.algo:
+            answered[order.pk] = order  # nothing to send (see order_submit_step)
+        else:
+            by_venue.setdefault(order.exchange, []).append((order, book))
+    for venue, pairs in by_venue.items():
+        books = [book for _, book in pairs]
+        try:
+            outcomes = exchange_api.orders_submit(
+                venue=venue,
+                requests=[_request_of(order) for order, _ in pairs],
+                paper_books=books if any(book is not None for book in books) else None,
+            )
+        except TransientError as exc:
+            answered |= {order.pk: _unanswered(order, str(exc)) for order, _ in pairs}
+            continue
+        for (order, _), outcome in zip(pairs, outcomes, strict=True):
+            if outcome.view is None:
+                answered[order.pk] = _refused(order.pk, outcome.refusal)
+            else:
+                answered[order.pk] = order_record_exchange_view(order.pk, outcome.view, held=order)
+    return [answered[order.pk] for order, _ in placed]
+
+
+def _request_of(order: Order) -> OrderRequest:
+    return OrderRequest(
         symbol=order.symbol,
         side=OrderSide(order.side),
         order_type=OrderType(order.order_type),
@@ -60,20 +101,23 @@ def order_submit_step(
         client_order_id=order.client_order_id,
         price=order.price,
     )
-    try:
-        view = exchange_api.order_submit(venue=order.exchange, request=request, paper_book=paper_book)
-    except BusinessError as exc:
-        with transaction.atomic(using=ALIAS):
-            order = locked(order_id)
-            if order.status == S.SUBMITTED:
-                order.last_error = str(exc)[:300]
-                transition(order, S.REJECTED, reason=f"exchange: {exc}")
-        return order
-    except TransientError as exc:
-        Order.objects.using(ALIAS).filter(pk=order_id).update(last_error=f"transient: {exc}"[:300])
-        order.refresh_from_db(using=ALIAS)
-        return order
-    return order_record_exchange_view(order_id, view, held=order if held else None)
+
+
+def _refused(order_id: int, refusal: str) -> Order:
+    """The venue refused the order on its merits: rejected, with the venue's message."""
+    with transaction.atomic(using=ALIAS):
+        order = locked(order_id)
+        if order.status == S.SUBMITTED:
+            order.last_error = refusal[:300]
+            transition(order, S.REJECTED, reason=f"exchange: {refusal}")
+    return order
+
+
+def _unanswered(order: Order, error: str) -> Order:
+    """The venue could not answer now: the order stays `submitted` for `orders_resume`, the error noted."""
+    Order.objects.using(ALIAS).filter(pk=order.pk).update(last_error=f"transient: {error}"[:300])
+    order.refresh_from_db(using=ALIAS)
+    return order
 
 
 def order_record_exchange_view(order_id: int, view: OrderView, *, held: Order | None = None) -> Order:
@@ -245,16 +289,26 @@ def _confirm(order: Order, answer: _ExchangeAnswer) -> tuple[str, str] | None:
 
 
 def order_place(
-    new: NewOrder, *, paper_book: OrderBook | None = None, risk_snapshot: RiskSnapshot | None = None
+    new: NewOrder,
+    *,
+    paper_book: OrderBook | None = None,
+    risk_snapshot: RiskSnapshot | None = None,
+    deferred: list[tuple[Order, OrderBook | None]] | None = None,
 ) -> Order:
     """The whole saga in one call (the API's path): admitted (steps 1 and 2 at once), then submitted. A known
     client_order_id answers with the stored order, taking it through the steps it has not finished.
 
     Called inside the caller's transaction (the bot's), the saga's steps are that transaction's: an order this
     call stored is not visible to anyone else until it commits, so confirming it needs no second lock.
-    `paper_book`: see `order_submit_step`; `risk_snapshot`: see `admission.admitted`."""
+    `paper_book`: see `order_submit_step`; `risk_snapshot`: see `admission.admitted`. `deferred` (inside the
+    caller's transaction only): an order this call stored and admitted is not sent but appended there with
+    its book, for the caller to send with others (`orders_submit_held`); it is returned `submitted`."""
     in_caller_transaction = connections[ALIAS].in_atomic_block
     order, stored_now = admitted(new, snapshot=risk_snapshot)
     if order.status == S.NEW:  # stored by step 1 alone (a stop's order, or one a crash left behind)
         order, stored_now = order_risk_step(order.pk), False
-    return order_submit_step(order.pk, stored=order, held=stored_now and in_caller_transaction, paper_book=paper_book)
+    held = stored_now and in_caller_transaction
+    if deferred is not None and held and order.status == S.SUBMITTED and not order.algo:
+        deferred.append((order, paper_book))
+        return order
+    return order_submit_step(order.pk, stored=order, held=held, paper_book=paper_book)

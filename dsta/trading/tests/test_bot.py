@@ -88,6 +88,32 @@ def test_two_instances_on_one_market_keep_their_own_accounts_and_the_venue_sees_
     assert abs(venue["USDT"] - sum((book.cash for book in books.values()), D(0))) < D("0.000001")
 
 
+def test_a_bar_pass_sends_its_orders_together_and_each_is_risk_checked_as_if_the_ones_before_it_had_filled():
+    """The instances of a bar pass decide one by one and their orders go to the venue together: the second
+    instance's risk check counts the first one's order in the position (not among the open orders), as it did
+    when each order went out on its own."""
+    services.risk_limits_update(
+        values={"max_open_orders": 1, "max_position_notional": D(1500)}, actor_id=None, reason="test"
+    )
+    first = paper_instance("first", fast=5, slow=12, capital="1000")
+    second = paper_instance("second", fast=5, slow=12, capital="1000")
+    for bar in demo_bars(80):
+        bot_replay.bar_feed(bar)
+        if Order.objects.using("trading").filter(strategy_instance_id=second.pk).exists():
+            break
+    else:
+        pytest.fail("no entry in the file")
+    entered = Order.objects.using("trading").get(strategy_instance_id=first.pk)
+    refused = Order.objects.using("trading").get(strategy_instance_id=second.pk)
+    assert entered.client_order_id.endswith(refused.client_order_id.rsplit("-", 1)[1])  # the same bar
+    assert entered.status == "filled" and entered.quantity * entered.price > D(900)
+    assert refused.status == "rejected"  # one order alone fits; both together exceed the position limit
+    assert "position after the order above the limit" in refused.last_error
+    assert "open orders" not in refused.last_error  # the first order counted as filled, not open
+    position = Position.objects.using("trading").get(exchange="paper", symbol="BTC/USDT")
+    assert position.quantity == entered.filled_quantity
+
+
 def test_a_redelivered_event_or_a_restarted_worker_never_places_twice():
     instance = paper_instance("once", fast=5, slow=12, capital="1000")
     for bar in demo_bars(80):
@@ -125,21 +151,21 @@ def test_a_bar_pass_that_fails_after_the_venue_took_the_order_is_retried_into_ex
     from dsta.exchange import api as exchange_api
 
     instance = paper_instance("atomic", fast=5, slow=12, capital="1000")
-    real_place = bot_execution.signal_place
+    real_submit = bot_execution.round_submit
     failing = {"left": 1}
 
-    def place_then_fail(signal, **placing):  # type: ignore[no-untyped-def]
-        order = real_place(signal, **placing)
-        if order is not None and failing["left"]:
+    def submit_then_fail(batch):  # type: ignore[no-untyped-def]
+        placed = real_submit(batch)
+        if placed and failing["left"]:
             failing["left"] -= 1
             raise RuntimeError("the worker died after the venue took the order")
-        return order
+        return placed
 
     for index, bar in enumerate(demo_bars(120)):
         data_api_close_and_mark(bar)
         market = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h", "bar_time": bar.open_time}
         placed_before = Order.objects.using("trading").count()
-        monkeypatch.setattr(bot_execution, "signal_place", place_then_fail)
+        monkeypatch.setattr(bot_execution, "round_submit", submit_then_fail)
         try:
             bot_signals.signals_record(**market, stale=False)
         except RuntimeError:
@@ -153,7 +179,7 @@ def test_a_bar_pass_that_fails_after_the_venue_took_the_order_is_retried_into_ex
             assert index > 12
             break
         finally:
-            monkeypatch.setattr(bot_execution, "signal_place", real_place)
+            monkeypatch.setattr(bot_execution, "round_submit", real_submit)
     else:
         pytest.fail("no bar of the file placed an order")
     fills = bot_book.instance_fills(instance.pk)
