@@ -74,3 +74,53 @@ def test_a_delay_queue_consumer_gets_back_the_delayed_messages_dropped_by_its_pr
     again = drain(broker.consume(delay_queue, prefetch=10, timeout=10))
     assert {proxy.message_id for proxy in again} == sent
     assert len(broker.unacked_ids(delay_queue)) == 4
+
+
+def idle_consumer(broker: RecoveringRedisBroker, queue_name: str):  # type: ignore[no-untyped-def]
+    """A consumer of an empty queue backed off to its longest wait: 1 to 2 s with a 2 s timeout."""
+    consumer = broker.consume(queue_name, prefetch=10, timeout=2000)
+    assert next(consumer) is None  # the subscription confirmed, the queue found empty
+    consumer._idle_polls = 20
+    return consumer
+
+
+def test_an_idle_consumer_is_woken_by_a_message_sent_instead_of_sleeping_out_its_backoff(broker):
+    import threading
+    import time
+
+    consumer = idle_consumer(broker, "wake_probe")
+    timer = threading.Timer(0.2, send, args=(broker, "wake_probe", 1))
+    started = time.monotonic()
+    timer.start()
+    try:
+        assert next(consumer) is None  # the wait, cut short by the wake-up
+        woken_after = time.monotonic() - started
+        proxy = next(consumer)
+    finally:
+        timer.join()
+        consumer.close()
+    assert proxy is not None and proxy.args == (0,)
+    assert 0.15 < woken_after < 0.9  # sent at 0.2 s; the backoff alone waits 1 s or more
+
+
+def test_a_message_sent_without_a_wake_up_is_still_found_by_the_next_poll(broker):
+    import threading
+    import time
+
+    consumer = idle_consumer(broker, "wake_probe_quiet")
+    message = Message(queue_name="wake_probe_quiet", actor_name="probe", args=(7,), kwargs={}, options={})
+    message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+    # stored as dramatiq's own broker stores it, with no wake-up (a requeue, an older sender)
+    quiet = threading.Timer(
+        0.2, broker.do_enqueue, args=("wake_probe_quiet", message.options["redis_message_id"], message.encode())
+    )
+    started = time.monotonic()
+    quiet.start()
+    try:
+        assert next(consumer) is None  # nothing woke it: the whole backoff
+        waited = time.monotonic() - started
+        proxy = next(consumer)
+    finally:
+        quiet.join()
+        consumer.close()
+    assert waited >= 0.95 and proxy is not None and proxy.args == (7,)
