@@ -12,7 +12,7 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
 
-from dsta.data.backtesting import fills, jobs, optimisation, trial_batches
+from dsta.data.backtesting import fills, jobs, optimisation, overfitting, trial_batches
 from dsta.data.models import BacktestJob
 
 BACKTEST_QUEUE = "backtests"
@@ -75,7 +75,8 @@ def run_optimisation(parent_id: str) -> None:
 
 class FillLoopWarmUp(Middleware):
     """A worker loads numba and the compiled fill loop right after it boots, on a thread of its own, so the
-    first optimisation batch it takes does not wait seconds for the compiler (web processes never load it)."""
+    first optimisation batch it takes does not wait seconds for the compiler (web processes never load it);
+    then the overfitting test's split tables, for the first ranking it does."""
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
         threading.Thread(target=self._warm_up, name="fill-loop-warm-up", daemon=True).start()
@@ -85,6 +86,7 @@ class FillLoopWarmUp(Middleware):
         started = time.perf_counter()
         fills.warm_up()
         log.info("fill_loop_compiled", seconds=round(time.perf_counter() - started, 2))
+        overfitting.warm_up()
 
 
 dramatiq.get_broker().add_middleware(FillLoopWarmUp())

@@ -99,6 +99,12 @@ def _half_sums(stat: np.ndarray, blocks: int) -> np.ndarray:
     return total
 
 
+def warm_up() -> None:
+    """Build the splits' tables (tens of ms, once per process) ahead of the first optimisation's ranking: in a
+    pool, whichever worker stores the last batch ranks, often one that never ranked before (worker boot)."""
+    _prefix_steps(BLOCKS)
+
+
 def pbo_from_moments(moments: np.ndarray) -> OverfittingReport:
     """`moments`: (trials, blocks, 3) as `block_moments` gives per trial, all over the same bars."""
     trials, blocks, _ = moments.shape
