@@ -104,6 +104,14 @@ def test_exchange_paper_order_lifecycle(exchange_mode):
     assert [(fill.amount, fill.price, fill.fee) for fill in fills] == [(D(1), D(100), D("0.2"))]
     assert {b.asset: b.total for b in exchange.balance_get(venue="paper")} == {"BTC": D(1), "USDT": D("99899.8")}
 
+    together = exchange.orders_submit(
+        venue="paper",
+        requests=[market_buy("contract-2"), market_buy("contract-3", amount="100000")],  # 10m USDT: refused
+        paper_books=[book("99", "100"), None],
+    )
+    assert [outcome.client_order_id for outcome in together] == ["contract-2", "contract-3"]
+    assert together[0].view is not None and together[0].view.status is OrderStatus.FILLED
+    assert together[1].view is None and "USDT" in together[1].refusal
     resting = [exchange.order_submit(venue="paper", request=limit_buy(f"rest-{i}", "90")) for i in range(3)]
     assert {view.status for view in resting} == {OrderStatus.OPEN}
     assert {v.client_order_id for v in exchange.orders_open_list(venue="paper")} == {"rest-0", "rest-1", "rest-2"}
@@ -112,7 +120,7 @@ def test_exchange_paper_order_lifecycle(exchange_mode):
     assert [view.status for view in batch] == [OrderStatus.CANCELLED, OrderStatus.CANCELLED]
     exchange.paper_price_feed(symbol="BTC/USDT", bar=OhlcvBar(T0, D(95), D(96), D(89), D(92), D(100)))
     assert exchange.order_get(venue="paper", client_order_id="rest-2").status is OrderStatus.FILLED
-    assert [trade.symbol for trade in exchange.trades_recent(venue="paper", symbol="BTC/USDT")] == ["BTC/USDT"] * 2
+    assert [trade.symbol for trade in exchange.trades_recent(venue="paper", symbol="BTC/USDT")] == ["BTC/USDT"] * 3
     assert exchange.fills_sync(venue="paper", symbol="BTC/USDT") == 0
     assert exchange.venue_status(venue="paper").detail == "simulated"
     assert exchange.ticker_get(venue="paper", symbol="BTC/USDT").symbol == "BTC/USDT"
