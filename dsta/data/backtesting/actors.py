@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -87,6 +88,7 @@ class FillLoopWarmUp(Middleware):
         fills.warm_up()
         log.info("fill_loop_compiled", seconds=round(time.perf_counter() - started, 2))
         overfitting.warm_up()
+        gc.freeze()  # numba and the compiled loop, loaded after the worker module froze the rest (dsta/worker.py)
 
 
 dramatiq.get_broker().add_middleware(FillLoopWarmUp())
