@@ -114,6 +114,30 @@ def test_a_bar_pass_sends_its_orders_together_and_each_is_risk_checked_as_if_the
     assert position.quantity == entered.filled_quantity
 
 
+def test_an_order_the_venue_refuses_in_a_bar_pass_is_rejected_with_its_reason_and_the_others_fill():
+    from dsta.exchange import api as exchange_api
+
+    first = paper_instance("funded", fast=5, slow=12, capital="1000")
+    second = paper_instance("short of cash", fast=5, slow=12, capital="1000")
+    # the venue holds cash for one entry only: the pass's second order is refused by the venue, not by risk
+    exchange_api.paper_reset(slippage_bps=D(0), slippage_jitter_bps=D(0))
+    exchange_api.paper_deposit(asset="USDT", amount=D(1100))
+    for bar in demo_bars(80):
+        bot_replay.bar_feed(bar)
+        if Order.objects.using("trading").filter(strategy_instance_id=second.pk).exists():
+            break
+    else:
+        pytest.fail("no entry in the file")
+    filled = Order.objects.using("trading").get(strategy_instance_id=first.pk)
+    refused = Order.objects.using("trading").get(strategy_instance_id=second.pk)
+    assert filled.status == "filled" and refused.status == "rejected"
+    assert "USDT" in refused.last_error  # the venue's own message
+    held = {i.pk: i.held_target for i in StrategyInstance.objects.using("trading").filter(pk__in=[first.pk, second.pk])}
+    assert held[first.pk] > 0 and held[second.pk] == 0  # the refused instance still wants in at its next signal
+    position = Position.objects.using("trading").get(exchange="paper", symbol="BTC/USDT")
+    assert position.quantity == filled.filled_quantity
+
+
 def test_a_redelivered_event_or_a_restarted_worker_never_places_twice():
     instance = paper_instance("once", fast=5, slow=12, capital="1000")
     for bar in demo_bars(80):
