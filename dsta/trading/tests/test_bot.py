@@ -88,6 +88,18 @@ def test_two_instances_on_one_market_keep_their_own_accounts_and_the_venue_sees_
     assert abs(venue["USDT"] - sum((book.cash for book in books.values()), D(0))) < D("0.000001")
 
 
+def first_entries(first: StrategyInstance, second: StrategyInstance) -> tuple[Order, Order]:
+    """Feed the demo bars until the second instance has an order; then each instance's one order."""
+    for bar in demo_bars(80):
+        bot_replay.bar_feed(bar)
+        if Order.objects.using("trading").filter(strategy_instance_id=second.pk).exists():
+            break
+    else:
+        pytest.fail("no entry in the file")
+    orders = Order.objects.using("trading")
+    return orders.get(strategy_instance_id=first.pk), orders.get(strategy_instance_id=second.pk)
+
+
 def test_a_bar_pass_sends_its_orders_together_and_each_is_risk_checked_as_if_the_ones_before_it_had_filled():
     """The instances of a bar pass decide one by one and their orders go to the venue together: the second
     instance's risk check counts the first one's order in the position (not among the open orders), as it did
@@ -97,14 +109,7 @@ def test_a_bar_pass_sends_its_orders_together_and_each_is_risk_checked_as_if_the
     )
     first = paper_instance("first", fast=5, slow=12, capital="1000")
     second = paper_instance("second", fast=5, slow=12, capital="1000")
-    for bar in demo_bars(80):
-        bot_replay.bar_feed(bar)
-        if Order.objects.using("trading").filter(strategy_instance_id=second.pk).exists():
-            break
-    else:
-        pytest.fail("no entry in the file")
-    entered = Order.objects.using("trading").get(strategy_instance_id=first.pk)
-    refused = Order.objects.using("trading").get(strategy_instance_id=second.pk)
+    entered, refused = first_entries(first, second)
     assert entered.client_order_id.endswith(refused.client_order_id.rsplit("-", 1)[1])  # the same bar
     assert entered.status == "filled" and entered.quantity * entered.price > D(900)
     assert refused.status == "rejected"  # one order alone fits; both together exceed the position limit
@@ -122,14 +127,7 @@ def test_an_order_the_venue_refuses_in_a_bar_pass_is_rejected_with_its_reason_an
     # the venue holds cash for one entry only: the pass's second order is refused by the venue, not by risk
     exchange_api.paper_reset(slippage_bps=D(0), slippage_jitter_bps=D(0))
     exchange_api.paper_deposit(asset="USDT", amount=D(1100))
-    for bar in demo_bars(80):
-        bot_replay.bar_feed(bar)
-        if Order.objects.using("trading").filter(strategy_instance_id=second.pk).exists():
-            break
-    else:
-        pytest.fail("no entry in the file")
-    filled = Order.objects.using("trading").get(strategy_instance_id=first.pk)
-    refused = Order.objects.using("trading").get(strategy_instance_id=second.pk)
+    filled, refused = first_entries(first, second)
     assert filled.status == "filled" and refused.status == "rejected"
     assert "USDT" in refused.last_error  # the venue's own message
     held = {i.pk: i.held_target for i in StrategyInstance.objects.using("trading").filter(pk__in=[first.pk, second.pk])}
