@@ -142,22 +142,33 @@ def paper_order_submit(
 ) -> OrderView:
     """The order with all of its fills: those this submit made, or for a repeated submit those made before (so a
     retry gets the very answer the first call got). `book`: fed first, in the same operation (`paper_book_feed`)."""
-    moment = now or utc_now()
+    view = paper_store.submit(
+        request_symbol=request.symbol,
+        client_order_id=request.client_order_id,
+        operation=_submit_operation(request, book, now or utc_now()),
+        feeds_market=book is not None,
+    )
+    return _with_all_fills(view)
 
-    def operation(engine: PaperEngine) -> PaperOrder:
+
+def _submit_operation(
+    request: OrderRequest, book: OrderBook | None, moment: datetime
+) -> Callable[[PaperEngine], PaperOrder]:
+    """The engine's submit of `request` at `moment`, with `book` fed first when given."""
+
+    def run(engine: PaperEngine) -> PaperOrder:
         if book is not None:
             engine.on_book(book, now=book.timestamp)
         return engine.submit(request, now=moment)
 
-    view = paper_store.submit(
-        request_symbol=request.symbol,
-        client_order_id=request.client_order_id,
-        operation=operation,
-        feeds_market=book is not None,
-    )
+    return run
+
+
+def _with_all_fills(view: OrderView) -> OrderView:
+    """`view` with every fill of its order: a repeated submit makes none, so the first submit's are read."""
     if view.fills_complete:
         return view
-    fills = selectors.paper_fills(symbol=None, since=None, client_order_id=request.client_order_id)
+    fills = selectors.paper_fills(symbol=None, since=None, client_order_id=view.client_order_id)
     return replace(view, fills=tuple(fills))
 
 
@@ -166,31 +177,18 @@ def paper_orders_submit(*, requests: Sequence[OrderRequest], books: Sequence[Ord
     one read, one write for all of them. A refused order (a business error) is answered as such; the others
     stand."""
     moment = utc_now()
-
-    def operation(request: OrderRequest, book: OrderBook | None) -> Callable[[PaperEngine], PaperOrder]:
-        def run(engine: PaperEngine) -> PaperOrder:
-            if book is not None:
-                engine.on_book(book, now=book.timestamp)
-            return engine.submit(request, now=moment)
-
-        return run
-
     answers = paper_store.submit_each(
         symbols=tuple(dict.fromkeys(request.symbol for request in requests)),
         client_order_ids=tuple(request.client_order_id for request in requests),
-        operations=[operation(request, book) for request, book in zip(requests, books, strict=True)],
+        operations=[_submit_operation(request, book, moment) for request, book in zip(requests, books, strict=True)],
         feeds_market=any(book is not None for book in books),
     )
-    outcomes = []
-    for request, answer in zip(requests, answers, strict=True):
-        if isinstance(answer, BusinessError):
-            outcomes.append(SubmitOutcome(request.client_order_id, None, str(answer)))
-            continue
-        if not answer.fills_complete:  # a repeated submit: the fills it made before
-            fills = selectors.paper_fills(symbol=None, since=None, client_order_id=request.client_order_id)
-            answer = replace(answer, fills=tuple(fills))
-        outcomes.append(SubmitOutcome(request.client_order_id, answer))
-    return outcomes
+    return [
+        SubmitOutcome(request.client_order_id, None, str(answer))
+        if isinstance(answer, BusinessError)
+        else SubmitOutcome(request.client_order_id, _with_all_fills(answer))
+        for request, answer in zip(requests, answers, strict=True)
+    ]
 
 
 def paper_order_cancel(*, client_order_id: str, now: datetime | None = None) -> OrderView:
