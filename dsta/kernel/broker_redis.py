@@ -146,6 +146,7 @@ class RecoveringRedisConsumer(_RedisConsumer):
 
     def close(self) -> None:
         self._wake.close()
+        super().close()
 
     def _due_for_reconcile(self) -> bool:
         return self._reconciled_at is None or time.monotonic() - self._reconciled_at >= self.broker.reconcile_seconds
