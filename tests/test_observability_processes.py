@@ -40,6 +40,12 @@ def test_worker_counters_reach_metrics_through_the_multiprocess_directory_and_it
     assert processes.wait_until(lambda: effect_counts() == (3, 3), timeout=30), worker.log_tail()
 
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(multiproc_dir))  # this scrape reads the worker's files
+
+    def handled() -> float:
+        return value(scrape(client), "dsta_events_handled_total", consumer="probe.effects", event="probe.ping")
+
+    # counted after the handler's commit (a rolled-back effect is never counted), so just after the effects
+    assert processes.wait_until(lambda: handled() == 3, timeout=10), handled()
     samples = scrape(client)
     assert value(samples, "dsta_events_handled_total", consumer="probe.effects", event="probe.ping") == 3
     assert value(samples, "dsta_workers_alive") == 1
